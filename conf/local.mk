@@ -1,0 +1,1 @@
+# conf: rules appended by the issues that fill this folder

@@ -1,0 +1,18 @@
+# core/: the daemon.  Everything but main.c goes into libxpcore.a so the
+# unit tests can link the modules they exercise.
+noinst_LIBRARIES += core/libxpcore.a
+core_libxpcore_a_SOURCES = \
+	core/log.c core/log.h \
+	core/xmalloc.c core/xmalloc.h \
+	core/config.c core/config.h \
+	core/options.c core/options.h
+
+XP_CORE_LIBS = core/libxpcore.a xml/libxpxml.a \
+	$(LIBEVENT_LIBS) $(EXPAT_LIBS) $(OPENSSL_LIBS) $(NGHTTP2_LIBS) \
+	$(CURL_LIBS) $(JSONC_LIBS) $(LIBPQ_LIBS) $(LTDL_LIBS)
+AM_CPPFLAGS += $(LIBEVENT_CFLAGS) $(EXPAT_CFLAGS) $(OPENSSL_CFLAGS) \
+	$(NGHTTP2_CFLAGS) $(CURL_CFLAGS) $(JSONC_CFLAGS) $(LIBPQ_CFLAGS)
+
+sbin_PROGRAMS += xpushd
+xpushd_SOURCES = core/main.c
+xpushd_LDADD = $(XP_CORE_LIBS)

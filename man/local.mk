@@ -1,0 +1,1 @@
+# man: rules appended by the issues that fill this folder

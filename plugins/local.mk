@@ -1,0 +1,1 @@
+# plugins: rules appended by the issues that fill this folder

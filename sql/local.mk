@@ -1,0 +1,1 @@
+# sql: rules appended by the issues that fill this folder

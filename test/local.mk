@@ -1,0 +1,2 @@
+# test/: unit tests (TAP binaries), integration scripts, mocks, bench.
+EXTRA_DIST += test/tap.h
