@@ -1,1 +1,2 @@
-# conf: rules appended by the issues that fill this folder
+# conf/: sample configuration and the systemd unit.
+dist_doc_DATA = conf/xpushd.conf.sample

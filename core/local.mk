@@ -4,8 +4,9 @@ noinst_LIBRARIES += core/libxpcore.a
 core_libxpcore_a_SOURCES = \
 	core/log.c core/log.h \
 	core/xmalloc.c core/xmalloc.h \
-	core/config.c core/config.h \
-	core/options.c core/options.h
+	core/cfg.c core/cfg.h \
+	core/options.c core/options.h \
+	core/xpushd.h
 
 XP_CORE_LIBS = core/libxpcore.a xml/libxpxml.a \
 	$(LIBEVENT_LIBS) $(EXPAT_LIBS) $(OPENSSL_LIBS) $(NGHTTP2_LIBS) \

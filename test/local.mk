@@ -1,2 +1,12 @@
 # test/: unit tests (TAP binaries), integration scripts, mocks, bench.
 EXTRA_DIST += test/tap.h
+
+XP_TEST_LDADD = $(XP_CORE_LIBS)
+
+check_PROGRAMS += test/cfg_test
+TESTS += test/cfg_test
+test_cfg_test_LDADD = $(XP_TEST_LDADD)
+EXTRA_DIST += test/fixtures/conf
+
+TESTS += test/daemon_test.sh
+EXTRA_DIST += test/daemon_test.sh test/lib/tap.sh

@@ -1,0 +1,409 @@
+/*
+ * The settings table and the validation of a parsed file against it.
+ * Unknown keys are errors (a typo must not silently fall back to a default).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/options.h"
+#include "core/xmalloc.h"
+
+
+const struct opt_entry options_table[] = {
+	{ NULL, "admins", OPT_STRLIST, "[]", 0, 0, 0,
+	  "bare JIDs allowed to run the administrative commands" },
+	{ NULL, "xmpp", OPT_BLOCK, NULL, 0, 0, OPT_REQUIRED,
+	  "the XEP-0114 component connection to the XMPP server" },
+	{ NULL, "database", OPT_BLOCK, NULL, 0, 0, OPT_REQUIRED,
+	  "the PostgreSQL store" },
+	{ NULL, "push", OPT_BLOCK, NULL, 0, 0, OPT_PROVIDERS,
+	  "the push providers: one block per provider id" },
+	{ NULL, "rest", OPT_BLOCK, NULL, 0, 0, 0,
+	  "the HTTPS endpoint (unregister, metrics, health)" },
+
+	{ "xmpp", "jid", OPT_STRING, NULL, 0, 0, OPT_REQUIRED,
+	  "the component's JID, as the XMPP server knows it" },
+	{ "xmpp", "host", OPT_STRING, "'127.0.0.1'", 0, 0, 0,
+	  "the XMPP server's component listener: host name or address" },
+	{ "xmpp", "port", OPT_INTEGER, "5347", 1, 65535, 0,
+	  "the XMPP server's component listener: TCP port" },
+	{ "xmpp", "secret", OPT_STRING, NULL, 0, 0, OPT_REQUIRED | OPT_SECRET,
+	  "the shared secret of the component handshake; env('NAME') keeps "
+	  "it out of the file" },
+
+	{ "database", "uri", OPT_STRING, NULL, 0, 0, OPT_REQUIRED | OPT_SECRET,
+	  "a libpq connection URI or key=value string" },
+	{ "database", "pool-size", OPT_INTEGER, "2", 1, 64, 0,
+	  "PostgreSQL connections per process" },
+
+	{ "rest", "listen", OPT_STRING, "'127.0.0.1:8443'", 0, 0, 0,
+	  "address and port of the HTTPS endpoint" },
+	{ "rest", "tls-cert", OPT_STRING, "''", 0, 0, 0,
+	  "PEM certificate chain of the HTTPS endpoint" },
+	{ "rest", "tls-key", OPT_STRING, "''", 0, 0, 0,
+	  "PEM private key of the HTTPS endpoint" },
+
+	{ NULL, NULL, 0, NULL, 0, 0, 0, NULL }
+};
+
+const struct opt_entry *
+options_find(const char *block, const char *key)
+{
+	const struct opt_entry *oe;
+
+	for (oe = options_table; oe->key != NULL; oe++) {
+		if ((block == NULL) != (oe->block == NULL))
+			continue;
+		if (block != NULL && strcmp(block, oe->block) != 0)
+			continue;
+		if (strcmp(key, oe->key) == 0)
+			return oe;
+	}
+	return NULL;
+}
+
+static const char *
+opt_type_name(enum opt_type t)
+{
+	switch (t) {
+	case OPT_STRING:	return "a string";
+	case OPT_INTEGER:	return "an integer";
+	case OPT_BOOLEAN:	return "true or false";
+	case OPT_STRLIST:	return "a list of strings";
+	case OPT_BLOCK:		return "a block";
+	}
+	return "?";
+}
+
+static int
+check_value(const struct cfg_node *n, const struct opt_entry *oe,
+    char **error_r)
+{
+	const struct cfg_value *v = n->value;
+	enum cfg_type want;
+	size_t i;
+
+	if (oe->type == OPT_BLOCK) {
+		if (!cfg_is_block(n)) {
+			xasprintf(error_r, "%s: '%s' is a block: write %s () "
+			    "{ ... }", cfg_where(&n->pos), n->key, n->key);
+			return -1;
+		}
+		return 0;
+	}
+	if (cfg_is_block(n)) {
+		xasprintf(error_r, "%s: '%s' takes %s, not a block",
+		    cfg_where(&n->pos), n->key, opt_type_name(oe->type));
+		return -1;
+	}
+	switch (oe->type) {
+	case OPT_STRING:	want = CFG_STRING; break;
+	case OPT_INTEGER:	want = CFG_INTEGER; break;
+	case OPT_BOOLEAN:	want = CFG_BOOLEAN; break;
+	default:		want = CFG_LIST; break;
+	}
+	if (v->type != want) {
+		xasprintf(error_r, "%s: '%s' takes %s, not %s",
+		    cfg_where(&v->pos), n->key, opt_type_name(oe->type),
+		    cfg_type_name(v->type));
+		return -1;
+	}
+	if (oe->type == OPT_INTEGER && (v->num < oe->min || v->num > oe->max)) {
+		xasprintf(error_r, "%s: '%s' must be between %lld and %lld, "
+		    "not %lld", cfg_where(&v->pos), n->key, oe->min, oe->max,
+		    v->num);
+		return -1;
+	}
+	if (oe->type == OPT_STRLIST)
+		for (i = 0; i < v->nitems; i++)
+			if (v->items[i]->type != CFG_STRING) {
+				xasprintf(error_r, "%s: '%s' holds strings "
+				    "only, not %s", cfg_where(&v->items[i]->pos),
+				    n->key, cfg_type_name(v->items[i]->type));
+				return -1;
+			}
+	return 0;
+}
+
+/*
+ * Tigase writes bean blocks with parameters: (class: some.Class) names the
+ * implementation, which means nothing here, and (active: false) switches a
+ * bean off.  Both are accepted so Tigase files load; nothing else is.
+ */
+static int
+check_params(const struct cfg_node *n, char **error_r)
+{
+	const struct cfg_node *p;
+
+	for (p = n->params; p != NULL; p = p->next) {
+		if (strcmp(p->key, "class") == 0 &&
+		    p->value->type == CFG_STRING)
+			continue;
+		if (strcmp(p->key, "active") == 0 &&
+		    p->value->type == CFG_BOOLEAN)
+			continue;
+		xasprintf(error_r, "%s: unknown block parameter '%s' (only "
+		    "class: NAME and active: true|false are understood)",
+		    cfg_where(&p->pos), p->key);
+		return -1;
+	}
+	return 0;
+}
+
+/* Finds the first duplicate of n's key further down its own list. */
+static const struct cfg_node *
+find_duplicate(const struct cfg_node *n)
+{
+	const struct cfg_node *m;
+
+	for (m = n->next; m != NULL; m = m->next)
+		if (strcmp(m->key, n->key) == 0)
+			return m;
+	return NULL;
+}
+
+static int
+check_list(const struct cfg_node *list, const char *block,
+    opt_provider_check *provider_check, char **error_r)
+{
+	const struct opt_entry *oe;
+	const struct cfg_node *n, *dup;
+
+	for (n = list; n != NULL; n = n->next) {
+		if ((oe = options_find(block, n->key)) == NULL) {
+			if (block == NULL)
+				xasprintf(error_r, "%s: unknown key '%s'",
+				    cfg_where(&n->pos), n->key);
+			else
+				xasprintf(error_r, "%s: unknown key '%s' in "
+				    "%s ()", cfg_where(&n->pos), n->key, block);
+			return -1;
+		}
+		if ((dup = find_duplicate(n)) != NULL) {
+			char *first = xstrdup(cfg_where(&n->pos));
+
+			xasprintf(error_r, "%s: '%s' is set twice (first at "
+			    "%s)", cfg_where(&dup->pos), n->key, first);
+			free(first);
+			return -1;
+		}
+		if (check_value(n, oe, error_r) == -1)
+			return -1;
+		if (oe->type != OPT_BLOCK)
+			continue;
+		if (check_params(n, error_r) == -1)
+			return -1;
+		if (oe->flags & OPT_PROVIDERS) {
+			const struct cfg_node *p;
+
+			for (p = n->children; p != NULL; p = p->next) {
+				if (!cfg_is_block(p)) {
+					xasprintf(error_r, "%s: push () holds "
+					    "provider blocks: write '%s' () "
+					    "{ ... }", cfg_where(&p->pos),
+					    p->key);
+					return -1;
+				}
+				if ((dup = find_duplicate(p)) != NULL) {
+					xasprintf(error_r, "%s: provider '%s' "
+					    "is configured twice",
+					    cfg_where(&dup->pos), p->key);
+					return -1;
+				}
+				if (check_params(p, error_r) == -1)
+					return -1;
+				if (provider_check != NULL &&
+				    provider_check(p, error_r) == -1)
+					return -1;
+			}
+		} else if (check_list(n->children, n->key, provider_check,
+		    error_r) == -1)
+			return -1;
+	}
+	/* Required keys of this level. */
+	for (oe = options_table; oe->key != NULL; oe++) {
+		if ((block == NULL) != (oe->block == NULL) ||
+		    (block != NULL && strcmp(block, oe->block) != 0))
+			continue;
+		if ((oe->flags & OPT_REQUIRED) && cfg_find(list, oe->key) ==
+		    NULL) {
+			if (block == NULL)
+				xasprintf(error_r, "missing %s '%s'",
+				    oe->type == OPT_BLOCK ? "block" : "key",
+				    oe->key);
+			else
+				xasprintf(error_r, "missing key '%s' in %s ()",
+				    oe->key, block);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int
+options_check_provider_basic(const struct cfg_node *p, char **error_r)
+{
+	if (strcmp(p->key, "fcm-xmpp-api") == 0) {
+		xasprintf(error_r, "%s: provider 'fcm-xmpp-api' used Google's "
+		    "legacy FCM API, which Google shut down in 2024; use "
+		    "'fcm-http-v1' () { 'service-account-file' = "
+		    "'/etc/xpushd/service-account.json' } with the service "
+		    "account JSON from the Firebase console instead",
+		    cfg_where(&p->pos));
+		return -1;
+	}
+	return 0;
+}
+
+static struct xp_conf *
+conf_check(struct cfg_file *cf, opt_provider_check *provider_check,
+    char **error_r)
+{
+	struct xp_conf *conf;
+	char *err = NULL;
+
+	if (cf == NULL)
+		return NULL;
+	if (check_list(cf->root, NULL, provider_check, &err) == -1) {
+		/* Errors without a position name the file at least. */
+		if (strncmp(err, cf->path, strlen(cf->path)) != 0) {
+			xasprintf(error_r, "%s: %s", cf->path, err);
+			free(err);
+		} else
+			*error_r = err;
+		cfg_free(&cf);
+		return NULL;
+	}
+	conf = xcalloc(1, sizeof(*conf));
+	conf->file = cf;
+	return conf;
+}
+
+struct xp_conf *
+conf_load(const char *path, opt_provider_check *provider_check,
+    char **error_r)
+{
+	return conf_check(cfg_parse_file(path, error_r), provider_check,
+	    error_r);
+}
+
+struct xp_conf *
+conf_load_string(const char *name, const char *text,
+    opt_provider_check *provider_check, char **error_r)
+{
+	return conf_check(cfg_parse_string(name, text, strlen(text), error_r),
+	    provider_check, error_r);
+}
+
+void
+conf_free(struct xp_conf **confp)
+{
+	if (*confp == NULL)
+		return;
+	cfg_free(&(*confp)->file);
+	free(*confp);
+	*confp = NULL;
+}
+
+/*
+ * The value the file sets, or NULL for the default.  The default texts in
+ * the table are parsed on demand into a small cache so that a getter always
+ * returns a value of the right type.
+ */
+static const struct cfg_value *
+conf_value(const struct xp_conf *conf, const char *block, const char *key,
+    enum opt_type type)
+{
+	static struct cfg_file *defaults[sizeof(options_table) /
+	    sizeof(options_table[0])];
+	const struct opt_entry *oe;
+	const struct cfg_node *b, *n;
+	char *text, *err = NULL;
+	size_t idx;
+
+	if ((oe = options_find(block, key)) == NULL || oe->type != type)
+		fatalx("configuration key %s%s%s is not in the options table "
+		    "as %s", block ? block : "", block ? "." : "", key,
+		    opt_type_name(type));
+	if (conf != NULL) {
+		b = block == NULL ? conf->file->root : NULL;
+		if (block != NULL && (n = cfg_find(conf->file->root, block))
+		    != NULL)
+			b = n->children;
+		if ((block == NULL || b != NULL) &&
+		    (n = cfg_find(b, key)) != NULL)
+			return n->value;
+	}
+	if (oe->def == NULL)
+		return NULL;
+	idx = (size_t)(oe - options_table);
+	if (defaults[idx] == NULL) {
+		xasprintf(&text, "v = %s\n", oe->def);
+		defaults[idx] = cfg_parse_string("(default)", text,
+		    strlen(text), &err);
+		if (defaults[idx] == NULL)
+			fatalx("default of %s: %s", key, err);
+		free(text);
+	}
+	return defaults[idx]->root->value;
+}
+
+const char *
+conf_str(const struct xp_conf *conf, const char *block, const char *key)
+{
+	const struct cfg_value *v = conf_value(conf, block, key, OPT_STRING);
+
+	return v == NULL ? NULL : v->str;
+}
+
+long long
+conf_int(const struct xp_conf *conf, const char *block, const char *key)
+{
+	const struct cfg_value *v = conf_value(conf, block, key, OPT_INTEGER);
+
+	return v == NULL ? 0 : v->num;
+}
+
+bool
+conf_bool(const struct xp_conf *conf, const char *block, const char *key)
+{
+	const struct cfg_value *v = conf_value(conf, block, key, OPT_BOOLEAN);
+
+	return v != NULL && v->boolean;
+}
+
+size_t
+conf_list(const struct xp_conf *conf, const char *block, const char *key,
+    const struct cfg_value *const **items_r)
+{
+	const struct cfg_value *v = conf_value(conf, block, key, OPT_STRLIST);
+
+	if (v == NULL) {
+		*items_r = NULL;
+		return 0;
+	}
+	*items_r = (const struct cfg_value *const *)v->items;
+	return v->nitems;
+}
+
+const struct cfg_node *
+conf_providers(const struct xp_conf *conf)
+{
+	const struct cfg_node *n = cfg_find(conf->file->root, "push");
+
+	return n == NULL ? NULL : n->children;
+}
+
+bool
+conf_block_active(const struct cfg_node *block)
+{
+	const struct cfg_node *p;
+
+	for (p = block->params; p != NULL; p = p->next)
+		if (strcmp(p->key, "active") == 0)
+			return p->value->boolean;
+	return true;
+}

@@ -1,0 +1,70 @@
+#!/bin/sh
+# The daemon's command line: -t, -V, SIGHUP with a good and a broken file,
+# SIGTERM.  TAP output.
+. "$top_srcdir/test/lib/tap.sh"
+
+xpushd="$top_builddir/xpushd"
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+export XPUSHD_SECRET=sekrit XPUSHD_APNS_PASSWORD=pw
+
+"$xpushd" -V | grep -q '^xpushd [0-9]'
+tap_ok $? "-V prints the version"
+
+"$xpushd" -t -c "$top_srcdir/conf/xpushd.conf.sample" 2>"$tmp/err"
+tap_ok $? "-t accepts conf/xpushd.conf.sample"
+grep -q "configuration OK" "$tmp/err"
+tap_ok $? "-t says the configuration is OK"
+
+printf "xmpp () {\n  jid = 'p'\n  port = 'x'\n}\n" >"$tmp/bad.conf"
+"$xpushd" -t -c "$tmp/bad.conf" 2>"$tmp/err"
+tap_is "$?" 1 "-t rejects a broken file with exit 1"
+tap_is "$(cat "$tmp/err")" "$tmp/bad.conf:3:10: 'port' takes an integer, not a string" \
+	"-t names file:line:col"
+
+"$xpushd" -t -c "$tmp/missing.conf" 2>"$tmp/err"
+tap_is "$?" 1 "-t on a missing file exits 1"
+grep -q "missing.conf: No such file" "$tmp/err"
+tap_ok $? "and says why"
+
+unset XPUSHD_SECRET
+"$xpushd" -t -c "$top_srcdir/conf/xpushd.conf.sample" 2>"$tmp/err"
+tap_is "$?" 1 "a missing env() variable is an error"
+grep -q "environment variable XPUSHD_SECRET is not set" "$tmp/err"
+tap_ok $? "naming the variable"
+export XPUSHD_SECRET=sekrit
+
+# A running daemon: SIGHUP with a broken file keeps it running.
+cp "$top_srcdir/conf/xpushd.conf.sample" "$tmp/run.conf"
+"$xpushd" -f -c "$tmp/run.conf" 2>"$tmp/log" &
+pid=$!
+tap_wait_for "grep -q 'starting as push.example.com' '$tmp/log'" 10
+tap_ok $? "the daemon starts in the foreground"
+
+echo "this is not = valid {" >>"$tmp/run.conf"
+kill -HUP "$pid"
+tap_wait_for "grep -q 'reload refused' '$tmp/log'" 10
+tap_ok $? "SIGHUP with a broken file is refused"
+grep -q "reload refused, keeping the running configuration: $tmp/run.conf:[0-9]*:[0-9]*:" "$tmp/log"
+tap_ok $? "the refusal names file:line:col"
+kill -0 "$pid" 2>/dev/null
+tap_ok $? "the daemon keeps running"
+
+cp "$top_srcdir/conf/xpushd.conf.sample" "$tmp/run.conf"
+kill -HUP "$pid"
+tap_wait_for "grep -q 'configuration reloaded' '$tmp/log'" 10
+tap_ok $? "SIGHUP with a good file reloads"
+
+kill -TERM "$pid"
+tap_wait_for "! kill -0 $pid 2>/dev/null" 10
+tap_ok $? "SIGTERM stops the daemon"
+wait "$pid"
+tap_is "$?" 0 "with exit status 0"
+pid=
+grep -q "stopped" "$tmp/log"
+tap_ok $? "and it logs that it stopped"
+
+tap_done
