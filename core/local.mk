@@ -6,7 +6,12 @@ core_libxpcore_a_SOURCES = \
 	core/xmalloc.c core/xmalloc.h \
 	core/cfg.c core/cfg.h \
 	core/options.c core/options.h \
-	core/xpushd.h
+	core/xpushd.h \
+	core/link.c core/link.h \
+	core/router.c core/router.h \
+	core/disco.c core/disco.h \
+	core/store.c core/store.h \
+	core/rand.c core/rand.h
 
 XP_CORE_LIBS = core/libxpcore.a xml/libxpxml.a \
 	$(LIBEVENT_LIBS) $(EXPAT_LIBS) $(OPENSSL_LIBS) $(NGHTTP2_LIBS) \

@@ -15,8 +15,11 @@
 
 #include <event2/event.h>
 
+#include "core/disco.h"
+#include "core/link.h"
 #include "core/log.h"
 #include "core/options.h"
+#include "core/router.h"
 #include "core/xmalloc.h"
 #include "core/xpushd.h"
 
@@ -126,10 +129,11 @@ daemon_stop_timeout_cb(evutil_socket_t fd, short events, void *arg)
 	event_base_loopexit(xpd->base, NULL);
 }
 
+static struct event *stop_timeout;
+
 static void
 daemon_stop(void)
 {
-	static struct event *timeout;
 	struct timeval tv = { XPUSHD_STOP_TIMEOUT, 0 };
 	size_t i;
 
@@ -144,8 +148,8 @@ daemon_stop(void)
 		event_base_loopexit(xpd->base, NULL);
 		return;
 	}
-	timeout = evtimer_new(xpd->base, daemon_stop_timeout_cb, NULL);
-	evtimer_add(timeout, &tv);
+	stop_timeout = evtimer_new(xpd->base, daemon_stop_timeout_cb, NULL);
+	evtimer_add(stop_timeout, &tv);
 	nstop_pending = nstop_hooks;
 	for (i = 0; i < nstop_hooks; i++) {
 		daemon_stop_fn *fn = (daemon_stop_fn *)stop_hooks[i].fn;
@@ -166,6 +170,82 @@ daemon_signal_cb(evutil_socket_t sig, short events, void *arg)
 		daemon_stop();
 		break;
 	}
+}
+
+/*
+ * The component: the link, the router and the handlers on it.  On SIGHUP
+ * the link reconnects only when its own settings changed.
+ */
+static struct link *component_link;
+
+static int
+component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
+{
+	struct link_settings set;
+
+	link_settings_from_conf(&set, next);
+	link_reconfigure(component_link, &set);
+	link_settings_clear(&set);
+	disco_reconfigure(next);
+	return 0;
+}
+
+struct component_stop {
+	void	(*done)(void *);
+	void	*done_arg;
+};
+
+static struct component_stop component_stopping;
+
+static void
+component_closed_cb(void *arg)
+{
+	struct component_stop *cs = arg;
+
+	cs->done(cs->done_arg);
+}
+
+static void
+component_idle_cb(void *arg)
+{
+	link_stop(component_link, component_closed_cb, arg);
+}
+
+/* Answer what is in flight first, then close the stream. */
+static void
+component_stop_cb(void *arg, void (*done)(void *), void *done_arg)
+{
+	struct component_stop *cs = &component_stopping;
+
+	cs->done = done;
+	cs->done_arg = done_arg;
+	if (router_pending() > 0)
+		log_info("answering %zu requests in flight before closing",
+		    router_pending());
+	router_when_idle(component_idle_cb, cs);
+}
+
+static void
+component_start(void)
+{
+	struct link_settings set;
+
+	link_settings_from_conf(&set, xpd->conf);
+	component_link = link_new(xpd->base, &set, router_dispatch, NULL, NULL);
+	link_settings_clear(&set);
+	router_init(xpd->base, component_link);
+	disco_init(xpd->conf);
+	daemon_on_reload(component_reload_cb, NULL);
+	daemon_on_stop(component_stop_cb, NULL);
+	link_start(component_link);
+}
+
+static void
+component_free(void)
+{
+	router_shutdown();
+	disco_shutdown();
+	link_free(&component_link);
 }
 
 int
@@ -251,7 +331,13 @@ main(int argc, char *argv[])
 	log_info("xpushd %s starting as %s", PACKAGE_VERSION,
 	    conf_str(xpd->conf, "xmpp", "jid"));
 
+	component_start();
+
 	event_base_dispatch(xpd->base);
+
+	component_free();
+	if (stop_timeout != NULL)
+		event_free(stop_timeout);
 
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++)
 		event_free(sigev[i]);

@@ -34,6 +34,27 @@ const struct opt_entry options_table[] = {
 	  "the shared secret of the component handshake; env('NAME') keeps "
 	  "it out of the file" },
 
+	{ "xmpp", "tls", OPT_BOOLEAN, "false", 0, 0, 0,
+	  "connect with direct TLS and verify the server's certificate" },
+	{ "xmpp", "ca-file", OPT_STRING, "''", 0, 0, 0,
+	  "PEM file of CAs to verify the server with (default: the system's)" },
+	{ "xmpp", "keepalive", OPT_INTEGER, "60", 1, 3600, 0,
+	  "seconds of silence before xpushd pings the server" },
+	{ "xmpp", "read-timeout", OPT_INTEGER, "20", 1, 600, 0,
+	  "seconds to wait for any data after that ping before reconnecting" },
+	{ "xmpp", "connect-timeout", OPT_INTEGER, "10", 1, 600, 0,
+	  "seconds allowed from connecting to the completed handshake" },
+	{ "xmpp", "reconnect-max", OPT_INTEGER, "60", 1, 3600, 0,
+	  "cap of the exponential reconnect backoff, in seconds" },
+	{ "xmpp", "send-queue-limit", OPT_INTEGER, "4194304", 65536,
+	  1073741824, 0,
+	  "bytes queued to the server above which new work is refused with "
+	  "a wait error" },
+	{ "xmpp", "max-stanza-size", OPT_INTEGER, "65536", 4096, 16777216, 0,
+	  "largest stanza accepted from the server, in bytes" },
+	{ "xmpp", "max-depth", OPT_INTEGER, "32", 8, 256, 0,
+	  "deepest element nesting accepted in a stanza" },
+
 	{ "database", "uri", OPT_STRING, NULL, 0, 0, OPT_REQUIRED | OPT_SECRET,
 	  "a libpq connection URI or key=value string" },
 	{ "database", "pool-size", OPT_INTEGER, "2", 1, 64, 0,

@@ -10,3 +10,9 @@ EXTRA_DIST += test/fixtures/conf
 
 TESTS += test/daemon_test.sh
 EXTRA_DIST += test/daemon_test.sh test/lib/tap.sh
+include $(srcdir)/test/store.mk
+include $(srcdir)/test/xml.mk
+
+TESTS += test/link_fake_test.py test/link_prosody_test.sh
+EXTRA_DIST += test/link_fake_test.py test/link_prosody_test.sh \
+	test/lib/taplib.py test/lib/client.py test/lib/prosody.sh

@@ -1,0 +1,297 @@
+#!/usr/bin/python3
+"""The component link against a scripted fake XMPP server: handshake,
+routing rules, stream errors, garbage, a close mid-stanza, an oversized
+stanza, a silent server and a dead peer.  TAP output."""
+import hashlib
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "test", "lib"))
+from taplib import Tap  # noqa: E402
+
+XPUSHD = os.path.join(os.environ.get("top_builddir", "."), "xpushd")
+SECRET = "s3cret"
+t = Tap()
+
+
+class Server:
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.conn = None
+        self.buf = b""
+
+    def accept(self, timeout=10):
+        self.sock.settimeout(timeout)
+        try:
+            self.conn, _ = self.sock.accept()
+        except socket.timeout:
+            return False
+        self.conn.settimeout(5)
+        self.buf = b""
+        return True
+
+    def read_until(self, pattern, timeout=5):
+        end = time.time() + timeout
+        rx = re.compile(pattern, re.S)
+        while time.time() < end:
+            m = rx.search(self.buf)
+            if m:
+                self.buf = self.buf[m.end():]
+                return m
+            try:
+                self.conn.settimeout(max(0.05, end - time.time()))
+                data = self.conn.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return None
+            if not data:
+                m = rx.search(self.buf)
+                return m
+            self.buf += data
+        return None
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.conn.sendall(data)
+
+    def open_stream(self, sid="abc123"):
+        m = self.read_until(rb"<stream:stream[^>]*>")
+        if m is None:
+            return None
+        self.send("<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' "
+                  "xmlns:stream='http://etherx.jabber.org/streams' "
+                  "from='push.example.com' id='%s'>" % sid)
+        return m.group(0).decode()
+
+    def handshake(self, sid="abc123", accept=True):
+        header = self.open_stream(sid)
+        if header is None:
+            return None, None
+        m = self.read_until(rb"<handshake>([0-9a-f]*)</handshake>")
+        if m is None:
+            return header, None
+        if accept:
+            self.send("<handshake/>")
+        return header, m.group(1).decode()
+
+    def close(self):
+        if self.conn:
+            self.conn.close()
+            self.conn = None
+
+
+class Daemon:
+    def __init__(self, port, extra=""):
+        self.dir = tempfile.mkdtemp(prefix="xpushd-link-")
+        self.conf = os.path.join(self.dir, "xpushd.conf")
+        with open(self.conf, "w") as f:
+            f.write("xmpp () { jid = 'push.example.com'; port = %d; secret = '%s'\n"
+                    "  'connect-timeout' = 1; 'reconnect-max' = 1\n%s }\n"
+                    "database () { uri = 'postgresql:///unused' }\n" % (port, SECRET, extra))
+        self.log = open(os.path.join(self.dir, "log"), "w+")
+        self.proc = subprocess.Popen([XPUSHD, "-f", "-d", "-c", self.conf],
+                                     stderr=self.log)
+
+    def logtext(self):
+        self.log.flush()
+        with open(self.log.name) as f:
+            return f.read()
+
+    def wait_log(self, pattern, timeout=10):
+        end = time.time() + timeout
+        while time.time() < end:
+            if re.search(pattern, self.logtext()):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            rc = self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = -9
+        text = self.logtext()
+        if "ERROR: AddressSanitizer" in text or "runtime error" in text or \
+           "LeakSanitizer" in text:
+            t.ok(False, "no sanitizer report")
+            t.diag(text[-3000:])
+        return rc
+
+
+def scenario_handshake_and_routing():
+    s = Server()
+    d = Daemon(s.port)
+    t.ok(s.accept(), "xpushd connects")
+    header, digest = s.handshake("abc123")
+    t.ok(header is not None and "to='push.example.com'" in header,
+         "stream header addressed to the component")
+    t.ok("xmlns='jabber:component:accept'" in (header or ""),
+         "header in jabber:component:accept")
+    t.is_(digest, hashlib.sha1(b"abc123" + SECRET.encode()).hexdigest(),
+          "handshake is hex SHA-1 of stream id + secret")
+    t.ok(d.wait_log(r"link: connected to 127\.0\.0\.1:%d as push\.example\.com" % s.port),
+         "xpushd logs the connection")
+
+    s.send("<iq type='get' id='a+b/c=d&amp;' from='user@example.com/r' to='push.example.com'>"
+           "<ping xmlns='urn:xmpp:ping'/></iq>")
+    m = s.read_until(rb"<iq[^>]*/>|<iq.*?</iq>")
+    got = m.group(0).decode() if m else ""
+    t.ok("type='result'" in got and "id='a+b/c=d&amp;'" in got,
+         "ping answered; id with + / = & echoed exactly")
+    t.ok("from='push.example.com'" in got and "to='user@example.com/r'" in got,
+         "reply carries from and to")
+
+    s.send("<iq type='get' id='u1' from='user@example.com/r' to='push.example.com'>"
+           "<unknown xmlns='urn:example:nothing'/></iq>")
+    m = s.read_until(rb"<iq[^>]*id='u1'.*?</iq>")
+    got = m.group(0).decode() if m else ""
+    t.ok("type='error'" in got and "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>" in got,
+         "unknown payload: service-unavailable")
+    t.ok(re.search(r"<error type='cancel'>", got) is not None,
+         "<error/> in the stream's default namespace (no xmlns on it)")
+
+    s.send("<iq type='get' id='u2' from='user@example.com/r' to='push.example.com'>"
+           "<ping xmlns='urn:xmpp:ping'/><ping xmlns='urn:xmpp:ping'/></iq>")
+    m = s.read_until(rb"<iq[^>]*id='u2'.*?</iq>")
+    got = m.group(0).decode() if m else ""
+    t.ok("<error type='modify'><bad-request" in got, "two payloads: bad-request")
+
+    s.send("<iq type='set' id='u3' from='user@example.com/r' to='push.example.com'/>")
+    m = s.read_until(rb"<iq[^>]*id='u3'.*?</iq>")
+    t.ok(m is not None and b"bad-request" in m.group(0), "no payload: bad-request")
+
+    s.send("<iq type='bogus' id='u4' from='user@example.com/r' to='push.example.com'>"
+           "<ping xmlns='urn:xmpp:ping'/></iq>")
+    m = s.read_until(rb"<iq[^>]*id='u4'.*?</iq>")
+    t.ok(m is not None and b"bad-request" in m.group(0), "wrong type: bad-request")
+
+    s.send("<iq type='get' from='user@example.com/r' to='push.example.com'>"
+           "<ping xmlns='urn:xmpp:ping'/></iq>")
+    m = s.read_until(rb"<iq[^>]*>.*?</iq>")
+    t.ok(m is not None and b"bad-request" in m.group(0) and b"id=" not in m.group(0).split(b">")[0],
+         "no id: bad-request without an id")
+
+    # Errors and unsolicited results get no answer; the next ping proves it.
+    s.send("<iq type='error' id='e1' from='user@example.com/r' to='push.example.com'>"
+           "<unknown xmlns='urn:x'/><error type='cancel'/></iq>"
+           "<iq type='result' id='e2' from='user@example.com/r' to='push.example.com'/>"
+           "<message from='user@example.com/r' to='push.example.com'><body>hi</body></message>"
+           "<presence from='user@example.com/r' to='push.example.com'/>"
+           "<iq type='get' id='after' from='user@example.com/r' to='push.example.com'>"
+           "<ping xmlns='urn:xmpp:ping'/></iq>")
+    m = s.read_until(rb"<iq[^>]*id='after'[^>]*/>")
+    t.ok(m is not None and b"e1" not in s.buf and m.start() == 0 if m else False,
+         "errors, results, messages and presences get no answer")
+
+    s.send("<iq type='get' id='v1' from='user@example.com/r' to='push.example.com'>"
+           "<query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+    m = s.read_until(rb"<iq[^>]*id='v1'.*?</iq>")
+    got = m.group(0).decode() if m else ""
+    t.ok("<identity category='pubsub' type='push'" in got and "urn:xmpp:push:0" in got,
+         "disco#info: pubsub/push identity and urn:xmpp:push:0")
+
+    rc = d.stop()
+    m = s.read_until(rb"</stream:stream>")
+    t.ok(m is not None, "SIGTERM closes the stream cleanly")
+    s.send("</stream:stream>")
+    s.close()
+    t.is_(rc, 0, "xpushd exits 0")
+
+
+def scenario_stream_errors():
+    cases = [
+        ("conflict", r"another component is already connected as push\.example\.com \(conflict\): check xmpp\.jid"),
+        ("not-authorized", r"not-authorized\): check xmpp\.secret"),
+        ("host-unknown", r"does not know the component push\.example\.com \(host-unknown\): check xmpp\.jid"),
+        ("system-shutdown", r"stream error from the server: system-shutdown: bye"),
+    ]
+    for cond, logre in cases:
+        s = Server()
+        d = Daemon(s.port)
+        s.accept()
+        s.open_stream()
+        s.read_until(rb"</handshake>")
+        s.send("<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
+               "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams'>bye</text>"
+               "</stream:error></stream:stream>" % cond)
+        t.ok(d.wait_log(logre), "stream error %s is logged with what to fix" % cond)
+        s.close()
+        t.ok(s.accept(5), "and xpushd reconnects after %s" % cond)
+        s.close()
+        d.stop()
+
+
+def scenario_bad_input():
+    # Garbage after the handshake.
+    s = Server()
+    d = Daemon(s.port, "'max-stanza-size' = 4096")
+    s.accept()
+    s.handshake()
+    d.wait_log("connected to")
+    s.send("<iq type='get' id='g'><<<>>></iq>")
+    m = s.read_until(rb"<stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>")
+    if not t.ok(m is not None, "garbage: not-well-formed stream error"):
+        t.diag(s.buf)
+    s.close()
+    t.ok(s.accept(5), "and a reconnect")
+    s.handshake()
+    t.ok(d.wait_log(r"connected to(.|\n)*connected to"), "second session ready")
+
+    # Oversized stanza.
+    s.send("<message from='a@b' to='push.example.com'><body>" + "x" * 5000 + "</body></message>")
+    m = s.read_until(rb"<policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>")
+    t.ok(m is not None, "oversized stanza: policy-violation")
+    s.close()
+    t.ok(s.accept(5), "and a reconnect")
+
+    # The server closes in the middle of a stanza.
+    s.handshake()
+    s.send("<iq type='get' id='cut' from='a@b' to='push.example.com'><ping xmlns='urn:xm")
+    time.sleep(0.2)
+    s.close()
+    t.ok(d.wait_log("connection closed by the server"), "a close mid-stanza is logged")
+    t.ok(s.accept(5), "and a reconnect")
+
+    # A server that never answers the handshake.
+    s.open_stream()
+    t.ok(d.wait_log(r"no answer within 1 s while handshaking"), "handshake timeout")
+    s.close()
+    t.ok(s.accept(5), "and a reconnect")
+    s.close()
+    d.stop()
+
+
+def scenario_dead_peer():
+    s = Server()
+    d = Daemon(s.port, "keepalive = 1; 'read-timeout' = 1")
+    if not t.ok(s.accept(), "connects"):
+        t.diag(d.logtext())
+        d.stop()
+        return
+    s.handshake()
+    m = s.read_until(rb"<iq type='get' id='xpushd-keepalive'[^>]*><ping xmlns='urn:xmpp:ping'/></iq>", 5)
+    t.ok(m is not None, "silence: xpushd pings the server")
+    t.ok(d.wait_log(r"no data from the server for 2 s after a ping"), "a dead peer is detected")
+    t.ok(s.accept(5), "and xpushd reconnects")
+    s.close()
+    d.stop()
+
+
+scenario_handshake_and_routing()
+scenario_stream_errors()
+scenario_bad_input()
+scenario_dead_peer()
+sys.exit(t.done())
