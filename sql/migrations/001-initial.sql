@@ -1,0 +1,138 @@
+-- 001-initial: devices, certificates and the NOTIFY triggers.
+--
+-- Applied by `xpushd --migrate` inside one transaction together with the
+-- row recorded in xpushd_schema_version; a migration file must therefore not
+-- contain BEGIN, COMMIT or statements that refuse to run in a transaction
+-- (CREATE INDEX CONCURRENTLY, ALTER TYPE ... ADD VALUE before PG 12).
+
+CREATE TABLE devices (
+	id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	owner		text NOT NULL,
+	provider	text NOT NULL,
+	token		text NOT NULL,
+	voip_token	text,
+	node		text NOT NULL,
+	secret		text NOT NULL,
+	created		timestamptz NOT NULL DEFAULT now(),
+	updated		timestamptz NOT NULL DEFAULT now(),
+	last_push	timestamptz,
+	last_error	timestamptz,
+	last_error_text	text,
+	CONSTRAINT devices_owner_provider_token_key
+	    UNIQUE (owner, provider, token),
+	CONSTRAINT devices_node_key UNIQUE (node)
+);
+CREATE INDEX devices_provider_token_idx ON devices (provider, token);
+
+COMMENT ON TABLE devices IS
+    'One row per push registration (XEP-0357 enable via the register-device ad-hoc command). Deleting a row unregisters the device; running xpushd processes drop it from their caches through NOTIFY xpushd_devices.';
+COMMENT ON COLUMN devices.id IS
+    'Surrogate key, for admins only; xpushd addresses rows by node or by (owner, provider, token).';
+COMMENT ON COLUMN devices.owner IS
+    'Bare JID of the account that registered the device (localpart@domain).';
+COMMENT ON COLUMN devices.provider IS
+    'Provider id the client picked: the name of a push () block in the configuration, e.g. apns-binary-api or fcm-http-v1.';
+COMMENT ON COLUMN devices.token IS
+    'Device token issued by the push service (APNs device token, FCM registration token), stored verbatim.';
+COMMENT ON COLUMN devices.voip_token IS
+    'Optional second token (device-second-token, APNs PushKit/VoIP); NULL when the device registered none. Re-registering replaces it.';
+COMMENT ON COLUMN devices.node IS
+    'PubSub node handed to the client; the XMPP server publishes to it. At least 128 random bits, base64url.';
+COMMENT ON COLUMN devices.secret IS
+    'Publish secret handed to the client (publish-options secret). At least 128 random bits, base64url.';
+COMMENT ON COLUMN devices.created IS 'When the device first registered.';
+COMMENT ON COLUMN devices.updated IS 'When the device last registered or changed.';
+COMMENT ON COLUMN devices.last_push IS 'When a push was last handed to the provider successfully; NULL if never.';
+COMMENT ON COLUMN devices.last_error IS 'When the provider last refused or failed a push; NULL if never.';
+COMMENT ON COLUMN devices.last_error_text IS 'The provider''s reason for the last error, as reported.';
+
+CREATE TABLE certificates (
+	provider	text PRIMARY KEY,
+	pkcs12		bytea,
+	password	text,
+	cert_pem	text,
+	key_pem		text,
+	not_after	timestamptz,
+	updated		timestamptz NOT NULL DEFAULT now(),
+	CONSTRAINT certificates_has_credentials CHECK
+	    (pkcs12 IS NOT NULL OR (cert_pem IS NOT NULL AND key_pem IS NOT NULL))
+);
+
+COMMENT ON TABLE certificates IS
+    'Client credentials for a provider (APNs certificate), one row per provider id. Set through the set-apns-certificate ad-hoc command or psql; running xpushd processes reload through NOTIFY xpushd_certificates.';
+COMMENT ON COLUMN certificates.provider IS 'Provider id (name of the push () block) these credentials belong to.';
+COMMENT ON COLUMN certificates.pkcs12 IS 'PKCS#12 bundle (certificate and private key), or NULL when PEM is used.';
+COMMENT ON COLUMN certificates.password IS 'Password of the PKCS#12 bundle or of the encrypted PEM key; NULL for none.';
+COMMENT ON COLUMN certificates.cert_pem IS 'PEM certificate chain, or NULL when PKCS#12 is used.';
+COMMENT ON COLUMN certificates.key_pem IS 'PEM private key, or NULL when PKCS#12 is used.';
+COMMENT ON COLUMN certificates.not_after IS 'Expiry of the certificate (notAfter), for the expiry warnings; NULL if unknown.';
+COMMENT ON COLUMN certificates.updated IS 'When the credentials were last stored.';
+
+-- Cache invalidation.  Channel xpushd_devices carries the node of a row
+-- that appeared, changed or went away; channel xpushd_certificates carries
+-- the provider id.  The payload '*' (TRUNCATE) means "drop everything".
+-- Updates that touch only last_push/last_error/updated do not notify: they
+-- happen on every push and caches do not rely on them.
+CREATE FUNCTION xpushd_devices_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'TRUNCATE' THEN
+		PERFORM pg_notify('xpushd_devices', '*');
+		RETURN NULL;
+	END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE') THEN
+		PERFORM pg_notify('xpushd_devices', OLD.node);
+	END IF;
+	IF TG_OP = 'INSERT' OR
+	    (TG_OP = 'UPDATE' AND NEW.node IS DISTINCT FROM OLD.node) THEN
+		PERFORM pg_notify('xpushd_devices', NEW.node);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION xpushd_devices_notify() IS
+    'Trigger: NOTIFY xpushd_devices with the node of an inserted, changed or deleted device (''*'' on TRUNCATE).';
+
+CREATE TRIGGER devices_notify
+	AFTER INSERT OR DELETE ON devices
+	FOR EACH ROW EXECUTE FUNCTION xpushd_devices_notify();
+CREATE TRIGGER devices_notify_update
+	AFTER UPDATE ON devices
+	FOR EACH ROW
+	WHEN (OLD.owner IS DISTINCT FROM NEW.owner OR
+	    OLD.provider IS DISTINCT FROM NEW.provider OR
+	    OLD.token IS DISTINCT FROM NEW.token OR
+	    OLD.voip_token IS DISTINCT FROM NEW.voip_token OR
+	    OLD.node IS DISTINCT FROM NEW.node OR
+	    OLD.secret IS DISTINCT FROM NEW.secret)
+	EXECUTE FUNCTION xpushd_devices_notify();
+CREATE TRIGGER devices_notify_truncate
+	AFTER TRUNCATE ON devices
+	FOR EACH STATEMENT EXECUTE FUNCTION xpushd_devices_notify();
+
+CREATE FUNCTION xpushd_certificates_notify() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_OP = 'TRUNCATE' THEN
+		PERFORM pg_notify('xpushd_certificates', '*');
+		RETURN NULL;
+	END IF;
+	IF TG_OP IN ('UPDATE', 'DELETE') THEN
+		PERFORM pg_notify('xpushd_certificates', OLD.provider);
+	END IF;
+	IF TG_OP = 'INSERT' OR
+	    (TG_OP = 'UPDATE' AND NEW.provider IS DISTINCT FROM OLD.provider) THEN
+		PERFORM pg_notify('xpushd_certificates', NEW.provider);
+	END IF;
+	RETURN NULL;
+END;
+$$;
+COMMENT ON FUNCTION xpushd_certificates_notify() IS
+    'Trigger: NOTIFY xpushd_certificates with the provider id of a changed certificate row (''*'' on TRUNCATE).';
+
+CREATE TRIGGER certificates_notify
+	AFTER INSERT OR UPDATE OR DELETE ON certificates
+	FOR EACH ROW EXECUTE FUNCTION xpushd_certificates_notify();
+CREATE TRIGGER certificates_notify_truncate
+	AFTER TRUNCATE ON certificates
+	FOR EACH STATEMENT EXECUTE FUNCTION xpushd_certificates_notify();

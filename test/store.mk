@@ -1,0 +1,28 @@
+# test/: the PostgreSQL store (issue 5).  The TAP binaries need a database,
+# so TESTS lists wrapper scripts that start a throwaway cluster
+# (test/lib/pg.sh), run one binary and stop the cluster.
+XP_STORE_TEST_SRCS = core/store.c core/store.h core/rand.c core/rand.h \
+	core/log.c core/log.h core/xmalloc.c core/xmalloc.h \
+	test/tap.h test/lib/store_util.h
+XP_STORE_TEST_LIBS = $(LIBEVENT_LIBS) $(LIBPQ_LIBS)
+
+check_PROGRAMS += test/store_test test/store_migrate_test \
+	test/store_cluster_test test/store_outage_test test/rand_test
+test_store_test_SOURCES = test/store_test.c $(XP_STORE_TEST_SRCS)
+test_store_test_LDADD = $(XP_STORE_TEST_LIBS)
+test_store_migrate_test_SOURCES = test/store_migrate_test.c \
+	$(XP_STORE_TEST_SRCS)
+test_store_migrate_test_LDADD = $(XP_STORE_TEST_LIBS)
+test_store_cluster_test_SOURCES = test/store_cluster_test.c \
+	$(XP_STORE_TEST_SRCS)
+test_store_cluster_test_LDADD = $(XP_STORE_TEST_LIBS)
+test_store_outage_test_SOURCES = test/store_outage_test.c \
+	$(XP_STORE_TEST_SRCS)
+test_store_outage_test_LDADD = $(XP_STORE_TEST_LIBS)
+test_rand_test_SOURCES = test/rand_test.c core/rand.c core/rand.h \
+	core/log.c core/xmalloc.c test/tap.h
+
+TESTS += test/rand_test test/store_test.sh test/store_migrate_test.sh \
+	test/store_cluster_test.sh test/store_outage_test.sh
+EXTRA_DIST += test/lib/pg.sh test/store_test.sh test/store_migrate_test.sh \
+	test/store_cluster_test.sh test/store_outage_test.sh
