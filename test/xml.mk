@@ -1,0 +1,41 @@
+# test/xml.mk: unit tests, fuzz targets and benchmark for the xml/ library.
+XML_TEST_COMMON = test/xml_common.c test/xml_common.h
+XML_TEST_LIBS = xml/libxpxml.a $(EXPAT_LIBS)
+
+XML_TESTS = test/xml_stream_test test/xml_node_test test/xml_jid_test \
+	test/xml_form_test
+check_PROGRAMS += $(XML_TESTS)
+TESTS += $(XML_TESTS)
+
+test_xml_stream_test_SOURCES = test/xml_stream_test.c $(XML_TEST_COMMON)
+test_xml_stream_test_LDADD = $(XML_TEST_LIBS)
+test_xml_node_test_SOURCES = test/xml_node_test.c $(XML_TEST_COMMON)
+test_xml_node_test_LDADD = $(XML_TEST_LIBS)
+test_xml_jid_test_SOURCES = test/xml_jid_test.c
+test_xml_jid_test_LDADD = $(XML_TEST_LIBS)
+test_xml_form_test_SOURCES = test/xml_form_test.c $(XML_TEST_COMMON)
+test_xml_form_test_LDADD = $(XML_TEST_LIBS)
+
+EXTRA_DIST += test/fixtures/xml test/fixtures/prosody
+
+# Parse throughput against raw expat; run by hand (see the file's header).
+noinst_PROGRAMS += test/bench/xml_bench
+test_bench_xml_bench_SOURCES = test/bench/xml_bench.c
+test_bench_xml_bench_LDADD = $(XML_TEST_LIBS)
+
+# libFuzzer targets: configure --enable-fuzzing CC=clang, then
+# test/fuzz/run.sh test/fuzz/fuzz_stream ...
+if FUZZING
+noinst_PROGRAMS += test/fuzz/fuzz_stream test/fuzz/fuzz_form \
+	test/fuzz/fuzz_jid
+test_fuzz_fuzz_stream_SOURCES = test/fuzz/fuzz_stream.c
+test_fuzz_fuzz_stream_LDADD = $(XML_TEST_LIBS)
+test_fuzz_fuzz_stream_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+test_fuzz_fuzz_form_SOURCES = test/fuzz/fuzz_form.c
+test_fuzz_fuzz_form_LDADD = $(XML_TEST_LIBS)
+test_fuzz_fuzz_form_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+test_fuzz_fuzz_jid_SOURCES = test/fuzz/fuzz_jid.c
+test_fuzz_fuzz_jid_LDADD = $(XML_TEST_LIBS)
+test_fuzz_fuzz_jid_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+endif
+EXTRA_DIST += test/fuzz/run.sh test/fuzz/xml.dict test/fuzz/corpus
