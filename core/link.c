@@ -63,6 +63,7 @@ struct link {
 	time_t			 ready_since;
 
 	bool			 flushing;	/* closing after a flush */
+	bool			 parser_stale;	/* limits changed: new parser */
 	char			 fail_msg[256];
 
 	void			(*stop_done)(void *);
@@ -73,6 +74,7 @@ static void	link_connect(struct link *);
 static void	link_fail(struct link *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	link_arm_idle(struct link *);
+static void	link_parser_new(struct link *);
 static void	link_event_cb(struct bufferevent *, short, void *);
 
 const char *
@@ -594,6 +596,10 @@ link_connect(struct link *l)
 	SSL *ssl;
 
 	link_set_state(l, LINK_CONNECTING);
+	if (l->parser_stale) {
+		link_parser_new(l);
+		l->parser_stale = false;
+	}
 	if (l->set.tls) {
 		if (l->ssl_ctx == NULL && (l->ssl_ctx = link_ssl_ctx(l))
 		    == NULL) {
@@ -691,7 +697,8 @@ link_reconfigure(struct link *l, const struct link_settings *set)
 		SSL_CTX_free(l->ssl_ctx);
 		l->ssl_ctx = NULL;
 	}
-	link_parser_new(l);
+	/* New parser limits apply from the next stream on. */
+	l->parser_stale = true;
 	if (l->state == LINK_IDLE || l->state == LINK_CLOSING)
 		return;
 	if (reconnect || l->state == LINK_BACKOFF) {

@@ -10,12 +10,22 @@ core_libxpcore_a_SOURCES = \
 	core/link.c core/link.h \
 	core/router.c core/router.h \
 	core/disco.c core/disco.h \
+	core/adhoc.c core/adhoc.h \
+	core/commands.c core/commands.h \
+	core/certinfo.c core/certinfo.h \
+	core/provider.c core/provider.h \
+	core/priority.c core/priority.h \
+	core/publish.c core/publish.h \
+	core/stats.c core/stats.h \
 	core/store.c core/store.h \
 	core/rand.c core/rand.h
 
 XP_CORE_LIBS = core/libxpcore.a xml/libxpxml.a \
 	$(LIBEVENT_LIBS) $(EXPAT_LIBS) $(OPENSSL_LIBS) $(NGHTTP2_LIBS) \
 	$(CURL_LIBS) $(JSONC_LIBS) $(LIBPQ_LIBS) $(LTDL_LIBS)
+# The provider contract, for modules built out of tree.
+pkginclude_HEADERS = plugins/provider.h
+
 AM_CPPFLAGS += $(LIBEVENT_CFLAGS) $(EXPAT_CFLAGS) $(OPENSSL_CFLAGS) \
 	$(NGHTTP2_CFLAGS) $(CURL_CFLAGS) $(JSONC_CFLAGS) $(LIBPQ_CFLAGS)
 

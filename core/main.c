@@ -15,11 +15,17 @@
 
 #include <event2/event.h>
 
+#include "core/adhoc.h"
+#include "core/commands.h"
 #include "core/disco.h"
 #include "core/link.h"
 #include "core/log.h"
 #include "core/options.h"
+#include "core/provider.h"
+#include "core/publish.h"
 #include "core/router.h"
+#include "core/stats.h"
+#include "core/store.h"
 #include "core/xmalloc.h"
 #include "core/xpushd.h"
 
@@ -75,7 +81,24 @@ daemon_on_stop(daemon_stop_fn *fn, void *arg)
 static struct xp_conf *
 load_conf(const char *path, char **error_r)
 {
-	return conf_load(path, options_check_provider_basic, error_r);
+	struct xp_conf *conf;
+
+	if ((conf = conf_load(path, options_check_provider_basic, error_r))
+	    == NULL)
+		return NULL;
+	if (providers_check(conf, error_r) == -1) {
+		conf_free(&conf);
+		return NULL;
+	}
+	return conf;
+}
+
+static const char *
+migrations_dir(const struct xp_conf *conf)
+{
+	const char *d = conf_str(conf, "database", "migrations");
+
+	return d != NULL && *d != '\0' ? d : PKGDATADIR "/sql/migrations";
 }
 
 /*
@@ -169,6 +192,9 @@ daemon_signal_cb(evutil_socket_t sig, short events, void *arg)
 	case SIGINT:
 		daemon_stop();
 		break;
+	case SIGUSR1:
+		stats_log();
+		break;
 	}
 }
 
@@ -186,7 +212,11 @@ component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
 	link_settings_from_conf(&set, next);
 	link_reconfigure(component_link, &set);
 	link_settings_clear(&set);
+	if (providers_reload(next, error_r) == -1)
+		return -1;
 	disco_reconfigure(next);
+	adhoc_reconfigure(next);
+	publish_reconfigure(next);
 	return 0;
 }
 
@@ -229,12 +259,30 @@ static void
 component_start(void)
 {
 	struct link_settings set;
+	struct store_conf sc;
+	char *err = NULL;
+
+	store_conf_defaults(&sc);
+	sc.conninfo = conf_str(xpd->conf, "database", "uri");
+	sc.pool_size = (int)conf_int(xpd->conf, "database", "pool-size");
+	sc.cache_size = (size_t)conf_int(xpd->conf, "database", "cache-size");
+	sc.query_timeout_ms = (int)conf_int(xpd->conf, "database",
+	    "query-timeout");
+	sc.connect_timeout_ms = (int)conf_int(xpd->conf, "database",
+	    "connect-timeout");
+	if ((xpd->store = store_new(xpd->base, &sc, &err)) == NULL)
+		fatalx("database: %s", err);
+	if (providers_start(xpd->base, xpd->store, xpd->conf, &err) == -1)
+		fatalx("%s", err);
 
 	link_settings_from_conf(&set, xpd->conf);
 	component_link = link_new(xpd->base, &set, router_dispatch, NULL, NULL);
 	link_settings_clear(&set);
 	router_init(xpd->base, component_link);
 	disco_init(xpd->conf);
+	adhoc_init(xpd->base, xpd->conf);
+	commands_init(xpd->store);
+	publish_init(xpd->base, xpd->store, xpd->conf);
 	daemon_on_reload(component_reload_cb, NULL);
 	daemon_on_stop(component_stop_cb, NULL);
 	link_start(component_link);
@@ -244,8 +292,13 @@ static void
 component_free(void)
 {
 	router_shutdown();
+	providers_stop();
+	publish_shutdown();
+	adhoc_shutdown();
 	disco_shutdown();
 	link_free(&component_link);
+	store_free(&xpd->store);
+	stats_free();
 }
 
 int
@@ -257,7 +310,7 @@ main(int argc, char *argv[])
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const int signals[] = { SIGHUP, SIGTERM, SIGINT };
+	const int signals[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
 	struct event *sigev[sizeof(signals) / sizeof(signals[0])];
 	bool foreground = false, debug = false, check = false;
 	bool migrate = false;
@@ -312,7 +365,35 @@ main(int argc, char *argv[])
 		return 0;
 	}
 	if (migrate) {
-		log_warnx("--migrate: the database store is not built yet");
+		int applied = 0;
+
+		if (store_migrate(conf_str(xpd->conf, "database", "uri"),
+		    migrations_dir(xpd->conf), 0, &applied, &err) != STORE_OK) {
+			fprintf(stderr, "xpushd --migrate: %s\n", err);
+			free(err);
+			return 1;
+		}
+		fprintf(stderr, "xpushd --migrate: %d migration%s applied, "
+		    "the schema is current\n", applied, applied == 1 ? "" : "s");
+		conf_free(&xpd->conf);
+		free(xpd->conf_path);
+		return 0;
+	}
+	/*
+	 * An outdated schema stops xpushd; an unreachable database does not:
+	 * the store reconnects and publishes get wait errors meanwhile.
+	 */
+	switch (store_schema_check(conf_str(xpd->conf, "database", "uri"),
+	    migrations_dir(xpd->conf), &err)) {
+	case STORE_OK:
+		break;
+	case STORE_ETEMP:
+		log_warnx("database: %s; starting anyway and retrying", err);
+		free(err);
+		err = NULL;
+		break;
+	default:
+		log_warnx("database: %s", err);
 		return 1;
 	}
 

@@ -15,6 +15,27 @@
 const struct opt_entry options_table[] = {
 	{ NULL, "admins", OPT_STRLIST, "[]", 0, 0, 0,
 	  "bare JIDs allowed to run the administrative commands" },
+	{ NULL, "module-path", OPT_STRING, "''", 0, 0, 0,
+	  "directory of the provider modules (default: the installed one)" },
+	{ NULL, "adhoc-session-timeout", OPT_INTEGER, "600", 1, 86400, 0,
+	  "seconds an ad-hoc command session stays open" },
+	{ NULL, "adhoc-max-sessions", OPT_INTEGER, "16", 1, 1000, 0,
+	  "open ad-hoc command sessions per requester" },
+	{ NULL, "require-secret", OPT_BOOLEAN, "false", 0, 0, 0,
+	  "refuse publishes that carry no publish-options secret" },
+	{ NULL, "max-in-flight", OPT_INTEGER, "20000", 1, 10000000, 0,
+	  "notifications in progress at once; beyond, publishes get "
+	  "wait/resource-constraint" },
+	{ NULL, "publish-deadline", OPT_INTEGER, "8000", 100, 600000, 0,
+	  "milliseconds to deliver a push, retries included, before the "
+	  "server gets wait/remote-server-timeout" },
+	{ NULL, "low-priority-window", OPT_INTEGER, "60", 0, 86400, 0,
+	  "seconds: at most one low-priority push per device per window, "
+	  "plus one trailing push" },
+	{ NULL, "high-priority-burst", OPT_INTEGER, "30", 1, 100000, 0,
+	  "high-priority pushes a device may get in a burst" },
+	{ NULL, "high-priority-rate", OPT_INTEGER, "120", 1, 6000000, 0,
+	  "high-priority pushes per minute per device after the burst" },
 	{ NULL, "xmpp", OPT_BLOCK, NULL, 0, 0, OPT_REQUIRED,
 	  "the XEP-0114 component connection to the XMPP server" },
 	{ NULL, "database", OPT_BLOCK, NULL, 0, 0, OPT_REQUIRED,
@@ -58,7 +79,16 @@ const struct opt_entry options_table[] = {
 	{ "database", "uri", OPT_STRING, NULL, 0, 0, OPT_REQUIRED | OPT_SECRET,
 	  "a libpq connection URI or key=value string" },
 	{ "database", "pool-size", OPT_INTEGER, "2", 1, 64, 0,
-	  "PostgreSQL connections per process" },
+	  "PostgreSQL connections per process (one of them LISTENs)" },
+	{ "database", "cache-size", OPT_INTEGER, "100000", 0, 100000000, 0,
+	  "registrations kept in memory for the publish path (0: none)" },
+	{ "database", "query-timeout", OPT_INTEGER, "5000", 100, 600000, 0,
+	  "milliseconds a query may take before it fails with a wait error" },
+	{ "database", "connect-timeout", OPT_INTEGER, "10000", 100, 600000, 0,
+	  "milliseconds a connection attempt may take" },
+	{ "database", "migrations", OPT_STRING, "''", 0, 0, 0,
+	  "directory of the numbered migrations (default: the installed "
+	  "sql/migrations)" },
 
 	{ "rest", "listen", OPT_STRING, "'127.0.0.1:8443'", 0, 0, 0,
 	  "address and port of the HTTPS endpoint" },
@@ -103,11 +133,18 @@ static int
 check_value(const struct cfg_node *n, const struct opt_entry *oe,
     char **error_r)
 {
+	return options_check_value(n, oe->type, oe->min, oe->max, error_r);
+}
+
+int
+options_check_value(const struct cfg_node *n, enum opt_type type,
+    long long min, long long max, char **error_r)
+{
 	const struct cfg_value *v = n->value;
 	enum cfg_type want;
 	size_t i;
 
-	if (oe->type == OPT_BLOCK) {
+	if (type == OPT_BLOCK) {
 		if (!cfg_is_block(n)) {
 			xasprintf(error_r, "%s: '%s' is a block: write %s () "
 			    "{ ... }", cfg_where(&n->pos), n->key, n->key);
@@ -117,10 +154,10 @@ check_value(const struct cfg_node *n, const struct opt_entry *oe,
 	}
 	if (cfg_is_block(n)) {
 		xasprintf(error_r, "%s: '%s' takes %s, not a block",
-		    cfg_where(&n->pos), n->key, opt_type_name(oe->type));
+		    cfg_where(&n->pos), n->key, opt_type_name(type));
 		return -1;
 	}
-	switch (oe->type) {
+	switch (type) {
 	case OPT_STRING:	want = CFG_STRING; break;
 	case OPT_INTEGER:	want = CFG_INTEGER; break;
 	case OPT_BOOLEAN:	want = CFG_BOOLEAN; break;
@@ -128,17 +165,17 @@ check_value(const struct cfg_node *n, const struct opt_entry *oe,
 	}
 	if (v->type != want) {
 		xasprintf(error_r, "%s: '%s' takes %s, not %s",
-		    cfg_where(&v->pos), n->key, opt_type_name(oe->type),
+		    cfg_where(&v->pos), n->key, opt_type_name(type),
 		    cfg_type_name(v->type));
 		return -1;
 	}
-	if (oe->type == OPT_INTEGER && (v->num < oe->min || v->num > oe->max)) {
+	if (type == OPT_INTEGER && (v->num < min || v->num > max)) {
 		xasprintf(error_r, "%s: '%s' must be between %lld and %lld, "
-		    "not %lld", cfg_where(&v->pos), n->key, oe->min, oe->max,
+		    "not %lld", cfg_where(&v->pos), n->key, min, max,
 		    v->num);
 		return -1;
 	}
-	if (oe->type == OPT_STRLIST)
+	if (type == OPT_STRLIST)
 		for (i = 0; i < v->nitems; i++)
 			if (v->items[i]->type != CFG_STRING) {
 				xasprintf(error_r, "%s: '%s' holds strings "

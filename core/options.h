@@ -71,5 +71,8 @@ int		 options_check_provider_basic(const struct cfg_node *,
 		    char **error_r);
 
 const struct opt_entry *options_find(const char *block, const char *key);
+/* Checks one statement against a type and range (for provider options). */
+int		 options_check_value(const struct cfg_node *, enum opt_type,
+		    long long min, long long max, char **error_r);
 
 #endif

@@ -10,9 +10,12 @@
 
 #include "core/options.h"
 
+struct store;
+
 struct xpushd {
 	struct event_base	*base;
 	struct xp_conf		*conf;
+	struct store		*store;
 	char			*conf_path;
 	bool			 stopping;
 	time_t			 started;

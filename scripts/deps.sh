@@ -7,7 +7,8 @@ XPUSHD_DEBS="build-essential autoconf automake libtool pkg-config
  libevent-dev libexpat1-dev libssl-dev libnghttp2-dev libcurl4-openssl-dev
  libjson-c-dev libpq-dev libltdl-dev
  postgresql postgresql-client prosody prosody-modules python3-slixmpp
- lua-dbi-sqlite3 clang libclang-rt-14-dev mandoc curl openssl"
+ lua-dbi-sqlite3 clang libclang-rt-14-dev mandoc curl openssl
+ python3-h2 python3-cryptography"
 
 missing=
 for p in $XPUSHD_DEBS; do

@@ -16,3 +16,14 @@ include $(srcdir)/test/xml.mk
 TESTS += test/link_fake_test.py test/link_prosody_test.sh
 EXTRA_DIST += test/link_fake_test.py test/link_prosody_test.sh \
 	test/lib/taplib.py test/lib/client.py test/lib/prosody.sh
+include $(srcdir)/test/fcm.mk
+
+# A provider module for the pipeline tests (not installed).
+check_LTLIBRARIES += test/plugins/testprov.la
+test_plugins_testprov_la_SOURCES = test/plugins/testprov.c
+test_plugins_testprov_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+test_plugins_testprov_la_LIBADD = $(LIBEVENT_LIBS)
+include $(srcdir)/test/apns.mk
+
+TESTS += test/publish_test.sh
+EXTRA_DIST += test/publish_test.sh test/publish_test.py test/lib/fakexmpp.py

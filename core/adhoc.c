@@ -1,0 +1,564 @@
+/*
+ * XEP-0050 Ad-Hoc Commands, version 1.3.
+ *
+ * Flow: execute without a form opens a session and answers status
+ * 'executing' with the form and <actions execute='complete'><complete/>;
+ * complete (or execute) with a submitted form finishes it; cancel ends it
+ * with status 'canceled'.  A client that sends the filled form with its
+ * first execute (single-stage use, common in scripts and in Tigase's own
+ * clients) is served without a session.
+ *
+ * Errors use XEP-0050 §4.6's application conditions: bad-action,
+ * malformed-action, bad-locale, bad-payload, bad-sessionid, session-expired.
+ * Sessions are bound to the full JID that opened them, expire after
+ * `adhoc-session-timeout` seconds, and a requester holds at most
+ * `adhoc-max-sessions` at once.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "core/adhoc.h"
+#include "core/disco.h"
+#include "core/log.h"
+#include "core/rand.h"
+#include "core/xmalloc.h"
+#include "xml/jid.h"
+
+#define ADHOC_MAX_COMMANDS	16
+#define ADHOC_EXPIRED_KEEP	3600	/* seconds an expired id is known */
+
+struct session {
+	char		*id;
+	char		*node;
+	char		*owner;		/* full JID */
+	time_t		 expires;
+	bool		 expired;
+	struct session	*next;
+};
+
+static struct {
+	struct event_base	*base;
+	struct adhoc_command	 cmds[ADHOC_MAX_COMMANDS];
+	size_t			 ncmds;
+	struct session		*sessions;
+	struct event		*sweep;
+	char			**admins;
+	size_t			 nadmins;
+	int			 timeout;
+	int			 max_sessions;
+} ah;
+
+static const struct adhoc_command *
+adhoc_find(const char *node)
+{
+	size_t i;
+
+	for (i = 0; i < ah.ncmds; i++)
+		if (strcmp(ah.cmds[i].node, node) == 0)
+			return &ah.cmds[i];
+	return NULL;
+}
+
+bool
+adhoc_is_admin(const char *bare)
+{
+	size_t i;
+
+	for (i = 0; i < ah.nadmins; i++)
+		if (strcmp(ah.admins[i], bare) == 0)
+			return true;
+	return false;
+}
+
+void
+adhoc_register(const struct adhoc_command *c)
+{
+	if (ah.ncmds == ADHOC_MAX_COMMANDS)
+		fatalx("adhoc: too many commands");
+	ah.cmds[ah.ncmds++] = *c;
+}
+
+static void
+session_free(struct session *s)
+{
+	free(s->id);
+	free(s->node);
+	free(s->owner);
+	free(s);
+}
+
+static void
+session_remove(struct session *s)
+{
+	struct session **sp;
+
+	for (sp = &ah.sessions; *sp != NULL; sp = &(*sp)->next)
+		if (*sp == s) {
+			*sp = s->next;
+			session_free(s);
+			return;
+		}
+}
+
+/* Expires sessions; forgets expired ids after a while. */
+static void
+adhoc_sweep_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct session **sp = &ah.sessions, *s;
+	time_t now = time(NULL);
+	struct timeval tv = { 5, 0 };
+
+	while ((s = *sp) != NULL) {
+		if (!s->expired && now >= s->expires) {
+			s->expired = true;
+			log_debug("adhoc: session %s of %s expired", s->id,
+			    s->owner);
+		}
+		if (s->expired && now >= s->expires + ADHOC_EXPIRED_KEEP) {
+			*sp = s->next;
+			session_free(s);
+			continue;
+		}
+		sp = &s->next;
+	}
+	evtimer_add(ah.sweep, &tv);
+}
+
+static struct session *
+session_find(const char *id)
+{
+	struct session *s;
+
+	for (s = ah.sessions; s != NULL; s = s->next)
+		if (strcmp(s->id, id) == 0)
+			return s;
+	return NULL;
+}
+
+static int
+sessions_of(const char *owner)
+{
+	struct session *s;
+	int n = 0;
+
+	for (s = ah.sessions; s != NULL; s = s->next)
+		if (!s->expired && strcmp(s->owner, owner) == 0)
+			n++;
+	return n;
+}
+
+static void
+adhoc_load_conf(const struct xp_conf *conf)
+{
+	const struct cfg_value *const *items;
+	size_t i, n;
+	struct jid *j;
+
+	for (i = 0; i < ah.nadmins; i++)
+		free(ah.admins[i]);
+	free(ah.admins);
+	ah.admins = NULL;
+	ah.nadmins = 0;
+	n = conf_list(conf, NULL, "admins", &items);
+	for (i = 0; i < n; i++) {
+		/* Compare in canonical form: the domain is lowercased. */
+		if ((j = jid_parse(items[i]->str, NULL)) == NULL) {
+			log_warnx("admins: '%s' is not a JID, ignored",
+			    items[i]->str);
+			continue;
+		}
+		ah.admins = xreallocarray(ah.admins, ah.nadmins + 1,
+		    sizeof(*ah.admins));
+		ah.admins[ah.nadmins++] = xstrdup(jid_bare(j));
+		jid_free(&j);
+	}
+	ah.timeout = (int)conf_int(conf, NULL, "adhoc-session-timeout");
+	ah.max_sessions = (int)conf_int(conf, NULL, "adhoc-max-sessions");
+}
+
+void
+adhoc_reconfigure(const struct xp_conf *conf)
+{
+	adhoc_load_conf(conf);
+}
+
+static void
+ctx_free(struct adhoc_ctx **ctxp)
+{
+	struct adhoc_ctx *ctx = *ctxp;
+
+	if (ctx == NULL)
+		return;
+	form_free((struct form **)&ctx->form);
+	free((char *)ctx->node);
+	free((char *)ctx->requester);
+	free((char *)ctx->requester_bare);
+	free(ctx->sessionid);
+	router_req_free(&ctx->req);
+	free(ctx);
+	*ctxp = NULL;
+}
+
+/* <iq type='result'><command node=… sessionid=… status=…/></iq> */
+static struct xml_node *
+command_reply(const struct router_req *req, const char *node,
+    const char *sessionid, const char *status, struct xml_node **cmd_r)
+{
+	struct xml_node *res, *cmd;
+
+	res = router_result_new(req);
+	cmd = xml_node_add_child(res, "command", NS_COMMANDS);
+	xml_node_set_attr(cmd, "node", node);
+	if (sessionid != NULL)
+		xml_node_set_attr(cmd, "sessionid", sessionid);
+	xml_node_set_attr(cmd, "status", status);
+	*cmd_r = cmd;
+	return res;
+}
+
+/* A result form, kept on the context until the answer goes out. */
+struct xml_node *
+adhoc_result_form(struct adhoc_ctx *ctx)
+{
+	struct xml_node *x = form_build(FORM_RESULT, NULL);
+
+	/* Attached by adhoc_complete: remember it in the request. */
+	xml_node_append(ctx->req->payload, x);
+	return x;
+}
+
+static void
+answer(struct adhoc_ctx **ctxp, const char *note_type, const char *note)
+{
+	struct adhoc_ctx *ctx = *ctxp;
+	struct xml_node *res, *cmd, *c, *n;
+
+	res = command_reply(ctx->req, ctx->node, ctx->sessionid, "completed",
+	    &cmd);
+	/* Result forms were parked under the request's payload. */
+	for (c = ctx->req->payload->children; c != NULL; c = c->next)
+		if (c->type == XML_NODE_ELEMENT &&
+		    xml_node_is(c, "x", FORM_NS) &&
+		    xml_node_attr(c, "type") != NULL &&
+		    strcmp(xml_node_attr(c, "type"), "result") == 0)
+			xml_node_append(cmd, xml_node_copy(c));
+	if (note != NULL) {
+		n = xml_node_add_child_text(cmd, "note", NULL, note);
+		xml_node_set_attr(n, "type", note_type);
+	}
+	router_reply(&ctx->req, res);
+	ctx_free(ctxp);
+}
+
+void
+adhoc_complete(struct adhoc_ctx **ctxp, const char *note)
+{
+	answer(ctxp, "info", note);
+}
+
+void
+adhoc_fail(struct adhoc_ctx **ctxp, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_info("adhoc: %s by %s failed: %s", (*ctxp)->node,
+	    (*ctxp)->requester, msg);
+	answer(ctxp, "error", msg);
+}
+
+void
+adhoc_error(struct adhoc_ctx **ctxp, const char *type, const char *cond,
+    const char *text)
+{
+	struct adhoc_ctx *ctx = *ctxp;
+
+	router_error(&ctx->req, type, cond, text);
+	ctx_free(ctxp);
+}
+
+static void
+cmd_error(struct router_req **reqp, const char *type, const char *cond,
+    const char *app, const char *text)
+{
+	router_error_app(reqp, type, cond, app, app ? NS_COMMANDS : NULL,
+	    text);
+}
+
+/* The submitted <x type='submit'/> inside the command, or NULL. */
+static struct xml_node *
+submitted_form(const struct xml_node *cmd)
+{
+	struct xml_node *x;
+
+	for (x = xml_node_child(cmd, "x", FORM_NS); x != NULL;
+	    x = xml_node_next(x, "x", FORM_NS)) {
+		const char *t = xml_node_attr(x, "type");
+
+		if (t != NULL && strcmp(t, "submit") == 0)
+			return x;
+	}
+	return NULL;
+}
+
+static void
+run_submit(const struct adhoc_command *c, struct router_req *req,
+    const struct xml_node *x, const char *sessionid, const char *bare)
+{
+	struct adhoc_ctx *ctx;
+	const char *err = NULL;
+	struct form *form;
+
+	if ((form = form_parse(x, &err)) == NULL) {
+		cmd_error(&req, "modify", "bad-request", "bad-payload",
+		    err != NULL ? err : "the form cannot be read");
+		return;
+	}
+	ctx = xcalloc(1, sizeof(*ctx));
+	ctx->node = xstrdup(c->node);
+	ctx->requester = xstrdup(req->from);
+	ctx->requester_bare = xstrdup(bare);
+	ctx->admin = adhoc_is_admin(bare);
+	ctx->form = form;
+	ctx->cmd_arg = c->arg;
+	ctx->req = req;
+	ctx->sessionid = sessionid != NULL ? xstrdup(sessionid) : NULL;
+	c->submit(c->arg, ctx);
+}
+
+static void
+start_session(const struct adhoc_command *c, struct router_req *req,
+    const char *bare)
+{
+	struct xml_node *res, *cmd, *actions, *x;
+	struct adhoc_ctx view;
+	struct session *s;
+
+	if (sessions_of(req->from) >= ah.max_sessions) {
+		router_error(&req, "wait", "resource-constraint",
+		    "too many open command sessions: complete or cancel one");
+		return;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->id = rand_id();
+	s->node = xstrdup(c->node);
+	s->owner = xstrdup(req->from);
+	s->expires = time(NULL) + ah.timeout;
+	s->next = ah.sessions;
+	ah.sessions = s;
+
+	res = command_reply(req, c->node, s->id, "executing", &cmd);
+	actions = xml_node_add_child(cmd, "actions", NULL);
+	xml_node_set_attr(actions, "execute", "complete");
+	xml_node_add_child(actions, "complete", NULL);
+	x = form_build_in(cmd, FORM_FORM, NULL);
+	memset(&view, 0, sizeof(view));
+	view.node = c->node;
+	view.requester = req->from;
+	view.requester_bare = bare;
+	view.admin = adhoc_is_admin(bare);
+	view.cmd_arg = c->arg;
+	form_build_title(x, c->name, NULL);
+	c->form(c->arg, &view, x);
+	router_reply(&req, res);
+}
+
+static void
+adhoc_command_cb(void *arg, struct router_req *req)
+{
+	const struct xml_node *cmdel = req->payload;
+	const char *node = xml_node_attr(cmdel, "node");
+	const char *action = xml_node_attr(cmdel, "action");
+	const char *sid = xml_node_attr(cmdel, "sessionid");
+	const struct adhoc_command *c;
+	struct xml_node *form, *res, *cmd;
+	struct session *s;
+	struct jid *j;
+	char *bare;
+
+	if ((j = jid_parse(req->from, NULL)) == NULL) {
+		router_error(&req, "modify", "jid-malformed", NULL);
+		return;
+	}
+	bare = xstrdup(jid_bare(j));
+	jid_free(&j);
+	if (node == NULL || (c = adhoc_find(node)) == NULL) {
+		router_error(&req, "cancel", "item-not-found",
+		    "no such command");
+		goto out;
+	}
+	if (c->admin_only && !adhoc_is_admin(bare)) {
+		log_info("adhoc: %s refused to %s: not an admin", node,
+		    req->from);
+		router_error(&req, "auth", "forbidden",
+		    "this command is for the administrators");
+		goto out;
+	}
+	if (action == NULL)
+		action = "execute";
+	if (strcmp(action, "execute") != 0 && strcmp(action, "complete") != 0 &&
+	    strcmp(action, "cancel") != 0 && strcmp(action, "next") != 0 &&
+	    strcmp(action, "prev") != 0) {
+		cmd_error(&req, "modify", "bad-request", "malformed-action",
+		    "the action must be execute, cancel, complete, next or "
+		    "prev");
+		goto out;
+	}
+	form = submitted_form(cmdel);
+
+	if (sid == NULL) {
+		if (strcmp(action, "execute") != 0 &&
+		    strcmp(action, "complete") != 0) {
+			cmd_error(&req, "modify", "bad-request", "bad-action",
+			    "no session to apply this action to");
+			goto out;
+		}
+		if (form != NULL)
+			run_submit(c, req, form, NULL, bare);
+		else if (strcmp(action, "complete") == 0)
+			cmd_error(&req, "modify", "bad-request", "bad-payload",
+			    "complete needs the submitted form");
+		else
+			start_session(c, req, bare);
+		goto out;
+	}
+
+	s = session_find(sid);
+	if (s == NULL || strcmp(s->owner, req->from) != 0 ||
+	    strcmp(s->node, node) != 0) {
+		cmd_error(&req, "modify", "bad-request", "bad-sessionid",
+		    "no such session for you and this command");
+		goto out;
+	}
+	if (s->expired || time(NULL) >= s->expires) {
+		session_remove(s);
+		cmd_error(&req, "cancel", "not-allowed", "session-expired",
+		    "the session expired: execute the command again");
+		goto out;
+	}
+	if (strcmp(action, "cancel") == 0) {
+		session_remove(s);
+		res = command_reply(req, node, sid, "canceled", &cmd);
+		router_reply(&req, res);
+		goto out;
+	}
+	if (strcmp(action, "prev") == 0 || strcmp(action, "next") == 0) {
+		cmd_error(&req, "modify", "bad-request", "bad-action",
+		    "this command has a single stage: complete it");
+		goto out;
+	}
+	if (form == NULL) {
+		cmd_error(&req, "modify", "bad-request", "bad-payload",
+		    "the submitted form is missing");
+		goto out;
+	}
+	session_remove(s);
+	run_submit(c, req, form, sid, bare);
+out:
+	free(bare);
+}
+
+/* disco#items at the commands node; disco#info on a command's node. */
+static bool
+adhoc_disco_cb(void *arg, struct router_req **reqp, const char *node,
+    bool items)
+{
+	struct router_req *req = *reqp;
+	struct xml_node *res, *q, *n;
+	struct jid *j;
+	bool admin;
+	size_t i;
+
+	j = jid_parse(req->from, NULL);
+	admin = j != NULL && adhoc_is_admin(jid_bare(j));
+	jid_free(&j);
+	if (items && strcmp(node, NS_COMMANDS) == 0) {
+		res = router_result_new(req);
+		q = xml_node_add_child(res, "query", NS_DISCO_ITEMS);
+		xml_node_set_attr(q, "node", NS_COMMANDS);
+		for (i = 0; i < ah.ncmds; i++) {
+			if (ah.cmds[i].admin_only && !admin)
+				continue;
+			n = xml_node_add_child(q, "item", NULL);
+			xml_node_set_attr(n, "jid", router_jid());
+			xml_node_set_attr(n, "node", ah.cmds[i].node);
+			xml_node_set_attr(n, "name", ah.cmds[i].name);
+		}
+		router_reply(reqp, res);
+		return true;
+	}
+	if (!items && strcmp(node, NS_COMMANDS) == 0) {
+		res = router_result_new(req);
+		q = xml_node_add_child(res, "query", NS_DISCO_INFO);
+		xml_node_set_attr(q, "node", NS_COMMANDS);
+		n = xml_node_add_child(q, "identity", NULL);
+		xml_node_set_attr(n, "category", "automation");
+		xml_node_set_attr(n, "type", "command-list");
+		router_reply(reqp, res);
+		return true;
+	}
+	const struct adhoc_command *c = adhoc_find(node);
+	if (c == NULL || (c->admin_only && !admin))
+		return false;
+	res = router_result_new(req);
+	q = xml_node_add_child(res, "query", items ? NS_DISCO_ITEMS :
+	    NS_DISCO_INFO);
+	xml_node_set_attr(q, "node", node);
+	if (!items) {
+		n = xml_node_add_child(q, "identity", NULL);
+		xml_node_set_attr(n, "category", "automation");
+		xml_node_set_attr(n, "type", "command-node");
+		xml_node_set_attr(n, "name", c->name);
+		xml_node_set_attr(xml_node_add_child(q, "feature", NULL),
+		    "var", NS_COMMANDS);
+		xml_node_set_attr(xml_node_add_child(q, "feature", NULL),
+		    "var", FORM_NS);
+	}
+	router_reply(reqp, res);
+	return true;
+}
+
+void
+adhoc_init(struct event_base *base, const struct xp_conf *conf)
+{
+	struct timeval tv = { 5, 0 };
+
+	ah.base = base;
+	adhoc_load_conf(conf);
+	router_register_iq("command", NS_COMMANDS, true, adhoc_command_cb,
+	    NULL);
+	disco_register_node(adhoc_disco_cb, NULL);
+	ah.sweep = evtimer_new(base, adhoc_sweep_cb, NULL);
+	evtimer_add(ah.sweep, &tv);
+}
+
+void
+adhoc_shutdown(void)
+{
+	struct session *s;
+	size_t i;
+
+	while ((s = ah.sessions) != NULL) {
+		ah.sessions = s->next;
+		session_free(s);
+	}
+	if (ah.sweep != NULL)
+		event_free(ah.sweep);
+	ah.sweep = NULL;
+	for (i = 0; i < ah.nadmins; i++)
+		free(ah.admins[i]);
+	free(ah.admins);
+	ah.admins = NULL;
+	ah.nadmins = 0;
+	ah.ncmds = 0;
+}

@@ -1,0 +1,67 @@
+/*
+ * Ad-hoc commands (XEP-0050) with data forms (XEP-0004): a registry of
+ * commands, sessions bound to the requester's full JID, and the
+ * execute/complete/cancel flow.  Every command here has one stage: its
+ * form, then its result.
+ */
+#ifndef XP_ADHOC_H
+#define XP_ADHOC_H
+
+#include <stdbool.h>
+#include "core/options.h"
+#include "core/router.h"
+#include "xml/form.h"
+
+#define NS_COMMANDS	"http://jabber.org/protocol/commands"
+
+#define ADHOC_SESSION_TIMEOUT	600	/* seconds, default */
+#define ADHOC_MAX_SESSIONS	16	/* per requester full JID, default */
+
+/* One execution of a command; answer it with exactly one adhoc_* call. */
+struct adhoc_ctx {
+	const char		*node;
+	const char		*requester;	/* full JID */
+	const char		*requester_bare;
+	bool			 admin;
+	const struct form	*form;		/* the submitted form */
+	void			*cmd_arg;
+	struct router_req	*req;
+	char			*sessionid;
+};
+
+/* Builds the form of the first stage into the <x/> given. */
+typedef void adhoc_form_fn(void *arg, const struct adhoc_ctx *,
+    struct xml_node *x);
+/* Handles the submitted form; may answer later (asynchronously). */
+typedef void adhoc_submit_fn(void *arg, struct adhoc_ctx *);
+
+struct adhoc_command {
+	const char	*node;
+	const char	*name;
+	bool		 admin_only;
+	adhoc_form_fn	*form;
+	adhoc_submit_fn	*submit;
+	void		*arg;
+};
+
+void	adhoc_init(struct event_base *, const struct xp_conf *);
+void	adhoc_reconfigure(const struct xp_conf *);
+void	adhoc_shutdown(void);
+void	adhoc_register(const struct adhoc_command *);
+bool	adhoc_is_admin(const char *bare_jid);
+
+/*
+ * Answers.  complete: status completed with an optional result form
+ * (built with adhoc_result_form) and an optional info note.  fail: status
+ * completed with an error note saying which field is wrong and why.
+ * error: an IQ error (e.g. wait/internal-server-error when the database
+ * is down), so the client may try again.
+ */
+struct xml_node *adhoc_result_form(struct adhoc_ctx *);
+void	adhoc_complete(struct adhoc_ctx **, const char *note);
+void	adhoc_fail(struct adhoc_ctx **, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	adhoc_error(struct adhoc_ctx **, const char *type, const char *cond,
+	    const char *text);
+
+#endif

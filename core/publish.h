@@ -1,0 +1,19 @@
+/*
+ * XEP-0357 publishes: the App Server's main job.
+ */
+#ifndef XP_PUBLISH_H
+#define XP_PUBLISH_H
+
+#include "core/options.h"
+
+struct store;
+struct event_base;
+
+void	publish_init(struct event_base *, struct store *,
+	    const struct xp_conf *);
+void	publish_reconfigure(const struct xp_conf *);
+/* Jobs (and held trailing pushes) still running. */
+size_t	publish_busy(void);
+void	publish_shutdown(void);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * Process-wide counters.  One thread, so plain integers.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/stats.h"
+#include "core/xmalloc.h"
+#include "core/xpushd.h"
+
+const double stats_latency_bounds[12] = {
+	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10
+};
+
+static const char *const stat_names[STAT_MAX] = {
+	[STAT_PUBLISH_RECEIVED] = "publishes-received",
+	[STAT_PUBLISH_OK] = "publishes-ok",
+	[STAT_PUBLISH_NOT_FOUND] = "publishes-unknown-node",
+	[STAT_PUBLISH_FORBIDDEN] = "publishes-forbidden",
+	[STAT_PUBLISH_BAD_REQUEST] = "publishes-malformed",
+	[STAT_PUBLISH_WAIT] = "publishes-wait",
+	[STAT_PUBLISH_FAILED] = "publishes-failed",
+	[STAT_PUSH_COALESCED] = "pushes-coalesced",
+	[STAT_PUSH_RETRIED] = "pushes-retried",
+	[STAT_REGISTRATIONS_REMOVED] = "registrations-removed",
+	[STAT_REGISTER] = "register-device",
+	[STAT_UNREGISTER] = "unregister-device",
+	[STAT_COMMANDS] = "commands-completed",
+};
+
+static uint64_t counters[STAT_MAX];
+static long in_flight;
+static struct stats_provider *providers;
+
+void
+stats_inc(enum stat_id id)
+{
+	counters[id]++;
+}
+
+uint64_t
+stats_get(enum stat_id id)
+{
+	return counters[id];
+}
+
+const char *
+stats_name(enum stat_id id)
+{
+	return stat_names[id];
+}
+
+void
+stats_in_flight(int delta)
+{
+	in_flight += delta;
+}
+
+long
+stats_in_flight_now(void)
+{
+	return in_flight;
+}
+
+const char *
+stats_outcome_name(enum xp_outcome o)
+{
+	switch (o) {
+	case XP_SENT:		return "sent";
+	case XP_INVALID_TOKEN:	return "invalid-token";
+	case XP_RATE_LIMITED:	return "rate-limited";
+	case XP_TEMPORARY:	return "temporary-failure";
+	case XP_PERMANENT:	return "permanent-failure";
+	case XP_AUTH_FAILED:	return "auth-failure";
+	}
+	return "unknown";
+}
+
+static struct stats_provider *
+provider_stats(const char *id)
+{
+	struct stats_provider *sp, **tail = &providers;
+
+	for (sp = providers; sp != NULL; sp = sp->next) {
+		if (strcmp(sp->id, id) == 0)
+			return sp;
+		tail = &sp->next;
+	}
+	sp = xcalloc(1, sizeof(*sp));
+	sp->id = xstrdup(id);
+	*tail = sp;
+	return sp;
+}
+
+void
+stats_provider_outcome(const char *id, enum xp_outcome o, double seconds)
+{
+	struct stats_provider *sp = provider_stats(id);
+	size_t i;
+
+	if ((unsigned)o <= XP_AUTH_FAILED)
+		sp->outcomes[o]++;
+	sp->latency_count++;
+	sp->latency_sum += seconds;
+	for (i = 0; i < 12; i++)
+		if (seconds <= stats_latency_bounds[i]) {
+			sp->latency_buckets[i]++;
+			break;
+		}
+}
+
+const struct stats_provider *
+stats_providers(void)
+{
+	return providers;
+}
+
+void
+stats_log(void)
+{
+	const struct stats_provider *sp;
+	char line[1024];
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < STAT_MAX; i++)
+		len += (size_t)snprintf(line + len, len < sizeof(line) ?
+		    sizeof(line) - len : 0, "%s%s=%llu", i ? " " : "",
+		    stat_names[i], (unsigned long long)counters[i]);
+	log_info("stats: uptime=%lld in-flight=%ld %s",
+	    (long long)(time(NULL) - xpd->started), in_flight, line);
+	for (sp = providers; sp != NULL; sp = sp->next)
+		log_info("stats: provider %s sent=%llu invalid-token=%llu "
+		    "rate-limited=%llu temporary=%llu permanent=%llu auth=%llu",
+		    sp->id, (unsigned long long)sp->outcomes[XP_SENT],
+		    (unsigned long long)sp->outcomes[XP_INVALID_TOKEN],
+		    (unsigned long long)sp->outcomes[XP_RATE_LIMITED],
+		    (unsigned long long)sp->outcomes[XP_TEMPORARY],
+		    (unsigned long long)sp->outcomes[XP_PERMANENT],
+		    (unsigned long long)sp->outcomes[XP_AUTH_FAILED]);
+}
+
+void
+stats_free(void)
+{
+	struct stats_provider *sp;
+
+	while ((sp = providers) != NULL) {
+		providers = sp->next;
+		free(sp->id);
+		free(sp);
+	}
+}

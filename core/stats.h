@@ -1,0 +1,51 @@
+/*
+ * Statistics for the whole daemon: counters and gauges shown by the
+ * get-statistics command, GET /metrics and the SIGUSR1 log line.
+ */
+#ifndef XP_STATS_H
+#define XP_STATS_H
+
+#include <stdint.h>
+#include "plugins/provider.h"
+
+enum stat_id {
+	STAT_PUBLISH_RECEIVED,		/* pubsub publishes received */
+	STAT_PUBLISH_OK,		/* answered with a result */
+	STAT_PUBLISH_NOT_FOUND,		/* unknown node */
+	STAT_PUBLISH_FORBIDDEN,		/* wrong domain or secret */
+	STAT_PUBLISH_BAD_REQUEST,	/* malformed publish */
+	STAT_PUBLISH_WAIT,		/* answered with a wait error */
+	STAT_PUBLISH_FAILED,		/* answered with another error */
+	STAT_PUSH_COALESCED,		/* absorbed by throttling */
+	STAT_PUSH_RETRIED,		/* provider retries */
+	STAT_REGISTRATIONS_REMOVED,	/* invalid tokens, account removals */
+	STAT_REGISTER,			/* register-device completed */
+	STAT_UNREGISTER,		/* unregister-device completed */
+	STAT_COMMANDS,			/* ad-hoc commands completed */
+	STAT_MAX
+};
+
+struct stats_provider {
+	char		*id;
+	uint64_t	 outcomes[XP_AUTH_FAILED + 1];
+	uint64_t	 latency_count;
+	double		 latency_sum;		/* seconds */
+	uint64_t	 latency_buckets[12];	/* see stats_latency_bounds */
+	struct stats_provider *next;
+};
+
+extern const double stats_latency_bounds[12];	/* seconds, upper bounds */
+
+void		 stats_inc(enum stat_id);
+uint64_t	 stats_get(enum stat_id);
+const char	*stats_name(enum stat_id);
+void		 stats_in_flight(int delta);
+long		 stats_in_flight_now(void);
+void		 stats_provider_outcome(const char *id, enum xp_outcome,
+		    double seconds);
+const struct stats_provider *stats_providers(void);
+const char	*stats_outcome_name(enum xp_outcome);
+void		 stats_log(void);
+void		 stats_free(void);
+
+#endif

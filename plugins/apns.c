@@ -1,0 +1,878 @@
+/*
+ * apns.so and apns-voip.so: pushes through Apple's Push Notification
+ * service over HTTP/2 (Apple: "Sending notification requests to APNs",
+ * "Handling notification responses from APNs").
+ *
+ * One instance per provider block.  It keeps an h2 client (plugins/h2) to
+ * the endpoint, authenticates with a client certificate (file or database,
+ * reloaded when the database copy changes: new connections take the new
+ * one, open ones drain) or with an ES256 provider token shared by all
+ * connections, and POSTs /3/device/<token> with the apns-* headers.
+ *
+ * Built twice from this file: apns.so sends alert/background pushes (and
+ * VoIP ones when push->voip is set by the core for a call to a registration
+ * with a VoIP token); apns-voip.so (APNS_VOIP_ONLY) sends every push as
+ * VoIP, for provider ids whose registrations carry PushKit tokens.
+ *
+ * Deviations and choices:
+ * - apns-expiration is sent only when `expiration` is set (APNs then
+ *   stores the push as its storage policy says).
+ * - VoIP payloads carry no aps dictionary (PushKit does not need one).
+ * - A 403 that names our credentials (BadCertificate, InvalidProviderToken,
+ *   TopicDisallowed, …) is logged once as a warning, and status() fails
+ *   until a push goes through again.  ExpiredProviderToken renews the token
+ *   and retries once.
+ * - A server that does not negotiate h2 is a configuration error
+ *   (XP_AUTH_FAILED), never a fallback to HTTP/1.1.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <openssl/rand.h>
+
+#include "plugins/apns_auth.h"
+#include "plugins/apns_payload.h"
+#include "plugins/h2/h2.h"
+#include "plugins/h2/util.h"
+#include "plugins/provider.h"
+
+#ifdef APNS_VOIP_ONLY
+#define APNS_MODULE	"apns-voip"
+#else
+#define APNS_MODULE	"apns"
+#endif
+
+#define APNS_HOST_PRODUCTION	"api.push.apple.com"
+#define APNS_HOST_SANDBOX	"api.sandbox.push.apple.com"
+
+enum apns_auth_mode {
+	AUTH_CERT_FILE,
+	AUTH_CERT_DB,
+	AUTH_TOKEN,
+};
+
+/* Where the database certificate is: the reason status() gives. */
+enum apns_cert_state {
+	CERT_OK,
+	CERT_WAITING,		/* cert_get not answered yet */
+	CERT_NONE,		/* nothing stored for this id */
+	CERT_BAD,		/* stored, unusable (logged) */
+	CERT_EXPIRED,
+};
+
+struct apns;
+
+/*
+ * A ticket outlives its instance when the host still holds it (a cert_get
+ * in flight, the cert_watch registration: the contract has no unwatch), so
+ * host callbacks never reach a freed instance.
+ */
+struct apns_ticket {
+	struct apns	*a;
+	int		 refs;
+};
+
+/* An answer decided without a round trip, delivered from the loop. */
+struct apns_deferred {
+	TAILQ_ENTRY(apns_deferred) entry;
+	xp_sent_cb	*cb;
+	void		*arg;
+	enum xp_outcome	 outcome;
+	const char	*reason;	/* static */
+};
+
+struct apns_send {
+	struct apns	*a;
+	xp_sent_cb	*cb;
+	void		*arg;
+	char		*path;
+	char		*payload;
+	size_t		 len;
+	char		*collapse;	/* per push: the account */
+	bool		 voip;
+	bool		 high;
+	bool		 retried;
+	unsigned int	 jwt_gen;
+	char		 apns_id[37];
+};
+
+struct apns {
+	const struct xp_host *host;
+	char		*id;
+	bool		 voip_only;
+	char		*topic;
+	char		*voip_topic;
+	enum apns_auth_mode auth;
+	char		*ca_file;
+	struct apns_jwt	*jwt;
+	struct h2_client *h2;
+	struct apns_ticket *ticket;
+	time_t		 cert_not_after;	/* 0: unknown / token auth */
+	enum apns_cert_state cert_state;
+	int		 expiration;
+	char		*collapse;		/* NULL: none or per account */
+	bool		 collapse_account;
+	char		*sound;
+	bool		 badge;
+	const char	*auth_fail;		/* static; NULL while fine */
+	TAILQ_HEAD(, apns_deferred) deferred;
+	struct event	*deferred_ev;
+};
+
+static const char *const apns_features[] = {
+	"tigase:push:encrypt:0",
+	"tigase:push:encrypt:aes-128-gcm",
+	"tigase:push:priority:0",
+	"tigase:push:jingle:0",
+	NULL
+};
+
+static const struct xp_option apns_options[] = {
+	{ "plugin", XP_OPT_STRING, "'" APNS_MODULE "'", 0, 0,
+	  "the module serving this provider" },
+	{ "endpoint", XP_OPT_STRING, "'production'", 0, 0,
+	  "'production', 'sandbox', or host:port (tests)" },
+	{ "apns-topic", XP_OPT_STRING, NULL, 0, 0,
+	  "the app's bundle id (VoIP pushes use <bundle>.voip)" },
+	{ "cert-file", XP_OPT_STRING, "''", 0, 0,
+	  "client certificate: .p12, or PEM with the key (or key-file)" },
+	{ "cert-password", XP_OPT_STRING, "''", 0, 0,
+	  "password of the .p12 or of the PEM key" },
+	{ "key-file", XP_OPT_STRING, "''", 0, 0,
+	  "token auth: the .p8 key (with cert-file: the certificate's key)" },
+	{ "key-id", XP_OPT_STRING, "''", 0, 0,
+	  "token auth: the key's id (JWT kid)" },
+	{ "team-id", XP_OPT_STRING, "''", 0, 0,
+	  "token auth: the developer team id (JWT iss)" },
+	{ "ca-file", XP_OPT_STRING, "''", 0, 0,
+	  "CAs to verify the endpoint with (default: the system's)" },
+	{ "pool-size", XP_OPT_INTEGER, "1", 1, 64,
+	  "HTTP/2 connections kept open" },
+	{ "queue-size", XP_OPT_INTEGER, "10000", 1, 1000000,
+	  "pushes waiting for a free stream before send() refuses" },
+	{ "request-timeout", XP_OPT_INTEGER, "10", 1, 300,
+	  "seconds to wait for APNs' answer" },
+	{ "ping-interval", XP_OPT_INTEGER, "60", 1, 3600,
+	  "seconds of silence before a connection is PINGed" },
+	{ "expiration", XP_OPT_INTEGER, "0", 0, 2592000,
+	  "seconds APNs keeps trying an undelivered push (0: APNs default)" },
+	{ "collapse-id", XP_OPT_STRING, "''", 0, 0,
+	  "apns-collapse-id: '' none, 'account' the account JID, else as "
+	  "given" },
+	{ "sound", XP_OPT_STRING, "'default'", 0, 0,
+	  "aps.sound of alert pushes ('' for silence)" },
+	{ "badge", XP_OPT_BOOLEAN, "true", 0, 0,
+	  "set aps.badge from the unread message count" },
+	{ "features", XP_OPT_STRLIST, "['tigase:push:encrypt:0', "
+	  "'tigase:push:encrypt:aes-128-gcm', 'tigase:push:priority:0', "
+	  "'tigase:push:jingle:0']", 0, 0,
+	  "push extensions announced to clients" },
+	{ "token-lifetime", XP_OPT_INTEGER, "2400", 1, 3600,
+	  "seconds a provider token is used (Apple: 1200 to 3600; less "
+	  "for tests only)" },
+	{ NULL, 0, NULL, 0, 0, NULL }
+};
+
+static void	 apns_cert_watch_cb(void *);
+static void	 apns_cert_got_cb(void *, int, const struct xp_cert *);
+
+/* Helpers */
+
+static void
+apns_h2_log(void *arg, enum h2_log_level level, const char *msg)
+{
+	struct apns *a = arg;
+
+	a->host->log(a->host, level == H2_LOG_WARN ? XP_LOG_WARN :
+	    level == H2_LOG_INFO ? XP_LOG_INFO : XP_LOG_DEBUG,
+	    "apns %s: %s", a->id, msg);
+}
+
+static void
+apns_ticket_unref(struct apns_ticket *t)
+{
+	if (--t->refs == 0)
+		free(t);
+}
+
+static void
+apns_uuid(char out[37])
+{
+	unsigned char b[16];
+
+	if (RAND_bytes(b, sizeof(b)) != 1)
+		abort();
+	b[6] = (b[6] & 0x0f) | 0x40;	/* version 4 */
+	b[8] = (b[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
+	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static void
+apns_deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct apns *a = arg;
+	struct apns_deferred *d;
+
+	while ((d = TAILQ_FIRST(&a->deferred)) != NULL) {
+		TAILQ_REMOVE(&a->deferred, d, entry);
+		d->cb(d->arg, d->outcome, 0, d->reason);
+		free(d);
+	}
+}
+
+static void
+apns_defer(struct apns *a, xp_sent_cb *cb, void *arg, enum xp_outcome o,
+    const char *reason)
+{
+	struct apns_deferred *d = pu_calloc(1, sizeof(*d));
+
+	d->cb = cb;
+	d->arg = arg;
+	d->outcome = o;
+	d->reason = reason;
+	TAILQ_INSERT_TAIL(&a->deferred, d, entry);
+	event_active(a->deferred_ev, EV_TIMEOUT, 0);
+}
+
+/* APNs' answers */
+
+static const struct {
+	const char	*reason;
+	enum xp_outcome	 outcome;
+} apns_reasons[] = {
+	{ "Unregistered",		XP_INVALID_TOKEN },
+	{ "BadDeviceToken",		XP_INVALID_TOKEN },
+	{ "DeviceTokenNotForTopic",	XP_INVALID_TOKEN },
+	{ "TooManyRequests",		XP_RATE_LIMITED },
+	{ "TooManyProviderTokenUpdates", XP_TEMPORARY },
+	{ "InternalServerError",	XP_TEMPORARY },
+	{ "ServiceUnavailable",		XP_TEMPORARY },
+	{ "Shutdown",			XP_TEMPORARY },
+	{ "IdleTimeout",		XP_TEMPORARY },
+	{ "BadCertificate",		XP_AUTH_FAILED },
+	{ "BadCertificateEnvironment",	XP_AUTH_FAILED },
+	{ "ExpiredProviderToken",	XP_AUTH_FAILED },
+	{ "Forbidden",			XP_AUTH_FAILED },
+	{ "InvalidProviderToken",	XP_AUTH_FAILED },
+	{ "MissingProviderToken",	XP_AUTH_FAILED },
+	{ "TopicDisallowed",		XP_AUTH_FAILED },
+	{ "BadTopic",			XP_AUTH_FAILED },
+	{ "MissingTopic",		XP_AUTH_FAILED },
+	{ "ExpiredToken",		XP_AUTH_FAILED },
+	{ NULL,				XP_PERMANENT }
+};
+
+/*
+ * The outcome of an APNs answer.  *reason_r is a static string naming the
+ * reason (or the status when the body has none).
+ */
+static enum xp_outcome
+apns_map(int status, const char *body, const char **reason_r)
+{
+	json_object *root, *r;
+	const char *reason = NULL;
+	enum xp_outcome o;
+	size_t i;
+
+	*reason_r = "unknown";
+	if (status == 200) {
+		*reason_r = "sent";
+		return XP_SENT;
+	}
+	if (body != NULL && *body != '\0' &&
+	    (root = json_tokener_parse(body)) != NULL) {
+		if (json_object_object_get_ex(root, "reason", &r) &&
+		    json_object_is_type(r, json_type_string))
+			reason = json_object_get_string(r);
+		for (i = 0; reason != NULL && apns_reasons[i].reason != NULL;
+		    i++)
+			if (strcmp(reason, apns_reasons[i].reason) == 0)
+				break;
+		json_object_put(root);
+		if (reason != NULL && apns_reasons[i].reason != NULL) {
+			*reason_r = apns_reasons[i].reason;
+			return apns_reasons[i].outcome;
+		}
+		if (reason != NULL)
+			*reason_r = "unknown reason";
+	}
+	switch (status) {
+	case 410:
+		*reason_r = "Unregistered";
+		o = XP_INVALID_TOKEN;
+		break;
+	case 429:
+		*reason_r = "TooManyRequests";
+		o = XP_RATE_LIMITED;
+		break;
+	case 403:
+		*reason_r = "Forbidden";
+		o = XP_AUTH_FAILED;
+		break;
+	case 413:
+		*reason_r = "PayloadTooLarge";
+		o = XP_PERMANENT;
+		break;
+	default:
+		o = status >= 500 ? XP_TEMPORARY : XP_PERMANENT;
+		if (reason == NULL)
+			*reason_r = status >= 500 ? "server error" :
+			    "request refused";
+		break;
+	}
+	return o;
+}
+
+static void
+apns_auth_failing(struct apns *a, const char *reason)
+{
+	if (a->auth_fail != NULL)
+		return;
+	a->auth_fail = reason;
+	a->host->log(a->host, XP_LOG_WARN, "apns %s: APNs refuses our "
+	    "credentials or topic (%s): every push of this provider fails "
+	    "until the %s is fixed", a->id, reason,
+	    a->auth == AUTH_TOKEN ? "key, key-id, team-id or apns-topic" :
+	    "certificate or apns-topic");
+}
+
+static void
+apns_auth_ok(struct apns *a)
+{
+	if (a->auth_fail == NULL)
+		return;
+	a->host->log(a->host, XP_LOG_INFO, "apns %s: APNs accepts our "
+	    "credentials again", a->id);
+	a->auth_fail = NULL;
+}
+
+/* Sending */
+
+static void	 apns_response_cb(void *, const struct h2_result *);
+
+static int
+apns_submit(struct apns *a, struct apns_send *s)
+{
+	struct h2_header h[8];
+	struct h2_request r;
+	char prio[4], exp[24];
+	size_t n = 0;
+
+	h[n].name = "apns-topic";
+	h[n++].value = s->voip ? a->voip_topic : a->topic;
+	h[n].name = "apns-push-type";
+	h[n++].value = s->voip ? "voip" : s->high ? "alert" : "background";
+	snprintf(prio, sizeof(prio), "%d", s->voip || s->high ? 10 : 5);
+	h[n].name = "apns-priority";
+	h[n++].value = prio;
+	h[n].name = "apns-id";
+	h[n++].value = s->apns_id;
+	if (a->expiration > 0) {
+		snprintf(exp, sizeof(exp), "%lld",
+		    (long long)time(NULL) + a->expiration);
+		h[n].name = "apns-expiration";
+		h[n++].value = exp;
+	}
+	if (s->collapse != NULL || a->collapse != NULL) {
+		h[n].name = "apns-collapse-id";
+		h[n++].value = s->collapse != NULL ? s->collapse : a->collapse;
+	}
+	if (a->jwt != NULL) {
+		h[n].name = "authorization";
+		h[n++].value = apns_jwt_header(a->jwt, time(NULL),
+		    &s->jwt_gen);
+	}
+	h[n].name = "content-type";
+	h[n++].value = "application/json";
+	memset(&r, 0, sizeof(r));
+	r.method = "POST";
+	r.path = s->path;
+	r.headers = h;
+	r.nheaders = n;
+	r.body = s->payload;
+	r.body_len = s->len;
+	return h2_client_request(a->h2, &r, apns_response_cb, s);
+}
+
+static void
+apns_send_free(struct apns_send *s)
+{
+	free(s->path);
+	free(s->payload);
+	free(s->collapse);
+	free(s);
+}
+
+static void
+apns_answer(struct apns_send *s, enum xp_outcome o, const char *reason)
+{
+	s->cb(s->arg, o, 0, reason);
+	apns_send_free(s);
+}
+
+static void
+apns_response_cb(void *arg, const struct h2_result *res)
+{
+	struct apns_send *s = arg;
+	struct apns *a = s->a;
+	enum xp_outcome o;
+	const char *reason;
+	char why[300];
+
+	switch (res->error) {
+	case H2_OK:
+		break;
+	case H2_EALPN:
+		apns_answer(s, XP_AUTH_FAILED, res->reason);
+		return;
+	case H2_ETIMEOUT:
+	case H2_ECONN:
+	case H2_ECLOSED:
+		snprintf(why, sizeof(why), "APNs: %s", res->reason);
+		apns_answer(s, XP_TEMPORARY, why);
+		return;
+	}
+	o = apns_map(res->status, res->body, &reason);
+	if (o == XP_SENT) {
+		apns_auth_ok(a);
+		apns_answer(s, XP_SENT, "sent");
+		return;
+	}
+	if (strcmp(reason, "ExpiredProviderToken") == 0 && a->jwt != NULL &&
+	    !s->retried) {
+		/* Our clock or the token aged: a fresh one, one more try. */
+		s->retried = true;
+		apns_jwt_stale(a->jwt, s->jwt_gen);
+		if (apns_submit(a, s) == 0)
+			return;
+		apns_answer(s, XP_TEMPORARY, "APNs: queue full on retry");
+		return;
+	}
+	if (o == XP_AUTH_FAILED)
+		apns_auth_failing(a, reason);
+	snprintf(why, sizeof(why), "APNs %d %s", res->status, reason);
+	apns_answer(s, o, why);
+}
+
+static int
+apns_send(void *self, const struct xp_push *push, xp_sent_cb *cb, void *arg)
+{
+	struct apns *a = self;
+	struct apns_payload_opts po;
+	struct apns_send *s;
+	const char *err = NULL;
+	char *payload;
+	size_t len;
+
+	if (a->cert_state == CERT_NONE || a->cert_state == CERT_BAD ||
+	    (a->cert_not_after != 0 && time(NULL) >= a->cert_not_after)) {
+		apns_defer(a, cb, arg, XP_AUTH_FAILED,
+		    a->cert_state == CERT_NONE ? "no APNs certificate stored "
+		    "for this provider" : "the APNs certificate is unusable "
+		    "or expired");
+		return 0;
+	}
+	if (push->token == NULL || *push->token == '\0') {
+		apns_defer(a, cb, arg, XP_INVALID_TOKEN, "no device token");
+		return 0;
+	}
+	memset(&po, 0, sizeof(po));
+	po.voip = a->voip_only || push->voip;
+	po.badge = a->badge;
+	po.sound = a->sound;
+	po.limit = po.voip ? APNS_MAX_PAYLOAD_VOIP : APNS_MAX_PAYLOAD;
+	if ((payload = apns_payload_build(push, &po, &len, &err)) == NULL) {
+		apns_defer(a, cb, arg, XP_PERMANENT, err);
+		return 0;
+	}
+	s = pu_calloc(1, sizeof(*s));
+	s->a = a;
+	s->cb = cb;
+	s->arg = arg;
+	s->voip = po.voip;
+	s->high = push->prio == XP_PRIO_HIGH;
+	s->path = pu_asprintf("/3/device/%s", push->token);
+	s->payload = payload;
+	s->len = len;
+	apns_uuid(s->apns_id);
+	if (a->collapse_account && push->account != NULL &&
+	    strlen(push->account) <= 64)
+		s->collapse = pu_strdup(push->account);
+	if (apns_submit(a, s) == -1) {
+		apns_send_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Certificates from the database */
+
+static void
+apns_cert_use(struct apns *a, const struct xp_cert *c)
+{
+	struct apns_ident ident;
+	SSL_CTX *ctx;
+	char *err = NULL;
+
+	if (apns_ident_load_mem(c, &ident, &err) == -1) {
+		a->host->log(a->host, XP_LOG_WARN, "apns %s: %s", a->id, err);
+		a->cert_state = strstr(err, "expired") != NULL ?
+		    CERT_EXPIRED : CERT_BAD;
+		free(err);
+		return;
+	}
+	if ((ctx = apns_tls_ctx(a->ca_file, &ident, &err)) == NULL) {
+		a->host->log(a->host, XP_LOG_WARN, "apns %s: %s", a->id, err);
+		a->cert_state = CERT_BAD;
+		free(err);
+		apns_ident_clear(&ident);
+		return;
+	}
+	a->host->log(a->host, XP_LOG_INFO, "apns %s: using the certificate "
+	    "from the database (%s, valid until %lld)", a->id, ident.subject,
+	    (long long)ident.not_after);
+	a->cert_not_after = ident.not_after;
+	a->cert_state = CERT_OK;
+	a->auth_fail = NULL;
+	h2_client_set_tls(a->h2, ctx);
+	SSL_CTX_free(ctx);
+	apns_ident_clear(&ident);
+}
+
+static void
+apns_cert_got_cb(void *arg, int status, const struct xp_cert *c)
+{
+	struct apns_ticket *t = arg;
+	struct apns *a = t->a;
+
+	if (a != NULL) {
+		if (status == 0)
+			apns_cert_use(a, c);
+		else if (status == 1) {
+			a->host->log(a->host, XP_LOG_WARN, "apns %s: no "
+			    "certificate stored for this provider: set one "
+			    "with the set-apns-certificate command or cert-file",
+			    a->id);
+			a->cert_state = CERT_NONE;
+		} else
+			a->host->log(a->host, XP_LOG_WARN, "apns %s: cannot "
+			    "read the certificate from the database now",
+			    a->id);
+	}
+	apns_ticket_unref(t);
+}
+
+static void
+apns_cert_fetch(struct apns *a)
+{
+	a->ticket->refs++;
+	a->host->cert_get(a->host, a->id, apns_cert_got_cb, a->ticket);
+}
+
+static void
+apns_cert_watch_cb(void *arg)
+{
+	struct apns_ticket *t = arg;
+
+	if (t->a != NULL)
+		apns_cert_fetch(t->a);
+}
+
+/* The provider contract */
+
+static int
+apns_check_token(void *self, const char *token, bool voip, char **error_r)
+{
+	size_t i, len = strlen(token);
+
+	for (i = 0; i < len; i++)
+		if (!isxdigit((unsigned char)token[i]))
+			break;
+	if (i < len || len < 32 || len > 200 || len % 2 != 0) {
+		*error_r = pu_strdup("an APNs device token is an even number "
+		    "(32 to 200) of hexadecimal digits");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+apns_status(void *self, const char **why_r)
+{
+	struct apns *a = self;
+
+	switch (a->cert_state) {
+	case CERT_WAITING:
+		*why_r = "waiting for the certificate from the database";
+		return -1;
+	case CERT_NONE:
+		*why_r = "no APNs certificate stored for this provider";
+		return -1;
+	case CERT_BAD:
+		*why_r = "the stored APNs certificate is unusable";
+		return -1;
+	case CERT_EXPIRED:
+		*why_r = "the APNs certificate has expired";
+		return -1;
+	case CERT_OK:
+		break;
+	}
+	if (a->cert_not_after != 0 && time(NULL) >= a->cert_not_after) {
+		*why_r = "the APNs certificate has expired";
+		return -1;
+	}
+	if (a->auth_fail != NULL) {
+		*why_r = "APNs refuses our credentials or topic";
+		return -1;
+	}
+	if (!h2_client_ready(a->h2) &&
+	    h2_client_last_error_kind(a->h2) == H2_EALPN) {
+		*why_r = "the APNs endpoint does not speak HTTP/2 (ALPN h2)";
+		return -1;
+	}
+	return 0;
+}
+
+static void
+apns_destroy(void *self)
+{
+	struct apns *a = self;
+
+	if (a == NULL)
+		return;
+	/* Answers every outstanding push (XP_TEMPORARY) first. */
+	h2_client_free(&a->h2);
+	apns_deferred_cb(-1, 0, a);
+	event_free(a->deferred_ev);
+	a->ticket->a = NULL;
+	apns_ticket_unref(a->ticket);
+	apns_jwt_free(&a->jwt);
+	free(a->id);
+	free(a->topic);
+	free(a->voip_topic);
+	free(a->ca_file);
+	free(a->collapse);
+	free(a->sound);
+	free(a);
+}
+
+static int
+apns_endpoint(const char *ep, char **host_r, int *port_r, char **error_r)
+{
+	const char *colon;
+	char *end;
+	long port;
+
+	if (strcmp(ep, "production") == 0) {
+		*host_r = pu_strdup(APNS_HOST_PRODUCTION);
+		*port_r = 443;
+		return 0;
+	}
+	if (strcmp(ep, "sandbox") == 0 || strcmp(ep, "development") == 0) {
+		*host_r = pu_strdup(APNS_HOST_SANDBOX);
+		*port_r = 443;
+		return 0;
+	}
+	if ((colon = strrchr(ep, ':')) == NULL || colon == ep) {
+		*error_r = pu_asprintf("endpoint '%s': want 'production', "
+		    "'sandbox' or host:port", ep);
+		return -1;
+	}
+	port = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || port < 1 || port > 65535) {
+		*error_r = pu_asprintf("endpoint '%s': bad port", ep);
+		return -1;
+	}
+	if (*ep == '[' && colon[-1] == ']')
+		*host_r = pu_asprintf("%.*s", (int)(colon - ep - 2), ep + 1);
+	else
+		*host_r = pu_asprintf("%.*s", (int)(colon - ep), ep);
+	*port_r = (int)port;
+	return 0;
+}
+
+static const char *
+opt_nonempty(const struct xp_host *h, const void *block, const char *key)
+{
+	const char *v = h->opt_str(h, block, key);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+static void *
+apns_create(const struct xp_host *host, const void *block, const char *id,
+    char **error_r)
+{
+	struct apns *a;
+	struct h2_config hc;
+	struct apns_ident ident;
+	const char *cert_file, *key_file, *key_id, *team_id, *collapse, *v;
+	SSL_CTX *ctx = NULL;
+	char *hostname = NULL;
+	int port;
+
+	a = pu_calloc(1, sizeof(*a));
+	a->host = host;
+	a->id = pu_strdup(id);
+	TAILQ_INIT(&a->deferred);
+	a->ticket = pu_calloc(1, sizeof(*a->ticket));
+	a->ticket->a = a;
+	a->ticket->refs = 1;
+	if ((a->deferred_ev = event_new(host->base, -1, 0, apns_deferred_cb,
+	    a)) == NULL)
+		abort();
+#ifdef APNS_VOIP_ONLY
+	a->voip_only = true;
+#endif
+	if ((v = opt_nonempty(host, block, "apns-topic")) == NULL) {
+		*error_r = pu_strdup("apns-topic (the app's bundle id) is "
+		    "required");
+		goto fail;
+	}
+	/* apns-voip blocks may name the bundle or the .voip topic. */
+	a->topic = pu_strdup(v);
+	if (strlen(v) > 5 && strcmp(v + strlen(v) - 5, ".voip") == 0)
+		a->voip_topic = pu_strdup(v);
+	else
+		a->voip_topic = pu_asprintf("%s.voip", v);
+	a->expiration = (int)host->opt_int(host, block, "expiration");
+	a->badge = host->opt_bool(host, block, "badge");
+	v = host->opt_str(host, block, "sound");
+	a->sound = pu_strdup(v != NULL ? v : "");
+	if ((collapse = opt_nonempty(host, block, "collapse-id")) != NULL &&
+	    strcmp(collapse, "false") != 0) {
+		if (strlen(collapse) > 64) {
+			*error_r = pu_strdup("collapse-id: at most 64 bytes");
+			goto fail;
+		}
+		if (strcmp(collapse, "account") == 0)
+			a->collapse_account = true;
+		else
+			a->collapse = pu_strdup(collapse);
+	}
+	if ((v = opt_nonempty(host, block, "ca-file")) != NULL)
+		a->ca_file = pu_strdup(v);
+
+	cert_file = opt_nonempty(host, block, "cert-file");
+	key_file = opt_nonempty(host, block, "key-file");
+	key_id = opt_nonempty(host, block, "key-id");
+	team_id = opt_nonempty(host, block, "team-id");
+	if (cert_file != NULL) {
+		if (key_id != NULL || team_id != NULL) {
+			*error_r = pu_strdup("cert-file and token auth (key-id, "
+			    "team-id) exclude each other: choose one");
+			goto fail;
+		}
+		a->auth = AUTH_CERT_FILE;
+		if (apns_ident_load_file(cert_file, key_file,
+		    host->opt_str(host, block, "cert-password"), &ident,
+		    error_r) == -1)
+			goto fail;
+		a->cert_not_after = ident.not_after;
+		host->log(host, XP_LOG_INFO, "apns %s: certificate %s valid "
+		    "until %lld", id, ident.subject,
+		    (long long)ident.not_after);
+		ctx = apns_tls_ctx(a->ca_file, &ident, error_r);
+		apns_ident_clear(&ident);
+		if (ctx == NULL)
+			goto fail;
+	} else if (key_file != NULL) {
+		if (key_id == NULL || team_id == NULL) {
+			*error_r = pu_strdup("token auth needs key-file, key-id "
+			    "and team-id");
+			goto fail;
+		}
+		a->auth = AUTH_TOKEN;
+		if ((a->jwt = apns_jwt_new(key_file, key_id, team_id,
+		    (int)host->opt_int(host, block, "token-lifetime"),
+		    error_r)) == NULL)
+			goto fail;
+		if ((ctx = apns_tls_ctx(a->ca_file, NULL, error_r)) == NULL)
+			goto fail;
+	} else {
+		if (key_id != NULL || team_id != NULL) {
+			*error_r = pu_strdup("key-id and team-id need key-file "
+			    "(the .p8 key)");
+			goto fail;
+		}
+		a->auth = AUTH_CERT_DB;
+		a->cert_state = CERT_WAITING;
+	}
+
+	if (apns_endpoint(host->opt_str(host, block, "endpoint"), &hostname,
+	    &port, error_r) == -1)
+		goto fail;
+	memset(&hc, 0, sizeof(hc));
+	hc.host = hostname;
+	hc.port = port;
+	hc.pool_size = (int)host->opt_int(host, block, "pool-size");
+	hc.queue_size = (size_t)host->opt_int(host, block, "queue-size");
+	hc.request_timeout_ms = (int)host->opt_int(host, block,
+	    "request-timeout") * 1000;
+	hc.ping_interval_ms = (int)host->opt_int(host, block,
+	    "ping-interval") * 1000;
+	hc.backoff_min_ms = 100;
+	hc.backoff_max_ms = 10000;
+	hc.log = apns_h2_log;
+	hc.log_arg = a;
+	if ((a->h2 = h2_client_new(host->base, &hc, ctx, error_r)) == NULL)
+		goto fail;
+	free(hostname);
+	hostname = NULL;
+	if (ctx != NULL)
+		SSL_CTX_free(ctx);
+	ctx = NULL;
+
+	if (a->auth == AUTH_CERT_DB) {
+		a->ticket->refs++;
+		host->cert_watch(host, id, apns_cert_watch_cb, a->ticket);
+		apns_cert_fetch(a);
+		/* A host that answers at once lets create() report it. */
+		if (a->cert_state == CERT_BAD || a->cert_state ==
+		    CERT_EXPIRED) {
+			*error_r = pu_asprintf("the certificate stored for %s "
+			    "is %s", id, a->cert_state == CERT_EXPIRED ?
+			    "expired" : "unusable (see the log)");
+			goto fail;
+		}
+	}
+	return a;
+fail:
+	free(hostname);
+	if (ctx != NULL)
+		SSL_CTX_free(ctx);
+	apns_destroy(a);
+	return NULL;
+}
+
+const struct xp_provider xpushd_provider = {
+	.abi = XP_PROVIDER_ABI,
+	.name = APNS_MODULE,
+#ifdef APNS_VOIP_ONLY
+	.description = "Apple Push Notification service, PushKit VoIP pushes "
+	    "(HTTP/2)",
+	.max_payload = APNS_MAX_PAYLOAD_VOIP,
+#else
+	.description = "Apple Push Notification service (HTTP/2)",
+	.max_payload = APNS_MAX_PAYLOAD,
+#endif
+	.options = apns_options,
+	.features = apns_features,
+	.create = apns_create,
+	.check_token = apns_check_token,
+	.send = apns_send,
+	.status = apns_status,
+	.destroy = apns_destroy,
+};

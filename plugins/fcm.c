@@ -1,0 +1,1014 @@
+/*
+ * fcm.so: pushes to Android devices through Firebase Cloud Messaging, HTTP
+ * v1 API (POST {endpoint}/v1/projects/{project}/messages:send), with OAuth2
+ * access tokens from a service account (fcm_auth.c), over a libcurl multi
+ * handle on xpushd's event loop (fcm_curl.c).
+ *
+ * The message is a data message, as Tigase's apps (Stork, Tigase
+ * Messenger) expect: message.data holds account, sender, body,
+ * unread-messages, nickname, encrypted and iv as strings (FCM refuses
+ * other value types), plus type=call, sid and media for a Jingle call;
+ * android.priority is HIGH for user-visible pushes, NORMAL otherwise;
+ * android.ttl is the block's ttl.  A notification block is added only
+ * when the configuration asks for one.
+ *
+ * Access tokens are cached until shortly before they expire.  At most one
+ * token request is in flight; sends that need a token wait for it in one
+ * queue (bounded by queue-size together with the sends in flight).  A 401
+ * from messages:send drops the token, fetches a new one and retries that
+ * message once.
+ *
+ * Errors (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode):
+ *	UNREGISTERED, 404; INVALID_ARGUMENT about the
+ *	registration token				XP_INVALID_TOKEN
+ *	QUOTA_EXCEEDED, 429 (Retry-After: seconds or
+ *	an HTTP date)					XP_RATE_LIMITED
+ *	UNAVAILABLE, INTERNAL, other 5xx, timeouts,
+ *	connection failures, token endpoint down	XP_TEMPORARY
+ *	SENDER_ID_MISMATCH, THIRD_PARTY_AUTH_ERROR,
+ *	403, a second 401, a refused token request	XP_AUTH_FAILED
+ *	other 4xx					XP_PERMANENT
+ * XP_AUTH_FAILED is logged as a warning once, when it starts; status()
+ * reports the provider unusable until a token request or a send succeeds.
+ *
+ * Deviations: Google's endpoints are only defaults (endpoint, token_uri
+ * and ca-file let the tests use a mock); a refused token request is
+ * retried after a minute, an unreachable token endpoint after 1, 2, 4 ...
+ * 30 seconds, and sends in between fail at once with the same outcome.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <sys/queue.h>
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+
+#include "plugins/provider.h"
+#include "plugins/fcm.h"
+
+#define FCM_TOKEN_MAX		4096	/* device token length */
+#define FCM_RESP_MAX		(64 * 1024)
+#define FCM_PAYLOAD_MAX		4096	/* FCM's limit for data */
+#define FCM_AUTH_RETRY		60	/* s after a refused token */
+#define FCM_TEMP_RETRY_MAX	30	/* seconds, token endpoint down */
+#define FCM_TOKEN_MARGIN	300	/* refresh this long before expiry */
+
+struct fcm;
+
+struct fcm_req {
+	TAILQ_ENTRY(fcm_req) entry;
+	struct fcm	*f;
+	CURL		*easy;
+	struct curl_slist *hdrs;
+	char		*body;
+	struct fcm_buf	 resp;
+	long		 retry_after;	/* -1: no Retry-After header */
+	unsigned int	 token_gen;	/* access token it carries */
+	bool		 retried;	/* after a 401 */
+	xp_sent_cb	*cb;		/* NULL: the token request */
+	void		*arg;
+	enum xp_outcome	 outcome;
+	unsigned int	 retry;
+	char		*reason;
+};
+TAILQ_HEAD(fcm_reqs, fcm_req);
+
+struct fcm {
+	const struct xp_host *host;
+	char		*id;
+	struct fcm_sa	 sa;
+	char		*send_url;
+	char		*ca_file;
+	long		 ttl;
+	long		 timeout_ms;
+	bool		 notification;
+	size_t		 queue_max;
+	struct fcm_curl	*curl;
+	struct event	*done_ev;	/* delivers finished sends */
+	struct event	*auth_ev;	/* retries a token request */
+
+	/* OAuth2 */
+	char		*auth_hdr;	/* "Authorization: Bearer ..." */
+	unsigned int	 token_gen;
+	long long	 token_until;	/* monotonic ms */
+	struct fcm_req	*token_req;	/* the one in flight */
+	long long	 auth_retry_at;	/* no token request before */
+	enum xp_outcome	 auth_outcome;	/* of the last failure */
+	char		*auth_reason;
+	unsigned int	 auth_backoff;
+
+	bool		 failing;	/* auth/config failure, logged */
+	const char	*why;
+
+	struct fcm_reqs	 waiting;	/* for an access token */
+	struct fcm_reqs	 flight;
+	struct fcm_reqs	 done;
+	size_t		 outstanding;	/* accepted, not answered */
+};
+
+static void	fcm_token_fetch(struct fcm *);
+static void	fcm_req_start(struct fcm_req *);
+
+static const struct xp_option fcm_options[] = {
+	{ "plugin", XP_OPT_STRING, "'fcm'", 0, 0,
+	    "the provider module" },
+	{ "service-account-file", XP_OPT_STRING, NULL, 0, 0,
+	    "the service account JSON key file from the Firebase console" },
+	{ "project-id", XP_OPT_STRING, "''", 0, 0,
+	    "Firebase project id (default: the file's project_id)" },
+	{ "endpoint", XP_OPT_STRING, "'https://fcm.googleapis.com'", 0, 0,
+	    "FCM HTTP v1 base URL" },
+	{ "ttl", XP_OPT_INTEGER, "2419200", 0, 2419200,
+	    "seconds FCM keeps an undelivered message (android.ttl)" },
+	{ "pool-size", XP_OPT_INTEGER, "1", 1, 64,
+	    "HTTP/2 connections to FCM" },
+	{ "request-timeout", XP_OPT_INTEGER, "30", 1, 600,
+	    "seconds before a request counts as failed" },
+	{ "queue-size", XP_OPT_INTEGER, "10000", 1, 1000000,
+	    "sends in flight or waiting before send() refuses" },
+	{ "ca-file", XP_OPT_STRING, "''", 0, 0,
+	    "CA bundle to verify the endpoints with (tests)" },
+	{ "notification", XP_OPT_BOOLEAN, "false", 0, 0,
+	    "add a notification block to user-visible pushes" },
+	{ "features", XP_OPT_STRLIST, "['tigase:push:encrypt:0', "
+	    "'tigase:push:encrypt:aes-128-gcm', 'tigase:push:priority:0', "
+	    "'tigase:push:jingle:0']", 0, 0,
+	    "push extensions announced to clients" },
+	{ NULL, XP_OPT_STRING, NULL, 0, 0, NULL },
+};
+
+static const char *const fcm_features[] = {
+	"tigase:push:encrypt:0",
+	"tigase:push:encrypt:aes-128-gcm",
+	"tigase:push:priority:0",
+	"tigase:push:jingle:0",
+	NULL,
+};
+
+void *
+fcm_calloc(size_t n, size_t size)
+{
+	void *p;
+
+	if ((p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size)) == NULL)
+		abort();
+	return p;
+}
+
+char *
+fcm_strdup(const char *s)
+{
+	char *p;
+
+	if ((p = strdup(s)) == NULL)
+		abort();
+	return p;
+}
+
+char *
+fcm_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *p;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&p, fmt, ap);
+	va_end(ap);
+	if (n == -1)
+		abort();
+	return p;
+}
+
+void
+fcm_buf_add(struct fcm_buf *b, const void *data, size_t len)
+{
+	char *p;
+
+	if (b->overflow || len == 0)
+		return;
+	if (b->max != 0 && b->len + len > b->max) {
+		b->overflow = true;
+		return;
+	}
+	if (b->len + len > b->cap) {
+		b->cap = b->cap == 0 ? 1024 : b->cap;
+		while (b->cap < b->len + len)
+			b->cap *= 2;
+		if ((p = realloc(b->data, b->cap)) == NULL)
+			abort();
+		b->data = p;
+	}
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+}
+
+void
+fcm_buf_free(struct fcm_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->overflow = false;
+}
+
+/* Monotonic milliseconds: token lifetimes must not follow the wall clock. */
+static long long
+fcm_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The request side. */
+
+static void
+fcm_req_free(struct fcm_req *req)
+{
+	if (req->easy != NULL)
+		curl_easy_cleanup(req->easy);
+	curl_slist_free_all(req->hdrs);
+	free(req->body);
+	fcm_buf_free(&req->resp);
+	free(req->reason);
+	free(req);
+}
+
+/* Answer a send from the loop, never from inside send() (the contract). */
+static void
+fcm_req_finish(struct fcm_req *req, enum xp_outcome outcome,
+    unsigned int retry, const char *reason)
+{
+	struct fcm *f = req->f;
+
+	req->outcome = outcome;
+	req->retry = retry;
+	free(req->reason);
+	req->reason = reason != NULL ? fcm_strdup(reason) : NULL;
+	TAILQ_INSERT_TAIL(&f->done, req, entry);
+	event_active(f->done_ev, EV_TIMEOUT, 0);
+}
+
+static void
+fcm_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fcm *f = arg;
+	struct fcm_reqs list;
+	struct fcm_req *req;
+
+	(void)fd;
+	(void)what;
+	/* Callbacks may send() again: their answers wait for the next turn. */
+	TAILQ_INIT(&list);
+	TAILQ_CONCAT(&list, &f->done, entry);
+	while ((req = TAILQ_FIRST(&list)) != NULL) {
+		TAILQ_REMOVE(&list, req, entry);
+		f->outstanding--;
+		req->cb(req->arg, req->outcome, req->retry, req->reason);
+		fcm_req_free(req);
+	}
+}
+
+static size_t
+fcm_write_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct fcm_req *req = arg;
+
+	fcm_buf_add(&req->resp, data, size * n);
+	return size * n;
+}
+
+/* Retry-After: delay-seconds or an HTTP-date (RFC 9110 section 10.2.3). */
+static long
+fcm_retry_after(const char *v)
+{
+	const char *p;
+	time_t t;
+	long n;
+
+	for (p = v; isdigit((unsigned char)*p); p++)
+		;
+	if (p != v && *p == '\0') {
+		n = strtol(v, NULL, 10);
+		return n > 86400 ? 86400 : n;
+	}
+	if ((t = curl_getdate(v, NULL)) == -1)
+		return -1;
+	t -= time(NULL);
+	return t < 0 ? 0 : t > 86400 ? 86400 : (long)t;
+}
+
+static size_t
+fcm_header_cb(char *data, size_t size, size_t n, void *arg)
+{
+	struct fcm_req *req = arg;
+	size_t len = size * n, i, j;
+	char v[128];
+
+	if (len > 12 && strncasecmp(data, "retry-after:", 12) == 0) {
+		for (i = 12; i < len && (data[i] == ' ' || data[i] == '\t');
+		    i++)
+			;
+		for (j = 0; i < len && j < sizeof(v) - 1 && data[i] != '\r' &&
+		    data[i] != '\n'; i++, j++)
+			v[j] = data[i];
+		while (j > 0 && (v[j - 1] == ' ' || v[j - 1] == '\t'))
+			j--;
+		v[j] = '\0';
+		req->retry_after = fcm_retry_after(v);
+	}
+	return len;
+}
+
+static void
+fcm_req_setup(struct fcm_req *req, const char *url, const char *type)
+{
+	struct fcm *f = req->f;
+	CURL *e;
+
+	if (req->easy != NULL)
+		curl_easy_cleanup(req->easy);
+	curl_slist_free_all(req->hdrs);
+	req->hdrs = NULL;
+	fcm_buf_free(&req->resp);
+	req->resp.max = FCM_RESP_MAX;
+	req->retry_after = -1;
+
+	if ((req->easy = e = curl_easy_init()) == NULL)
+		abort();
+	req->hdrs = curl_slist_append(req->hdrs, type);
+	if (req->cb != NULL) {
+		req->hdrs = curl_slist_append(req->hdrs, f->auth_hdr);
+		req->token_gen = f->token_gen;
+	}
+	curl_easy_setopt(e, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS, CURLPROTO_HTTPS);
+#endif
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->hdrs);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body));
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+	/* Wait for a stream on a connection rather than open another. */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, f->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    f->timeout_ms < 10000 ? f->timeout_ms : 10000L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "xpushd/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fcm_write_cb);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fcm_header_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+	if (f->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, f->ca_file);
+}
+
+static void
+fcm_req_start(struct fcm_req *req)
+{
+	struct fcm *f = req->f;
+
+	fcm_req_setup(req, f->send_url, "Content-Type: application/json");
+	if (fcm_curl_add(f->curl, req->easy, req) == -1) {
+		fcm_req_finish(req, XP_TEMPORARY, 0, "curl_multi_add_handle "
+		    "failed");
+		return;
+	}
+	TAILQ_INSERT_TAIL(&f->flight, req, entry);
+}
+
+/* Failures. */
+
+static void
+fcm_fail_auth(struct fcm *f, const char *reason)
+{
+	if (f->failing) {
+		f->host->log(f->host, XP_LOG_DEBUG, "fcm %s: %s", f->id,
+		    reason);
+		return;
+	}
+	f->failing = true;
+	f->host->log(f->host, XP_LOG_WARN, "fcm %s: FCM refuses our "
+	    "credentials or configuration: %s; check the service account "
+	    "file and the project (not logged again until it works)",
+	    f->id, reason);
+}
+
+static void
+fcm_recovered(struct fcm *f)
+{
+	if (!f->failing)
+		return;
+	f->failing = false;
+	f->host->log(f->host, XP_LOG_INFO, "fcm %s: FCM accepts our "
+	    "credentials again", f->id);
+}
+
+/* OAuth2 access tokens. */
+
+static bool
+fcm_token_valid(struct fcm *f)
+{
+	return f->auth_hdr != NULL && fcm_now() < f->token_until;
+}
+
+static void
+fcm_token_failed(struct fcm *f, enum xp_outcome outcome, const char *reason)
+{
+	struct fcm_req *req;
+	struct timeval tv;
+
+	if (outcome == XP_AUTH_FAILED) {
+		fcm_fail_auth(f, reason);
+		f->auth_backoff = FCM_AUTH_RETRY;
+		f->why = "FCM refuses the service account's credentials";
+	} else {
+		f->host->log(f->host, XP_LOG_WARN, "fcm %s: %s", f->id,
+		    reason);
+		f->auth_backoff = f->auth_backoff == 0 ? 1 :
+		    f->auth_backoff * 2 > FCM_TEMP_RETRY_MAX ?
+		    FCM_TEMP_RETRY_MAX : f->auth_backoff * 2;
+		f->why = "the OAuth2 token endpoint cannot be reached";
+	}
+	f->auth_outcome = outcome;
+	free(f->auth_reason);
+	f->auth_reason = fcm_strdup(reason);
+	f->auth_retry_at = fcm_now() + f->auth_backoff * 1000LL;
+	/* Try again by itself, so status() recovers without traffic. */
+	tv.tv_sec = f->auth_backoff;
+	tv.tv_usec = 0;
+	evtimer_add(f->auth_ev, &tv);
+
+	while ((req = TAILQ_FIRST(&f->waiting)) != NULL) {
+		TAILQ_REMOVE(&f->waiting, req, entry);
+		fcm_req_finish(req, outcome, 0, reason);
+	}
+}
+
+static void
+fcm_token_ok(struct fcm *f, const char *token, long expires_in)
+{
+	struct fcm_req *req;
+	long margin;
+
+	margin = expires_in >= 4 * FCM_TOKEN_MARGIN ? FCM_TOKEN_MARGIN :
+	    expires_in / 4;
+	free(f->auth_hdr);
+	f->auth_hdr = fcm_printf("Authorization: Bearer %s", token);
+	f->token_gen++;
+	f->token_until = fcm_now() + (expires_in - margin) * 1000LL;
+	f->auth_backoff = 0;
+	f->auth_retry_at = 0;
+	f->why = NULL;
+	evtimer_del(f->auth_ev);
+	fcm_recovered(f);
+	f->host->log(f->host, XP_LOG_DEBUG, "fcm %s: new access token, "
+	    "valid %ld s", f->id, expires_in);
+	while ((req = TAILQ_FIRST(&f->waiting)) != NULL) {
+		TAILQ_REMOVE(&f->waiting, req, entry);
+		fcm_req_start(req);
+	}
+}
+
+static void
+fcm_token_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
+{
+	json_object *root = NULL, *v;
+	const char *token = NULL, *err = NULL, *desc = NULL;
+	long status = 0, expires = 0;
+	char *reason;
+
+	f->token_req = NULL;
+	if (rc != CURLE_OK) {
+		reason = fcm_printf("OAuth2 token request to %s failed: %s",
+		    f->sa.token_uri, curl_easy_strerror(rc));
+		fcm_token_failed(f, XP_TEMPORARY, reason);
+		goto out;
+	}
+	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (!req->resp.overflow && req->resp.len > 0) {
+		fcm_buf_add(&req->resp, "", 1);
+		root = json_tokener_parse(req->resp.data);
+	}
+	if (root != NULL && json_object_is_type(root, json_type_object)) {
+		if (json_object_object_get_ex(root, "access_token", &v) &&
+		    json_object_is_type(v, json_type_string))
+			token = json_object_get_string(v);
+		if (json_object_object_get_ex(root, "expires_in", &v) &&
+		    json_object_is_type(v, json_type_int))
+			expires = json_object_get_int64(v);
+		if (json_object_object_get_ex(root, "error", &v) &&
+		    json_object_is_type(v, json_type_string))
+			err = json_object_get_string(v);
+		if (json_object_object_get_ex(root, "error_description", &v) &&
+		    json_object_is_type(v, json_type_string))
+			desc = json_object_get_string(v);
+	}
+	if (expires > 86400)	/* Google says 3600 */
+		expires = 86400;
+	if (status == 200 && token != NULL && *token != '\0' &&
+	    strlen(token) < 8192 && strpbrk(token, "\r\n") == NULL &&
+	    expires > 0) {
+		fcm_token_ok(f, token, expires);
+		reason = NULL;
+	} else if (status == 200) {
+		reason = fcm_printf("OAuth2 token endpoint %s: no "
+		    "access_token/expires_in in its answer", f->sa.token_uri);
+		fcm_token_failed(f, XP_TEMPORARY, reason);
+	} else if (status == 429 || status >= 500) {
+		reason = fcm_printf("OAuth2 token endpoint %s: HTTP %ld",
+		    f->sa.token_uri, status);
+		fcm_token_failed(f, XP_TEMPORARY, reason);
+	} else {
+		/* invalid_grant, invalid_client: the key or account is bad. */
+		reason = fcm_printf("OAuth2 token endpoint %s refused the "
+		    "service account %s: HTTP %ld %s%s%s", f->sa.token_uri,
+		    f->sa.client_email, status, err != NULL ? err : "",
+		    desc != NULL ? ": " : "", desc != NULL ? desc : "");
+		fcm_token_failed(f, XP_AUTH_FAILED, reason);
+	}
+	free(reason);
+out:
+	json_object_put(root);
+	fcm_req_free(req);
+}
+
+static void
+fcm_token_fetch(struct fcm *f)
+{
+	struct fcm_req *req;
+	char *err = NULL;
+
+	if (f->token_req != NULL)
+		return;
+	req = fcm_calloc(1, sizeof(*req));
+	req->f = f;
+	if ((req->body = fcm_sa_token_request(&f->sa, time(NULL), &err)) ==
+	    NULL) {
+		free(req);
+		fcm_token_failed(f, XP_AUTH_FAILED, err);
+		free(err);
+		return;
+	}
+	fcm_req_setup(req, f->sa.token_uri,
+	    "Content-Type: application/x-www-form-urlencoded");
+	if (fcm_curl_add(f->curl, req->easy, req) == -1) {
+		fcm_req_free(req);
+		fcm_token_failed(f, XP_TEMPORARY, "curl_multi_add_handle "
+		    "failed");
+		return;
+	}
+	f->token_req = req;
+}
+
+static void
+fcm_auth_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct fcm *f = arg;
+
+	(void)fd;
+	(void)what;
+	if (!fcm_token_valid(f))
+		fcm_token_fetch(f);
+}
+
+/* Sends: queue for a token, or go. */
+static void
+fcm_req_submit(struct fcm_req *req)
+{
+	struct fcm *f = req->f;
+
+	if (fcm_token_valid(f)) {
+		fcm_req_start(req);
+		return;
+	}
+	if (f->token_req == NULL && fcm_now() < f->auth_retry_at) {
+		fcm_req_finish(req, f->auth_outcome, 0, f->auth_reason);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&f->waiting, req, entry);
+	fcm_token_fetch(f);
+}
+
+/* messages:send answers. */
+
+struct fcm_error {
+	long		 status;
+	const char	*code;		/* errorCode, else status */
+	const char	*message;
+	bool		 about_token;	/* the token is bad */
+};
+
+static void
+fcm_error_parse(json_object *root, struct fcm_error *e)
+{
+	json_object *err, *v, *details, *d, *fv, *x;
+	size_t i, j;
+
+	if (root == NULL || !json_object_object_get_ex(root, "error", &err) ||
+	    !json_object_is_type(err, json_type_object))
+		return;
+	if (json_object_object_get_ex(err, "status", &v) &&
+	    json_object_is_type(v, json_type_string))
+		e->code = json_object_get_string(v);
+	if (json_object_object_get_ex(err, "message", &v) &&
+	    json_object_is_type(v, json_type_string))
+		e->message = json_object_get_string(v);
+	if (e->message != NULL && strcasestr(e->message,
+	    "registration token") != NULL)
+		e->about_token = true;
+	if (!json_object_object_get_ex(err, "details", &details) ||
+	    !json_object_is_type(details, json_type_array))
+		return;
+	for (i = 0; i < json_object_array_length(details); i++) {
+		d = json_object_array_get_idx(details, i);
+		if (!json_object_is_type(d, json_type_object) ||
+		    !json_object_object_get_ex(d, "@type", &v) ||
+		    !json_object_is_type(v, json_type_string))
+			continue;
+		if (strstr(json_object_get_string(v),
+		    "google.firebase.fcm.v1.FcmError") != NULL &&
+		    json_object_object_get_ex(d, "errorCode", &x) &&
+		    json_object_is_type(x, json_type_string))
+			e->code = json_object_get_string(x);
+		if (!json_object_object_get_ex(d, "fieldViolations", &fv) ||
+		    !json_object_is_type(fv, json_type_array))
+			continue;
+		for (j = 0; j < json_object_array_length(fv); j++) {
+			x = json_object_array_get_idx(fv, j);
+			if (json_object_is_type(x, json_type_object) &&
+			    json_object_object_get_ex(x, "field", &v) &&
+			    json_object_is_type(v, json_type_string) &&
+			    strcmp(json_object_get_string(v),
+			    "message.token") == 0)
+				e->about_token = true;
+		}
+	}
+}
+
+static bool
+fcm_code_is(const struct fcm_error *e, const char *code)
+{
+	return e->code != NULL && strcmp(e->code, code) == 0;
+}
+
+static void
+fcm_send_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
+{
+	struct fcm_error e = { 0 };
+	json_object *root = NULL;
+	enum xp_outcome outcome;
+	unsigned int retry;
+	char *reason;
+
+	TAILQ_REMOVE(&f->flight, req, entry);
+	if (rc != CURLE_OK) {
+		reason = fcm_printf("FCM: %s", curl_easy_strerror(rc));
+		fcm_req_finish(req, XP_TEMPORARY, 0, reason);
+		free(reason);
+		return;
+	}
+	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &e.status);
+	if (e.status == 200) {
+		fcm_recovered(f);
+		fcm_req_finish(req, XP_SENT, 0, NULL);
+		return;
+	}
+	if (!req->resp.overflow && req->resp.len > 0) {
+		fcm_buf_add(&req->resp, "", 1);
+		root = json_tokener_parse(req->resp.data);
+	}
+	fcm_error_parse(root, &e);
+	retry = req->retry_after > 0 ? (unsigned int)req->retry_after : 0;
+
+	if (e.status == 401 && !fcm_code_is(&e, "THIRD_PARTY_AUTH_ERROR") &&
+	    !req->retried) {
+		/* The token expired or was revoked: one refresh, one retry. */
+		req->retried = true;
+		if (req->token_gen == f->token_gen)
+			f->token_until = 0;
+		f->host->log(f->host, XP_LOG_DEBUG, "fcm %s: 401, refreshing "
+		    "the access token", f->id);
+		json_object_put(root);
+		fcm_req_submit(req);
+		return;
+	}
+	if (fcm_code_is(&e, "UNREGISTERED") || e.status == 404 ||
+	    (e.about_token && (e.status == 400 ||
+	    fcm_code_is(&e, "INVALID_ARGUMENT"))))
+		outcome = XP_INVALID_TOKEN;
+	else if (fcm_code_is(&e, "QUOTA_EXCEEDED") || e.status == 429)
+		outcome = XP_RATE_LIMITED;
+	else if (fcm_code_is(&e, "UNAVAILABLE") ||
+	    fcm_code_is(&e, "INTERNAL") || e.status >= 500)
+		outcome = XP_TEMPORARY;
+	else if (fcm_code_is(&e, "SENDER_ID_MISMATCH") ||
+	    fcm_code_is(&e, "THIRD_PARTY_AUTH_ERROR") ||
+	    fcm_code_is(&e, "PERMISSION_DENIED") ||
+	    fcm_code_is(&e, "UNAUTHENTICATED") ||
+	    e.status == 401 || e.status == 403)
+		outcome = XP_AUTH_FAILED;
+	else
+		outcome = XP_PERMANENT;
+
+	reason = fcm_printf("FCM: HTTP %ld %s%s%s", e.status,
+	    e.code != NULL ? e.code : "", e.message != NULL ? ": " : "",
+	    e.message != NULL ? e.message : "");
+	if (outcome == XP_AUTH_FAILED) {
+		fcm_fail_auth(f, reason);
+		f->why = "FCM refuses our credentials or configuration";
+	}
+	fcm_req_finish(req, outcome, retry, reason);
+	free(reason);
+	json_object_put(root);
+}
+
+static void
+fcm_curl_done(CURL *easy, CURLcode rc, void *arg)
+{
+	struct fcm_req *req = arg;
+	struct fcm *f = req->f;
+
+	(void)easy;
+	if (req == f->token_req)
+		fcm_token_done(f, req, rc);
+	else
+		fcm_send_done(f, req, rc);
+}
+
+/* The message. */
+
+static void
+fcm_data_add(json_object *data, const char *key, const char *value)
+{
+	if (value != NULL)
+		json_object_object_add(data, key,
+		    json_object_new_string(value));
+}
+
+static char *
+fcm_message(struct fcm *f, const struct xp_push *p)
+{
+	json_object *root, *msg, *data, *android, *note;
+	char num[32], *s;
+
+	msg = json_object_new_object();
+	json_object_object_add(msg, "token", json_object_new_string(p->token));
+
+	data = json_object_new_object();
+	fcm_data_add(data, "account", p->account);
+	fcm_data_add(data, "sender", p->sender);
+	fcm_data_add(data, "body", p->body);
+	if (p->unread >= 0) {
+		snprintf(num, sizeof(num), "%ld", p->unread);
+		fcm_data_add(data, "unread-messages", num);
+	}
+	fcm_data_add(data, "nickname", p->nickname);
+	fcm_data_add(data, "encrypted", p->encrypted);
+	fcm_data_add(data, "iv", p->iv);
+	if (p->kind == XP_KIND_CALL) {
+		fcm_data_add(data, "type", "call");
+		fcm_data_add(data, "sid", p->jingle_sid);
+		fcm_data_add(data, "media", p->jingle_media);
+	}
+	json_object_object_add(msg, "data", data);
+
+	android = json_object_new_object();
+	json_object_object_add(android, "priority", json_object_new_string(
+	    p->prio == XP_PRIO_HIGH ? "HIGH" : "NORMAL"));
+	snprintf(num, sizeof(num), "%lds", f->ttl);
+	json_object_object_add(android, "ttl", json_object_new_string(num));
+	json_object_object_add(msg, "android", android);
+
+	if (f->notification && p->prio == XP_PRIO_HIGH) {
+		note = json_object_new_object();
+		fcm_data_add(note, "title", p->nickname != NULL ? p->nickname :
+		    p->sender != NULL ? p->sender : p->account);
+		fcm_data_add(note, "body", p->body != NULL ? p->body :
+		    p->kind == XP_KIND_CALL ? "Incoming call" :
+		    "New message");
+		json_object_object_add(msg, "notification", note);
+	}
+
+	root = json_object_new_object();
+	json_object_object_add(root, "message", msg);
+	s = fcm_strdup(json_object_to_json_string_ext(root,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+	return s;
+}
+
+/* The provider contract. */
+
+static int
+fcm_check_token(void *self, const char *token, bool voip, char **error_r)
+{
+	size_t i;
+
+	(void)self;
+	(void)voip;
+	for (i = 0; token[i] != '\0'; i++)
+		if (token[i] <= ' ' || token[i] > '~') {
+			*error_r = fcm_strdup("an FCM registration token is "
+			    "printable ASCII without spaces");
+			return -1;
+		}
+	if (i == 0 || i > FCM_TOKEN_MAX) {
+		*error_r = fcm_printf("an FCM registration token has 1 to %d "
+		    "characters", FCM_TOKEN_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+fcm_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
+{
+	struct fcm *f = self;
+	struct fcm_req *req;
+	char *err = NULL;
+
+	if (f->outstanding >= f->queue_max)
+		return -1;
+	req = fcm_calloc(1, sizeof(*req));
+	req->f = f;
+	req->cb = cb;
+	req->arg = arg;
+	f->outstanding++;
+	if (p->token == NULL || fcm_check_token(f, p->token, p->voip,
+	    &err) == -1) {
+		req->body = fcm_strdup("");
+		fcm_req_finish(req, XP_INVALID_TOKEN, 0, err != NULL ? err :
+		    "no device token");
+		free(err);
+		return 0;
+	}
+	req->body = fcm_message(f, p);
+	fcm_req_submit(req);
+	return 0;
+}
+
+static int
+fcm_status(void *self, const char **why_r)
+{
+	struct fcm *f = self;
+
+	if (f->failing || (f->auth_retry_at != 0 && f->token_req == NULL &&
+	    !fcm_token_valid(f))) {
+		*why_r = f->why != NULL ? f->why :
+		    "FCM refuses our credentials or configuration";
+		return -1;
+	}
+	return 0;
+}
+
+static void
+fcm_answer_all(struct fcm_reqs *list, bool removing, struct fcm *f)
+{
+	struct fcm_req *req;
+
+	while ((req = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, req, entry);
+		if (removing && req->easy != NULL)
+			fcm_curl_remove(f->curl, req->easy);
+		f->outstanding--;
+		if (list == &f->done)
+			req->cb(req->arg, req->outcome, req->retry,
+			    req->reason);
+		else
+			req->cb(req->arg, XP_TEMPORARY, 0, "the FCM provider "
+			    "is shutting down");
+		fcm_req_free(req);
+	}
+}
+
+static void
+fcm_destroy(void *self)
+{
+	struct fcm *f = self;
+
+	if (f == NULL)
+		return;
+	if (f->token_req != NULL) {
+		fcm_curl_remove(f->curl, f->token_req->easy);
+		fcm_req_free(f->token_req);
+		f->token_req = NULL;
+	}
+	if (f->curl != NULL) {
+		fcm_answer_all(&f->flight, true, f);
+		fcm_answer_all(&f->waiting, false, f);
+		fcm_answer_all(&f->done, false, f);
+	}
+	fcm_curl_free(&f->curl);
+	if (f->done_ev != NULL)
+		event_free(f->done_ev);
+	if (f->auth_ev != NULL)
+		event_free(f->auth_ev);
+	fcm_sa_free(&f->sa);
+	free(f->id);
+	free(f->send_url);
+	free(f->ca_file);
+	free(f->auth_hdr);
+	free(f->auth_reason);
+	free(f);
+	curl_global_cleanup();
+}
+
+static void *
+fcm_create(const struct xp_host *host, const void *block, const char *id,
+    char **error_r)
+{
+	const struct xp_host *h = host;
+	const char *s, *project, *endpoint;
+	curl_version_info_data *cv;
+	struct fcm *f;
+	size_t len;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		*error_r = fcm_strdup("curl_global_init failed");
+		return NULL;
+	}
+	cv = curl_version_info(CURLVERSION_NOW);
+	if (!(cv->features & CURL_VERSION_HTTP2)) {
+		curl_global_cleanup();
+		*error_r = fcm_printf("libcurl %s has no HTTP/2 support",
+		    cv->version);
+		return NULL;
+	}
+	f = fcm_calloc(1, sizeof(*f));
+	f->host = host;
+	f->id = fcm_strdup(id);
+	TAILQ_INIT(&f->waiting);
+	TAILQ_INIT(&f->flight);
+	TAILQ_INIT(&f->done);
+
+	s = h->opt_str(h, block, "service-account-file");
+	if (fcm_sa_load(s, &f->sa, error_r) == -1)
+		goto fail;
+	project = h->opt_str(h, block, "project-id");
+	if (project == NULL || *project == '\0')
+		project = f->sa.project_id;
+	if (strspn(project, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") != strlen(project)) {
+		*error_r = fcm_printf("project id '%s' holds characters a "
+		    "Firebase project id cannot", project);
+		goto fail;
+	}
+	endpoint = h->opt_str(h, block, "endpoint");
+	if (strncmp(endpoint, "https://", 8) != 0) {
+		*error_r = fcm_printf("endpoint '%s' must be https://",
+		    endpoint);
+		goto fail;
+	}
+	len = strlen(endpoint);
+	while (len > 8 && endpoint[len - 1] == '/')
+		len--;
+	f->send_url = fcm_printf("%.*s/v1/projects/%s/messages:send",
+	    (int)len, endpoint, project);
+	s = h->opt_str(h, block, "ca-file");
+	f->ca_file = s != NULL && *s != '\0' ? fcm_strdup(s) : NULL;
+	f->ttl = h->opt_int(h, block, "ttl");
+	f->timeout_ms = h->opt_int(h, block, "request-timeout") * 1000;
+	f->queue_max = h->opt_int(h, block, "queue-size");
+	f->notification = h->opt_bool(h, block, "notification");
+
+	f->curl = fcm_curl_new(h->base, h->opt_int(h, block, "pool-size"),
+	    fcm_curl_done);
+	f->done_ev = event_new(h->base, -1, 0, fcm_done_cb, f);
+	f->auth_ev = evtimer_new(h->base, fcm_auth_cb, f);
+	if (f->done_ev == NULL || f->auth_ev == NULL)
+		abort();
+	h->log(h, XP_LOG_INFO, "fcm %s: project %s, service account %s, "
+	    "%s", id, project, f->sa.client_email, f->send_url);
+	return f;
+fail:
+	fcm_destroy(f);
+	return NULL;
+}
+
+const struct xp_provider xpushd_provider = {
+	.abi = XP_PROVIDER_ABI,
+	.name = "fcm",
+	.description = "Firebase Cloud Messaging, HTTP v1 API",
+	.options = fcm_options,
+	.features = fcm_features,
+	.max_payload = FCM_PAYLOAD_MAX,
+	.create = fcm_create,
+	.check_token = fcm_check_token,
+	.send = fcm_send,
+	.status = fcm_status,
+	.destroy = fcm_destroy,
+};

@@ -1,0 +1,11 @@
+# test/: fcm.so (issue 9).  fcm_test.sh makes the keys and certificates and
+# runs test/fcm_test, which dlopens plugins/.libs/fcm.so and drives it
+# against test/mock/fcm_mock.py (Debian: python3-h2, python3-cryptography).
+check_PROGRAMS += test/fcm_test
+test_fcm_test_SOURCES = test/fcm_test.c test/tap.h plugins/provider.h
+test_fcm_test_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) $(JSONC_CFLAGS) \
+	$(LIBEVENT_CFLAGS)
+test_fcm_test_LDADD = $(CURL_LIBS) $(JSONC_LIBS) $(LIBEVENT_LIBS) $(LTDL_LIBS)
+
+TESTS += test/fcm_test.sh test/fcm_legacy_test.sh
+EXTRA_DIST += test/fcm_test.sh test/fcm_legacy_test.sh test/mock/fcm_mock.py
