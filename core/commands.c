@@ -122,7 +122,7 @@ register_done_cb(void *arg, enum store_status st,
 		return;
 	}
 	stats_inc(STAT_REGISTER);
-	log_info("register-device: %s %s a %s device%s (node %s)", d->owner,
+	log_info("register-device: %s %s a device with %s%s (node %s)", d->owner,
 	    d->inserted ? "registered" : "re-registered", d->provider,
 	    d->voip_token ? " with a VoIP token" : "", d->node);
 	x = adhoc_result_form(ctx);

@@ -18,7 +18,9 @@ core_libxpcore_a_SOURCES = \
 	core/publish.c core/publish.h \
 	core/stats.c core/stats.h \
 	core/store.c core/store.h \
-	core/rand.c core/rand.h
+	core/rand.c core/rand.h \
+	core/rest.c core/rest.h \
+	core/certwatch.c core/certwatch.h
 
 XP_CORE_LIBS = core/libxpcore.a xml/libxpxml.a \
 	$(LIBEVENT_LIBS) $(EXPAT_LIBS) $(OPENSSL_LIBS) $(NGHTTP2_LIBS) \

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "core/adhoc.h"
+#include "core/certwatch.h"
 #include "core/commands.h"
 #include "core/disco.h"
 #include "core/link.h"
@@ -23,6 +24,7 @@
 #include "core/options.h"
 #include "core/provider.h"
 #include "core/publish.h"
+#include "core/rest.h"
 #include "core/router.h"
 #include "core/stats.h"
 #include "core/store.h"
@@ -86,7 +88,8 @@ load_conf(const char *path, char **error_r)
 	if ((conf = conf_load(path, options_check_provider_basic, error_r))
 	    == NULL)
 		return NULL;
-	if (providers_check(conf, error_r) == -1) {
+	if (providers_check(conf, error_r) == -1 ||
+	    rest_check_conf(conf, error_r) == -1) {
 		conf_free(&conf);
 		return NULL;
 	}
@@ -217,6 +220,10 @@ component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
 	disco_reconfigure(next);
 	adhoc_reconfigure(next);
 	publish_reconfigure(next);
+	/* Operations: the HTTPS endpoint and the certificate watch. */
+	if (rest_reconfigure(next, error_r) == -1)
+		return -1;
+	certwatch_reconfigure(next);
 	return 0;
 }
 
@@ -283,6 +290,11 @@ component_start(void)
 	adhoc_init(xpd->base, xpd->conf);
 	commands_init(xpd->store);
 	publish_init(xpd->base, xpd->store, xpd->conf);
+	/* Operations: the HTTPS endpoint and the certificate watch. */
+	if (rest_init(xpd->base, xpd->store, component_link, xpd->conf,
+	    &err) == -1)
+		fatalx("%s", err);
+	certwatch_init(xpd->base, xpd->store, xpd->conf);
 	daemon_on_reload(component_reload_cb, NULL);
 	daemon_on_stop(component_stop_cb, NULL);
 	link_start(component_link);
@@ -291,6 +303,8 @@ component_start(void)
 static void
 component_free(void)
 {
+	rest_shutdown();
+	certwatch_shutdown();
 	router_shutdown();
 	providers_stop();
 	publish_shutdown();
@@ -394,6 +408,9 @@ main(int argc, char *argv[])
 		break;
 	default:
 		log_warnx("database: %s", err);
+		free(err);
+		conf_free(&xpd->conf);
+		free(xpd->conf_path);
 		return 1;
 	}
 

@@ -36,6 +36,11 @@ const struct opt_entry options_table[] = {
 	  "high-priority pushes a device may get in a burst" },
 	{ NULL, "high-priority-rate", OPT_INTEGER, "120", 1, 6000000, 0,
 	  "high-priority pushes per minute per device after the burst" },
+	{ NULL, "cert-check-interval", OPT_INTEGER, "43200", 1, 2592000, 0,
+	  "seconds between checks of the APNs certificates' expiry" },
+	{ NULL, "cert-expiry-warning", OPT_INTEGER, "30", 1, 365, 0,
+	  "days before an APNs certificate expires that the admins are "
+	  "warned" },
 	{ NULL, "xmpp", OPT_BLOCK, NULL, 0, 0, OPT_REQUIRED,
 	  "the XEP-0114 component connection to the XMPP server" },
 	{ NULL, "database", OPT_BLOCK, NULL, 0, 0, OPT_REQUIRED,
@@ -96,6 +101,20 @@ const struct opt_entry options_table[] = {
 	  "PEM certificate chain of the HTTPS endpoint" },
 	{ "rest", "tls-key", OPT_STRING, "''", 0, 0, 0,
 	  "PEM private key of the HTTPS endpoint" },
+	{ "rest", "tls", OPT_BOOLEAN, "true", 0, 0, 0,
+	  "serve HTTPS; false (plain HTTP) is accepted only on a loopback "
+	  "listen address" },
+	{ "rest", "metrics-token", OPT_STRING, "''", 0, 0, OPT_SECRET,
+	  "bearer token GET /metrics requires ('' leaves it open)" },
+	{ "rest", "max-body", OPT_INTEGER, "16384", 256, 1048576, 0,
+	  "largest request body accepted, in bytes (larger: 413)" },
+	{ "rest", "rate-limit", OPT_INTEGER, "120", 1, 6000000, 0,
+	  "requests per minute per client address after the burst "
+	  "(beyond: 429)" },
+	{ "rest", "rate-burst", OPT_INTEGER, "30", 1, 100000, 0,
+	  "requests a client address may make in a burst" },
+	{ "rest", "metrics-refresh", OPT_INTEGER, "30", 1, 3600, 0,
+	  "seconds between the registration counts GET /metrics shows" },
 
 	{ NULL, NULL, 0, NULL, 0, 0, 0, NULL }
 };

@@ -11,10 +11,16 @@ trap cleanup EXIT
 
 export XPUSHD_SECRET=sekrit XPUSHD_APNS_PASSWORD=pw
 
+# The modules check their provider blocks, so -t loads them: from the
+# build tree (top-level keys may go anywhere in the file).
+sample="$tmp/sample.conf"
+{ echo "'module-path' = '$top_builddir/plugins/.libs'"
+  cat "$top_srcdir/conf/xpushd.conf.sample"; } >"$sample"
+
 "$xpushd" -V | grep -q '^xpushd [0-9]'
 tap_ok $? "-V prints the version"
 
-"$xpushd" -t -c "$top_srcdir/conf/xpushd.conf.sample" 2>"$tmp/err"
+"$xpushd" -t -c "$sample" 2>"$tmp/err"
 tap_ok $? "-t accepts conf/xpushd.conf.sample"
 grep -q "configuration OK" "$tmp/err"
 tap_ok $? "-t says the configuration is OK"
@@ -31,14 +37,19 @@ grep -q "missing.conf: No such file" "$tmp/err"
 tap_ok $? "and says why"
 
 unset XPUSHD_SECRET
-"$xpushd" -t -c "$top_srcdir/conf/xpushd.conf.sample" 2>"$tmp/err"
+"$xpushd" -t -c "$sample" 2>"$tmp/err"
 tap_is "$?" 1 "a missing env() variable is an error"
 grep -q "environment variable XPUSHD_SECRET is not set" "$tmp/err"
 tap_ok $? "naming the variable"
 export XPUSHD_SECRET=sekrit
 
-# A running daemon: SIGHUP with a broken file keeps it running.
-cp "$top_srcdir/conf/xpushd.conf.sample" "$tmp/run.conf"
+# A running daemon: SIGHUP with a broken file keeps it running.  No
+# providers here: their modules have tests of their own.
+cat >"$tmp/good.conf" <<CONF
+xmpp () { jid = 'push.example.com'; port = 1; secret = env('XPUSHD_SECRET') }
+database () { uri = 'postgresql:///unused'; migrations = '$top_srcdir/sql/migrations' }
+CONF
+cp "$tmp/good.conf" "$tmp/run.conf"
 "$xpushd" -f -c "$tmp/run.conf" 2>"$tmp/log" &
 pid=$!
 tap_wait_for "grep -q 'starting as push.example.com' '$tmp/log'" 10
@@ -53,7 +64,7 @@ tap_ok $? "the refusal names file:line:col"
 kill -0 "$pid" 2>/dev/null
 tap_ok $? "the daemon keeps running"
 
-cp "$top_srcdir/conf/xpushd.conf.sample" "$tmp/run.conf"
+cp "$tmp/good.conf" "$tmp/run.conf"
 kill -HUP "$pid"
 tap_wait_for "grep -q 'configuration reloaded' '$tmp/log'" 10
 tap_ok $? "SIGHUP with a good file reloads"

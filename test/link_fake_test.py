@@ -98,7 +98,8 @@ class Daemon:
         with open(self.conf, "w") as f:
             f.write("xmpp () { jid = 'push.example.com'; port = %d; secret = '%s'\n"
                     "  'connect-timeout' = 1; 'reconnect-max' = 1\n%s }\n"
-                    "database () { uri = 'postgresql:///unused' }\n" % (port, SECRET, extra))
+                    "database () { uri = 'postgresql:///unused'; migrations = '%s' }\n"
+                    % (port, SECRET, extra, os.path.join(os.environ.get("top_srcdir", "."), "sql", "migrations")))
         self.log = open(os.path.join(self.dir, "log"), "w+")
         self.proc = subprocess.Popen([XPUSHD, "-f", "-d", "-c", self.conf],
                                      stderr=self.log)

@@ -40,8 +40,9 @@ xmpp () {
     secret = '$1'
     'reconnect-max' = 2
 }
-database () { uri = 'postgresql:///unused' }
-push () { 'fcm-http-v1' () { features = [ 'urn:example:push:fcm' ] } }
+database () { uri = 'postgresql:///unused'; migrations = '$top_srcdir/sql/migrations' }
+'module-path' = '$top_builddir/test/plugins/.libs'
+push () { 'fcm-http-v1' () { plugin = 'testprov'; features = [ 'urn:example:push:fcm' ] } }
 CONF
 }
 

@@ -27,3 +27,5 @@ include $(srcdir)/test/apns.mk
 
 TESTS += test/publish_test.sh
 EXTRA_DIST += test/publish_test.sh test/publish_test.py test/lib/fakexmpp.py
+include $(srcdir)/test/bench.mk
+include $(srcdir)/test/man.mk

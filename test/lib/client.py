@@ -20,6 +20,11 @@ exchange itself worked, whatever the answer):
                             fields, the notes and the status
     wait-message SECONDS    the first chat message that arrives: {"from":
                             ..., "body": ...} or {"timeout": true}
+    enable-push JID NODE SECRET
+                            XEP-0357 enable at the user's own server, with
+                            the secret as publish-options, then log out
+    send TO BODY            a chat message
+    propose TO SID          a Jingle Message Initiation call proposal
 
 The client logs in with SCRAM over plain TCP on 127.0.0.1 (the test Prosody
 has no TLS).
@@ -122,6 +127,30 @@ class Client(slixmpp.ClientXMPP):
             return {"name": v["name"], "version": v["version"]}
         if cmd == "command":
             return await self.adhoc(rest[0], rest[1], rest[2:])
+        if cmd == "enable-push":
+            iq = self.Iq()
+            iq["type"] = "set"
+            iq.append(ET.fromstring(
+                "<enable xmlns='urn:xmpp:push:0' jid='%s' node='%s'>"
+                "<x xmlns='jabber:x:data' type='submit'>"
+                "<field var='FORM_TYPE'><value>http://jabber.org/protocol/pubsub#publish-options</value></field>"
+                "<field var='secret'><value>%s</value></field></x></enable>" % tuple(rest[:3])))
+            resp = await iq.send(timeout=a.timeout)
+            return {"type": resp["type"]}
+        if cmd == "send":
+            self.send_message(mto=rest[0], mbody=rest[1], mtype="chat")
+            await asyncio.sleep(0.3)
+            return {"sent": True}
+        if cmd == "propose":
+            msg = self.Message()
+            msg["to"], msg["type"] = rest[0], "chat"
+            msg.append(ET.fromstring(
+                "<propose xmlns='urn:xmpp:jingle-message:0' id='%s'>"
+                "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/>"
+                "</propose>" % rest[1]))
+            msg.send()
+            await asyncio.sleep(0.3)
+            return {"sent": True}
         if cmd == "wait-message":
             try:
                 m = await asyncio.wait_for(self.messages.get(),
@@ -148,10 +177,11 @@ class Client(slixmpp.ClientXMPP):
             out.update(self.describe(first))
             return out
         form = cmd["form"]
+        ffields = form.get_fields()
         out["form_fields"] = {k: {"type": f["type"],
                                   "options": [o["value"] for o in f["options"]],
                                   "required": f["required"]}
-                              for k, f in form["fields"].items()}
+                              for k, f in ffields.items()}
         if self.args.cancel:
             iq = self.Iq()
             iq["type"], iq["to"] = "set", to
@@ -163,7 +193,7 @@ class Client(slixmpp.ClientXMPP):
             return out
         submit = self["xep_0004"].make_form(ftype="submit")
         for var, vals in values.items():
-            ftype = form["fields"][var]["type"] if var in form["fields"] else None
+            ftype = ffields[var]["type"] if var in ffields else None
             if ftype in ("list-multi", "jid-multi", "text-multi"):
                 submit.add_field(var=var, ftype=ftype, value=vals)
             else:

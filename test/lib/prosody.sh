@@ -38,7 +38,8 @@ print(s.getsockname()[1])'
 
 prosody_start() {
 	PROSODY_DIR=$(mktemp -d "${TMPDIR:-/tmp}/xpushd-prosody.XXXXXX")
-	mkdir -p "$PROSODY_DIR/data"
+	mkdir -p "$PROSODY_DIR/data" "$PROSODY_DIR/modules"
+	cp "$top_srcdir/test/prosody/mod_push_jingle_tag.lua" "$PROSODY_DIR/modules/"
 	PROSODY_C2S_PORT=$(prosody_free_port)
 	PROSODY_COMPONENT_PORT=$(prosody_free_port)
 	PROSODY_SECRET=${PROSODY_SECRET:-component-secret}
@@ -46,7 +47,7 @@ prosody_start() {
 pidfile = "$PROSODY_DIR/prosody.pid"
 daemonize = false
 data_path = "$PROSODY_DIR/data"
-plugin_paths = { "/usr/lib/prosody/modules" }
+plugin_paths = { "/usr/lib/prosody/modules", "$PROSODY_DIR/modules" }
 interfaces = { "127.0.0.1" }
 c2s_ports = { $PROSODY_C2S_PORT }
 component_ports = { $PROSODY_COMPONENT_PORT }
@@ -61,7 +62,9 @@ authentication = "internal_hashed"
 storage = "internal"
 log = { { levels = { min = "${PROSODY_LOG_LEVEL:-debug}" }, to = "file", filename = "$PROSODY_DIR/prosody.log" } }
 modules_enabled = { "roster", "saslauth", "disco", "ping", "time", "version",
-  "posix", "carbons", "smacks", "cloud_notify", "private", "vcard", "mam" }
+  "posix", "carbons", "smacks", "cloud_notify", "private", "vcard", "mam",
+  "push_jingle_tag" }
+push_max_errors = ${PROSODY_PUSH_MAX_ERRORS:-16}
 modules_disabled = { "s2s", "tls" }
 push_notification_with_body = true
 push_notification_with_sender = true
@@ -70,7 +73,7 @@ Component "push.localhost"
   component_secret = "$PROSODY_SECRET"
 CFG
 	[ "$(id -u)" = 0 ] && chown -R prosody "$PROSODY_DIR"
-	for u in alice bob admin carol; do
+	for u in alice bob admin carol dave erin; do
 		prosody_as prosodyctl --config "$PROSODY_DIR/prosody.cfg.lua" \
 		    register "$u" localhost pw >/dev/null 2>&1 || return 1
 	done

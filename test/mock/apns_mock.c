@@ -23,6 +23,9 @@
  *	--record FILE		one JSON line per request: conn, path,
  *				headers, body, status, reason
  *	--quiet			no per-request logging
+ *	--count-file FILE	on SIGUSR1 and at exit also write "SEQ
+ *				REQUESTS OK" there (SEQ counts the writes,
+ *				OK the 200 answers), replaced atomically
  *
  * Without --client-ca or --jwt-key no authentication is asked for.
  * Counts go to stderr on SIGUSR1 and at exit (SIGTERM, SIGINT).
@@ -88,6 +91,8 @@ static struct {
 	int		 ntopics;
 	int		 slow_ms;
 	FILE		*record;
+	const char	*count_file;
+	unsigned long	 count_seq;
 	bool		 quiet;
 	unsigned long	 requests;
 	unsigned long	 by_status[600];
@@ -107,7 +112,8 @@ usage(void)
 	    "ADDR] [--port N] [--port-file FILE] [--alpn PROTO]\n"
 	    "\t[--client-ca FILE] [--jwt-key FILE --key-id ID --team-id ID "
 	    "[--jwt-max-age S]]\n\t[--topic T]... [--max-streams N] "
-	    "[--goaway-after N] [--slow-ms MS] [--record FILE] [--quiet]\n");
+	    "[--goaway-after N] [--slow-ms MS] [--record FILE] [--quiet]\n"
+	    "\t[--count-file FILE]\n");
 	exit(2);
 }
 
@@ -123,6 +129,25 @@ print_counts(void)
 		if (mock.by_status[i] > 0)
 			fprintf(stderr, " %d:%lu", i, mock.by_status[i]);
 	fprintf(stderr, "\n");
+}
+
+static void
+write_count_file(void)
+{
+	char tmp[4096];
+	FILE *f;
+
+	if (mock.count_file == NULL)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", mock.count_file);
+	if ((f = fopen(tmp, "w")) == NULL) {
+		perror(tmp);
+		return;
+	}
+	fprintf(f, "%lu %lu %lu\n", ++mock.count_seq, mock.requests,
+	    mock.by_status[200]);
+	if (fclose(f) == 0)
+		rename(tmp, mock.count_file);
 }
 
 static bool
@@ -554,6 +579,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	if (sig == SIGUSR1) {
 		print_counts();
+		write_count_file();
 		return;
 	}
 	event_base_loopbreak(mock.base);
@@ -587,6 +613,7 @@ main(int argc, char *argv[])
 		{ "slow-ms", required_argument, NULL, 's' },
 		{ "record", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "count-file", required_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *cert = NULL, *key = NULL, *port_file = NULL, *ca = NULL;
@@ -629,6 +656,7 @@ main(int argc, char *argv[])
 			}
 			break;
 		case 'q': mock.quiet = true; break;
+		case 'N': mock.count_file = optarg; break;
 		default: usage();
 		}
 	}
@@ -709,6 +737,7 @@ main(int argc, char *argv[])
 	event_base_dispatch(mock.base);
 
 	print_counts();
+	write_count_file();
 	h2srv_free(&mock.srv);
 	for (i = 0; i < 4; i++)
 		event_free(sigs[i]);

@@ -1,0 +1,276 @@
+#!/bin/sh
+# scripts/bench.sh: xpushd's end-to-end benchmark suite (issue 12).
+#
+#	scripts/bench.sh [--quick] [--keep] [--runs LIST]
+#
+# Builds an optimised xpushd (-O2 -g, no sanitizers) in build-bench/ (or
+# $XPUSHD_BENCH_BUILD), starts a throwaway PostgreSQL (test/lib/pg.sh),
+# bulk-loads the devices with COPY, starts the APNs mock (C, HTTP/2 + TLS
+# with client certificates) and the FCM mock (Python), one xpushd with a
+# provider id for each, and test/bench/loadgen as the XMPP server.  Each
+# run prints one JSON line (fields: see BENCHMARKS.md):
+#
+#   apns-cold     1M devices, 200,000 publishes at full speed, cold cache
+#   memory        the other 800,000 devices once: all 1M now cached; RSS
+#   apns-warm     200,000 publishes at full speed, every device cached
+#   apns-rate     5,000 publishes/s for 60 s: latency
+#   fcm-full      50,000 publishes at full speed through the FCM mock
+#   fcm-rate      5,000 publishes/s for 60 s through the FCM mock
+#   soak          5,000 publishes/s for 10 minutes, RSS sampled every 10 s
+#
+# --quick shrinks everything (20,000 devices, runs of seconds) for CI and
+# for trying things; --runs picks runs (comma separated, in the order
+# above; memory also warms the cache for the runs after it).  Everything
+# listens on 127.0.0.1 only and is stopped by PID on exit.  The lines are
+# also appended to $XPUSHD_BENCH_OUT when set.
+set -u
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${XPUSHD_BENCH_BUILD:-$top/build-bench}
+quick=0
+keep=0
+runs=apns-cold,memory,apns-warm,apns-rate,fcm-full,fcm-rate,soak
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) quick=1 ;;
+	--keep) keep=1 ;;
+	--runs) runs=$2; shift ;;
+	*) echo "usage: $0 [--quick] [--keep] [--runs LIST]" >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if [ $quick = 1 ]; then
+	DEVICES=20000 COLD=5000 WARM=10000 RATE=5000 RATE_S=5
+	FCM_DEVICES=5000 FCM_FULL=5000 SOAK_S=20 SOAK_EVERY=1
+else
+	DEVICES=1000000 COLD=200000 WARM=200000 RATE=5000 RATE_S=60
+	FCM_DEVICES=50000 FCM_FULL=50000 SOAK_S=600 SOAK_EVERY=10
+fi
+# Overrides, for trying things: window and rate of the runs.
+WINDOW=${XPUSHD_BENCH_WINDOW:-2000}
+RATE=${XPUSHD_BENCH_RATE:-$RATE}
+SECRET=bench-component-secret
+FCM_BASE=10000000		# FCM devices are numbered from here
+
+log() { echo "bench: $*" >&2; }
+die() { log "$*"; exit 1; }
+want() { case ",$runs," in *,$1,*) return 0 ;; esac; return 1; }
+
+# --- build -----------------------------------------------------------------
+if [ ! -f "$BUILD/Makefile" ]; then
+	log "configuring an -O2 build in $BUILD"
+	mkdir -p "$BUILD" || exit 1
+	(cd "$BUILD" && "$top/configure" CFLAGS="-O2 -g" >configure.out 2>&1) ||
+	    die "configure failed: see $BUILD/configure.out"
+fi
+grep -q '^XP_CFLAGS = .*fsanitize' "$BUILD/Makefile" &&
+    die "$BUILD is a sanitizer build: numbers would mean nothing"
+log "building in $BUILD"
+(cd "$BUILD" && make -j"$(nproc)" >make.out 2>&1) ||
+    die "build failed: see $BUILD/make.out"
+LOADGEN=$BUILD/test/bench/loadgen
+XPUSHD=$BUILD/xpushd
+
+# --- everything started is stopped on exit ---------------------------------
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/xpushd-bench.XXXXXX") || exit 1
+pids=
+cleanup() {
+	for p in $pids; do
+		kill -TERM "$p" 2>/dev/null
+	done
+	for p in $pids; do
+		n=0
+		while kill -0 "$p" 2>/dev/null && [ $n -lt 100 ]; do
+			sleep 0.1
+			n=$((n + 1))
+		done
+		kill -KILL "$p" 2>/dev/null
+	done
+	pg_stop 2>/dev/null
+	if [ $keep = 1 ]; then
+		log "kept $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+top_srcdir=$top
+. "$top/test/lib/pg.sh"
+pg_available || die "no PostgreSQL server binaries"
+pg_start || die "cannot start PostgreSQL"
+PG=$(pg_pid)
+log "PostgreSQL on port $PG_PORT"
+
+# Waits for a file to appear (a port file).
+wait_file() {
+	n=0
+	while [ ! -s "$1" ]; do
+		n=$((n + 1))
+		[ $n -gt 300 ] && return 1
+		sleep 0.1
+	done
+}
+
+# --- mocks -----------------------------------------------------------------
+sh "$top/test/apns_certs.sh" "$tmp/certs" || die "apns_certs.sh failed"
+"$BUILD/test/mock/apns_mock" --cert "$tmp/certs/server.pem" \
+    --key "$tmp/certs/server.key" --client-ca "$tmp/certs/ca.pem" \
+    --topic com.example.bench --port-file "$tmp/apns.port" \
+    --count-file "$tmp/apns.count" --quiet 2>"$tmp/apns_mock.log" &
+APNS_PID=$!
+pids="$pids $APNS_PID"
+wait_file "$tmp/apns.port" || die "the APNs mock did not start"
+APNS_PORT=$(cat "$tmp/apns.port")
+
+fcm=0
+if want fcm-full || want fcm-rate; then
+	if /usr/bin/python3 -c 'import h2, cryptography' 2>/dev/null; then
+		fcm=1
+	else
+		log "no python3-h2/python3-cryptography: FCM runs skipped"
+	fi
+fi
+if [ $fcm = 1 ]; then
+	FCM_PORT=$(pg_pick_port)
+	openssl genrsa -out "$tmp/sa.key" 2048 2>/dev/null &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout "$tmp/fcm-tls.key" -out "$tmp/fcm-tls.crt" \
+	    -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	    2>/dev/null || die "openssl failed"
+	/usr/bin/python3 - "$tmp/sa.key" "$tmp/sa.json" \
+	    "https://127.0.0.1:$FCM_PORT/token" <<'EOF' || die "service account"
+import json, sys
+key = open(sys.argv[1]).read()
+json.dump({"type": "service_account", "project_id": "xpushd-bench",
+           "private_key_id": "0123456789abcdef", "private_key": key,
+           "client_email": "bench@xpushd-bench.iam.gserviceaccount.com",
+           "client_id": "1", "token_uri": sys.argv[3]},
+          open(sys.argv[2], "w"))
+EOF
+	/usr/bin/python3 "$top/test/mock/fcm_mock.py" --cert "$tmp/fcm-tls.crt" \
+	    --key "$tmp/fcm-tls.key" --service-account "$tmp/sa.json" \
+	    --port "$FCM_PORT" --port-file "$tmp/fcm.port" \
+	    2>"$tmp/fcm_mock.log" &
+	FCM_PID=$!
+	pids="$pids $FCM_PID"
+	wait_file "$tmp/fcm.port" || die "the FCM mock did not start"
+	FCM_PUSH=fcm
+else
+	# xpushd refuses unknown plugins: point the id at the APNs mock.
+	FCM_PORT=$APNS_PORT
+	FCM_PUSH=
+fi
+
+# --- xpushd ----------------------------------------------------------------
+XMPP_PORT=$(pg_pick_port)
+if [ -n "$FCM_PUSH" ]; then
+	fcm_block="benchfcm () { plugin = 'fcm'
+		'service-account-file' = '$tmp/sa.json'
+		endpoint = 'https://127.0.0.1:$FCM_PORT'
+		'ca-file' = '$tmp/fcm-tls.crt'; 'pool-size' = 2
+		'queue-size' = 1000000 }"
+else
+	fcm_block=
+fi
+cat >"$tmp/xpushd.conf" <<EOF
+# Generated by scripts/bench.sh.  Every publish goes to a device that was
+# not pushed to for seconds at least: throttling never triggers.
+'module-path' = '$BUILD/plugins/.libs'
+'max-in-flight' = 1000000
+'publish-deadline' = 30000
+'high-priority-burst' = 100000
+'high-priority-rate' = 6000000
+'low-priority-window' = 0
+xmpp () {
+	jid = 'push.localhost'; host = '127.0.0.1'; port = $XMPP_PORT
+	secret = '$SECRET'; 'reconnect-max' = 1
+	'send-queue-limit' = 268435456
+}
+database () {
+	uri = '$XPUSHD_TEST_DB_URI'; migrations = '$top/sql/migrations'
+	'cache-size' = 2000000; 'pool-size' = 4
+}
+push () {
+	bench () { plugin = 'apns'; endpoint = '127.0.0.1:$APNS_PORT'
+		'apns-topic' = 'com.example.bench'
+		'cert-file' = '$tmp/certs/client-combined.pem'
+		'ca-file' = '$tmp/certs/ca.pem'; 'pool-size' = 2
+		'queue-size' = 1000000 }
+	$fcm_block
+}
+EOF
+"$XPUSHD" --migrate -c "$tmp/xpushd.conf" 2>"$tmp/migrate.log" ||
+    die "xpushd --migrate failed: $(cat "$tmp/migrate.log")"
+
+# --- devices, in bulk ------------------------------------------------------
+# The trigger would NOTIFY once per row; nobody listens yet.
+load_devices() {	# provider base count
+	"$LOADGEN" --emit-devices "$3" --base "$2" --provider "$1" |
+	"$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
+	    -c "ALTER TABLE devices DISABLE TRIGGER devices_notify" \
+	    -c "\\copy devices (owner, provider, token, node, secret) FROM pstdin" \
+	    -c "ALTER TABLE devices ENABLE TRIGGER devices_notify" \
+	    -c "ANALYZE devices"
+}
+t0=$(date +%s.%N)
+load_devices bench 0 "$DEVICES" || die "loading devices failed"
+[ $fcm = 1 ] && { load_devices benchfcm $FCM_BASE $FCM_DEVICES ||
+    die "loading FCM devices failed"; }
+t1=$(date +%s.%N)
+log "loaded $DEVICES + $FCM_DEVICES devices in $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }") s"
+
+"$XPUSHD" -f -c "$tmp/xpushd.conf" 2>"$tmp/xpushd.log" &
+XPID=$!
+pids="$pids $XPID"
+
+# --- runs ------------------------------------------------------------------
+rc=0
+lg() {		# label timeout [loadgen args]
+	label=$1 limit=$2
+	shift 2
+	kill -0 "$XPID" 2>/dev/null || die "xpushd is not running: $(tail -n 5 "$tmp/xpushd.log")"
+	timeout -s INT "$limit" "$LOADGEN" --port "$XMPP_PORT" --secret "$SECRET" \
+	    --xpushd-pid "$XPID" --label "$label" "$@" >"$tmp/$label.json"
+	r=$?
+	if [ -s "$tmp/$label.json" ]; then
+		cat "$tmp/$label.json"
+		[ -n "${XPUSHD_BENCH_OUT:-}" ] &&
+		    cat "$tmp/$label.json" >>"$XPUSHD_BENCH_OUT"
+	else
+		log "$label: no result (exit $r)"
+	fi
+	[ $r = 0 ] || { log "$label: not every publish got one answer"; rc=1; }
+}
+apns="--mock-pid $APNS_PID --mock-count-file $tmp/apns.count"
+fcmc="--mock-pid ${FCM_PID:-0} --mock-count-cmd"
+fcmcmd="curl -sk --http2 https://127.0.0.1:$FCM_PORT/control/stats | sed -n 's/.*\"send_ok\": *\\([0-9]*\\).*/\\1/p'"
+rest=$((DEVICES - COLD))
+
+want apns-cold && lg apns-cold 600 --devices "$DEVICES" --count "$COLD" \
+    --window "$WINDOW" $apns
+want memory && lg memory 900 --devices "$DEVICES" --first "$COLD" \
+    --count "$rest" --window "$WINDOW" $apns
+want apns-warm && lg apns-warm 600 --devices "$DEVICES" --count "$WARM" \
+    --window "$WINDOW" $apns
+want apns-rate && lg apns-rate $((RATE_S + 120)) --devices "$DEVICES" \
+    --first "$WARM" --rate "$RATE" --duration "$RATE_S" $apns
+if [ $fcm = 1 ]; then
+	want fcm-full && lg fcm-full 600 --base $FCM_BASE \
+	    --devices "$FCM_DEVICES" --count "$FCM_FULL" --window "$WINDOW" \
+	    $fcmc "$fcmcmd"
+	want fcm-rate && lg fcm-rate $((RATE_S + 120)) --base $FCM_BASE \
+	    --devices "$FCM_DEVICES" --rate "$RATE" --duration "$RATE_S" \
+	    $fcmc "$fcmcmd"
+fi
+want soak && lg soak $((SOAK_S + 120)) --devices "$DEVICES" \
+    --rate "$RATE" --duration "$SOAK_S" --rss-every "$SOAK_EVERY" $apns
+
+if grep -q 'ERROR\|AddressSanitizer' "$tmp/xpushd.log"; then
+	log "xpushd logged errors:"
+	grep 'ERROR\|AddressSanitizer' "$tmp/xpushd.log" | head -n 5 >&2
+fi
+exit $rc

@@ -1,0 +1,147 @@
+# test/lib/e2e.sh: the whole world on loopback for end-to-end runs (the
+# scenario tests and scripts/demo.sh).  Source it with top_srcdir and
+# top_builddir set, then:
+#
+#	e2e_start	PostgreSQL, Prosody (mod_cloud_notify), the APNs mock
+#			(client certificates checked), the FCM mock (OAuth
+#			JWTs checked), xpushd connected as push.localhost
+#	e2e_client ARGS	test/lib/client.py against the test Prosody
+#	e2e_stop	stops everything it started, by PID
+#
+# Exports E2E_DIR, E2E_APNS_RECORD, E2E_FCM_RECORD, E2E_XPUSHD_LOG.
+. "$top_srcdir/test/lib/pg.sh"
+. "$top_srcdir/test/lib/prosody.sh"
+
+e2e_free_port() {
+	/usr/bin/python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+e2e_wait_file() {	# FILE SECONDS
+	_i=0
+	while [ ! -s "$1" ] && [ $_i -lt $(($2 * 10)) ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	[ -s "$1" ]
+}
+
+e2e_client() {
+	/usr/bin/python3 "$top_srcdir/test/lib/client.py" --port "$PROSODY_C2S_PORT" "$@"
+}
+
+e2e_start() {
+	E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/xpushd-e2e.XXXXXX")
+	E2E_APNS_RECORD=$E2E_DIR/apns.jsonl
+	E2E_FCM_RECORD=$E2E_DIR/fcm.jsonl
+	E2E_XPUSHD_LOG=$E2E_DIR/xpushd.log
+	export E2E_DIR E2E_APNS_RECORD E2E_FCM_RECORD E2E_XPUSHD_LOG
+
+	# Keys and certificates, made fresh for this run.
+	sh "$top_srcdir/test/apns_certs.sh" "$E2E_DIR/apns" >/dev/null 2>&1 ||
+		{ echo "# cannot make the APNs test certificates"; return 1; }
+	openssl genrsa -out "$E2E_DIR/sa.key" 2048 2>/dev/null &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+	    -nodes -keyout "$E2E_DIR/fcm-tls.key" -out "$E2E_DIR/fcm-tls.crt" \
+	    -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+	    2>/dev/null || { echo "# openssl failed"; return 1; }
+	E2E_FCM_PORT=$(e2e_free_port)
+	/usr/bin/python3 - "$E2E_DIR" "$E2E_FCM_PORT" <<'PY'
+import json, sys
+d, port = sys.argv[1], sys.argv[2]
+with open(d + "/sa.key") as f:
+    key = f.read()
+json.dump({"type": "service_account", "project_id": "xpushd-demo",
+           "private_key_id": "k1", "private_key": key,
+           "client_email": "xpushd@xpushd-demo.iam.gserviceaccount.com",
+           "token_uri": "https://127.0.0.1:%s/token" % port},
+          open(d + "/service-account.json", "w"))
+PY
+
+	"$top_builddir/test/mock/apns_mock" --cert "$E2E_DIR/apns/server.pem" \
+	    --key "$E2E_DIR/apns/server.key" --client-ca "$E2E_DIR/apns/ca.pem" \
+	    --topic com.example.app --port-file "$E2E_DIR/apns.port" \
+	    --record "$E2E_APNS_RECORD" --quiet 2>"$E2E_DIR/apns_mock.log" &
+	E2E_APNS_PID=$!
+	/usr/bin/python3 "$top_srcdir/test/mock/fcm_mock.py" \
+	    --cert "$E2E_DIR/fcm-tls.crt" --key "$E2E_DIR/fcm-tls.key" \
+	    --service-account "$E2E_DIR/service-account.json" \
+	    --port "$E2E_FCM_PORT" --port-file "$E2E_DIR/fcm.port" \
+	    --record "$E2E_FCM_RECORD" 2>"$E2E_DIR/fcm_mock.log" &
+	E2E_FCM_PID=$!
+	e2e_wait_file "$E2E_DIR/apns.port" 10 || { echo "# the APNs mock did not start"; return 1; }
+	e2e_wait_file "$E2E_DIR/fcm.port" 10 || { echo "# the FCM mock did not start"; return 1; }
+	E2E_APNS_PORT=$(cat "$E2E_DIR/apns.port")
+
+	pg_start >"$E2E_DIR/pg.log" 2>&1 || { echo "# PostgreSQL did not start"; cat "$E2E_DIR/pg.log"; return 1; }
+	PROSODY_PUSH_MAX_ERRORS=${PROSODY_PUSH_MAX_ERRORS:-16}
+	export PROSODY_PUSH_MAX_ERRORS
+	prosody_start || { echo "# Prosody did not start"; return 1; }
+
+	cat >"$E2E_DIR/xpushd.conf" <<CONF
+# Written by test/lib/e2e.sh for one run.
+admins = [ 'admin@localhost' ]
+'module-path' = '$top_builddir/plugins/.libs'
+'low-priority-window' = 1
+xmpp () {
+    jid = 'push.localhost'
+    port = $PROSODY_COMPONENT_PORT
+    secret = '$PROSODY_SECRET'
+}
+database () {
+    uri = '$XPUSHD_TEST_DB_URI'
+    migrations = '$top_srcdir/sql/migrations'
+}
+push () {
+    'apns-binary-api' () {
+        endpoint = '127.0.0.1:$E2E_APNS_PORT'
+        'ca-file' = '$E2E_DIR/apns/ca.pem'
+        'cert-file' = '$E2E_DIR/apns/client.p12'
+        'cert-password' = 'secret'
+        'apns-topic' = 'com.example.app'
+    }
+    'fcm-http-v1' () {
+        'service-account-file' = '$E2E_DIR/service-account.json'
+        endpoint = 'https://127.0.0.1:$E2E_FCM_PORT'
+        'ca-file' = '$E2E_DIR/fcm-tls.crt'
+    }
+}
+CONF
+	"$top_builddir/xpushd" --migrate -c "$E2E_DIR/xpushd.conf" \
+	    >"$E2E_DIR/migrate.log" 2>&1 || { cat "$E2E_DIR/migrate.log"; return 1; }
+	"$top_builddir/xpushd" -f -d -c "$E2E_DIR/xpushd.conf" 2>"$E2E_XPUSHD_LOG" &
+	E2E_XPUSHD_PID=$!
+	_i=0
+	while ! grep -q "link: connected to" "$E2E_XPUSHD_LOG" 2>/dev/null; do
+		_i=$((_i + 1))
+		if [ $_i -gt 150 ] || ! kill -0 "$E2E_XPUSHD_PID" 2>/dev/null; then
+			echo "# xpushd did not connect:"; tail -20 "$E2E_XPUSHD_LOG"
+			return 1
+		fi
+		sleep 0.1
+	done
+	export E2E_XPUSHD_PID E2E_APNS_PID E2E_FCM_PID
+	return 0
+}
+
+e2e_stop() {
+	[ -n "${E2E_XPUSHD_PID:-}" ] && kill "$E2E_XPUSHD_PID" 2>/dev/null && wait "$E2E_XPUSHD_PID" 2>/dev/null
+	[ -n "${E2E_APNS_PID:-}" ] && kill "$E2E_APNS_PID" 2>/dev/null
+	[ -n "${E2E_FCM_PID:-}" ] && kill "$E2E_FCM_PID" 2>/dev/null
+	prosody_stop
+	pg_stop >/dev/null 2>&1
+	E2E_XPUSHD_PID= E2E_APNS_PID= E2E_FCM_PID=
+	if [ -n "${E2E_DIR:-}" ] && [ -z "${XPUSHD_KEEP_LOGS:-}" ]; then
+		rm -rf "$E2E_DIR"
+	fi
+}
+
+# A registration's node and secret from a register-device answer (JSON).
+e2e_field() {	# JSON FIELD
+	/usr/bin/python3 -c 'import json, sys
+d = json.loads(sys.argv[1])
+v = d.get("fields", {}).get(sys.argv[2], "")
+print(v if isinstance(v, str) else " ".join(v))' "$1" "$2"
+}
