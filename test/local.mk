@@ -29,3 +29,11 @@ TESTS += test/publish_test.sh
 EXTRA_DIST += test/publish_test.sh test/publish_test.py test/lib/fakexmpp.py
 include $(srcdir)/test/bench.mk
 include $(srcdir)/test/man.mk
+
+check_PROGRAMS += test/priority_test
+TESTS += test/priority_test
+test_priority_test_SOURCES = test/priority_test.c core/priority.c \
+	core/priority.h
+test_priority_test_LDADD = xml/libxpxml.a $(EXPAT_LIBS)
+TESTS += test/e2e_test.sh
+EXTRA_DIST += test/e2e_test.sh test/lib/e2e.sh test/prosody
