@@ -450,8 +450,11 @@ apns_response_cb(void *arg, const struct h2_result *res)
 		apns_answer(s, XP_SENT, "sent");
 		return;
 	}
-	if (strcmp(reason, "ExpiredProviderToken") == 0 && a->jwt != NULL &&
-	    !s->retried) {
+	/* (memcmp: GCC 12's -Wstring-compare misjudges reason's length.) */
+	if (a->jwt != NULL && !s->retried && reason != NULL &&
+	    strlen(reason) == sizeof("ExpiredProviderToken") - 1 &&
+	    memcmp(reason, "ExpiredProviderToken",
+	    sizeof("ExpiredProviderToken") - 1) == 0) {
 		/* Our clock or the token aged: a fresh one, one more try. */
 		s->retried = true;
 		apns_jwt_stale(a->jwt, s->jwt_gen);

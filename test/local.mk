@@ -26,7 +26,7 @@ test_plugins_testprov_la_LIBADD = $(LIBEVENT_LIBS)
 include $(srcdir)/test/apns.mk
 
 TESTS += test/publish_test.sh
-EXTRA_DIST += test/publish_test.sh test/publish_test.py test/lib/fakexmpp.py
+EXTRA_DIST += test/publish_test.sh test/publish_run.py test/lib/fakexmpp.py
 include $(srcdir)/test/bench.mk
 include $(srcdir)/test/man.mk
 
@@ -37,3 +37,4 @@ test_priority_test_SOURCES = test/priority_test.c core/priority.c \
 test_priority_test_LDADD = xml/libxpxml.a $(EXPAT_LIBS)
 TESTS += test/e2e_test.sh
 EXTRA_DIST += test/e2e_test.sh test/lib/e2e.sh test/prosody
+include $(srcdir)/test/rest.mk
