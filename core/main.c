@@ -49,9 +49,9 @@ static struct hook stop_hooks[XPUSHD_MAX_HOOKS];
 static size_t nstop_hooks, nstop_pending;
 
 static void __attribute__((noreturn))
-usage(void)
+usage(int status)
 {
-	fprintf(stderr, "usage: xpushd [-dfhtV] [-c file] [--migrate]\n"
+	fprintf(status == 0 ? stdout : stderr, "usage: xpushd [-dfhtV] [-c file] [--migrate]\n"
 	    "  -c file    configuration file (default %s)\n"
 	    "  -d         debug logging\n"
 	    "  -f         stay in the foreground and log to stderr\n"
@@ -59,7 +59,7 @@ usage(void)
 	    "  -V         print the version and exit\n"
 	    "  --migrate  apply pending database migrations and exit\n",
 	    XPUSHD_DEFAULT_CONF);
-	exit(1);
+	exit(status);
 }
 
 void
@@ -210,7 +210,24 @@ static struct link *component_link;
 static int
 component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
 {
+	static const char *const restart_keys[] = { "uri", "pool-size",
+	    "cache-size", "query-timeout", "connect-timeout", NULL };
 	struct link_settings set;
+	size_t i;
+
+	for (i = 0; restart_keys[i] != NULL; i++) {
+		const char *k = restart_keys[i];
+		const struct opt_entry *oe = options_find("database", k);
+		bool same = oe->type == OPT_STRING ?
+		    strcmp(conf_str(xpd->conf, "database", k),
+		    conf_str(next, "database", k)) == 0 :
+		    conf_int(xpd->conf, "database", k) ==
+		    conf_int(next, "database", k);
+
+		if (!same)
+			log_warnx("reload: database.%s changed; it takes "
+			    "effect at the next restart", k);
+	}
 
 	link_settings_from_conf(&set, next);
 	link_reconfigure(component_link, &set);
@@ -354,12 +371,14 @@ main(int argc, char *argv[])
 		case 'M':
 			migrate = true;
 			break;
+		case 'h':
+			usage(0);
 		default:
-			usage();
+			usage(1);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(1);
 
 	/* Checks and one-shot jobs talk to the terminal. */
 	log_init(foreground || check || migrate, debug, "xpushd");

@@ -412,10 +412,15 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 		    "the push provider is unavailable: try again later");
 		break;
 	case XP_PERMANENT:
+		/*
+		 * This one notification cannot be delivered (too large, a
+		 * field the provider refuses): the device is fine, so the
+		 * error is of type wait and no server disables it for this.
+		 */
 		log_warnx("publish: %s refused a push for %s: %s",
 		    j->provider, j->owner, reason ? reason : "");
 		job_mark_error(j, reason ? reason : "refused");
-		job_error(j, "modify", "not-acceptable", reason ? reason :
+		job_error(j, "wait", "internal-server-error", reason ? reason :
 		    "the push provider refused this notification");
 		break;
 	case XP_AUTH_FAILED:

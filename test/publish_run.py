@@ -334,7 +334,7 @@ def main():
     t.ok(d.wait_log("giving up after [3-9] attempts"), "after retries with backoff inside the deadline")
     t.ok(time.time() - t0 < 3, "within the deadline")
     outcome("flaky01", "result", "a temporary failure retried successfully: result")
-    outcome("perm01", ("modify", "not-acceptable"), "a permanent refusal: modify/not-acceptable")
+    outcome("perm01", ("wait", "internal-server-error"), "a notification the provider refuses: a wait error, the device is fine")
     outcome("auth01", ("wait", "internal-server-error"), "provider authentication failure: a wait error")
     t0 = time.time()
     outcome("never01", ("wait", "remote-server-timeout"), "a provider that never answers: wait/remote-server-timeout")
