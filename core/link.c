@@ -22,6 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -463,6 +467,14 @@ link_event_cb(struct bufferevent *bev, short what, void *arg)
 	char *hdr;
 
 	if (what & BEV_EVENT_CONNECTED) {
+		int one = 1;
+
+		/*
+		 * Answers are small and latency matters: without this, Nagle
+		 * meets the server's delayed ACK and an answer waits 40 ms.
+		 */
+		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+		    &one, sizeof(one));
 		log_debug("link: TCP%s connected to %s:%d", l->set.tls ?
 		    "+TLS" : "", l->set.host, l->set.port);
 		link_set_state(l, LINK_STREAM_OPENING);

@@ -406,6 +406,21 @@ host_cert_watch(const struct xp_host *h, const char *id,
 }
 
 static void
+host_cert_unwatch(const struct xp_host *h, void (*changed)(void *),
+    void *arg)
+{
+	struct cert_watch **wp, *w;
+
+	for (wp = &pv.watches; (w = *wp) != NULL; )
+		if (w->changed == changed && w->arg == arg) {
+			*wp = w->next;
+			free(w->id);
+			free(w);
+		} else
+			wp = &w->next;
+}
+
+static void
 provider_cert_change_cb(void *arg, const char *id)
 {
 	struct cert_watch *w;
@@ -467,6 +482,7 @@ block_new(const struct xp_provider *mod, const struct cfg_node *node)
 	b->host.opt_list = host_opt_list;
 	b->host.cert_get = host_cert_get;
 	b->host.cert_watch = host_cert_watch;
+	b->host.cert_unwatch = host_cert_unwatch;
 	return b;
 }
 

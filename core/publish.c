@@ -87,6 +87,7 @@ static struct {
 	struct dstate		*buckets[PUBLISH_THROTTLE_BUCKETS];
 	size_t			 ndstates;
 	struct event		*sweep;
+	size_t			 sweep_next;	/* next bucket to sweep */
 } pb;
 
 static void	job_send(struct pjob *);
@@ -249,16 +250,21 @@ dstate_free(struct dstate *d)
 	pb.ndstates--;
 }
 
+/*
+ * Forgets idle throttle states.  A slice of the table per second, so that
+ * a million states never cost one long callback (a latency spike).
+ */
 static void
 publish_sweep_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct timeval tv = { PUBLISH_SWEEP_SECONDS, 0 };
+	struct timeval tv = { 1, 0 };
 	uint64_t now = now_ms();
 	struct dstate **dp, *d;
-	size_t i;
+	size_t i, n;
 
-	for (i = 0; i < PUBLISH_THROTTLE_BUCKETS; i++) {
-		dp = &pb.buckets[i];
+	n = PUBLISH_THROTTLE_BUCKETS / PUBLISH_SWEEP_SECONDS + 1;
+	for (i = 0; i < n; i++, pb.sweep_next++) {
+		dp = &pb.buckets[pb.sweep_next % PUBLISH_THROTTLE_BUCKETS];
 		while ((d = *dp) != NULL) {
 			if (d->held == NULL &&
 			    now - d->last_used > PUBLISH_THROTTLE_IDLE_MS) {
@@ -703,7 +709,7 @@ void
 publish_init(struct event_base *base, struct store *store,
     const struct xp_conf *conf)
 {
-	struct timeval tv = { PUBLISH_SWEEP_SECONDS, 0 };
+	struct timeval tv = { 1, 0 };
 
 	pb.base = base;
 	pb.store = store;

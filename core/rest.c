@@ -31,6 +31,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -1125,8 +1126,7 @@ http_new(const struct rest_settings *set, char **error_r)
 
 	if ((http = evhttp_new(rest.base)) == NULL)
 		fatalx("evhttp_new failed");
-	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-	    EVHTTP_REQ_HEAD);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
 	evhttp_set_max_headers_size(http, REST_MAX_HEADERS);
 	evhttp_set_max_body_size(http, (ev_ssize_t)set->max_body);
 	evhttp_set_timeout(http, REST_TIMEOUT);

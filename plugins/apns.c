@@ -659,6 +659,10 @@ apns_destroy(void *self)
 	h2_client_free(&a->h2);
 	apns_deferred_cb(-1, 0, a);
 	event_free(a->deferred_ev);
+	if (a->auth == AUTH_CERT_DB && a->host->cert_unwatch != NULL) {
+		a->host->cert_unwatch(a->host, apns_cert_watch_cb, a->ticket);
+		apns_ticket_unref(a->ticket);
+	}
 	a->ticket->a = NULL;
 	apns_ticket_unref(a->ticket);
 	apns_jwt_free(&a->jwt);

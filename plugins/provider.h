@@ -135,6 +135,9 @@ struct xp_host {
 		    void *arg);
 	void	(*cert_watch)(const struct xp_host *, const char *id,
 		    void (*changed)(void *arg), void *arg);
+	/* Ends a cert_watch registration (call it from destroy()). */
+	void	(*cert_unwatch)(const struct xp_host *,
+		    void (*changed)(void *arg), void *arg);
 };
 
 struct xp_provider {

@@ -218,6 +218,22 @@ ph_cert_watch(const struct xp_host *h, const char *id,
 	ph->watch[ph->nwatch++].arg = arg;
 }
 
+static void
+ph_cert_unwatch(const struct xp_host *h, void (*changed)(void *), void *arg)
+{
+	struct ph *ph = h->ctx;
+	size_t i, j;
+
+	for (i = j = 0; i < ph->nwatch; i++) {
+		if (ph->watch[i].changed == changed && ph->watch[i].arg == arg) {
+			free(ph->watch[i].id);
+			continue;
+		}
+		ph->watch[j++] = ph->watch[i];
+	}
+	ph->nwatch = j;
+}
+
 struct ph *
 ph_new(struct event_base *base, const char *path, char **error_r)
 {
@@ -254,6 +270,7 @@ ph_new(struct event_base *base, const char *path, char **error_r)
 	ph->host.opt_list = ph_opt_list;
 	ph->host.cert_get = ph_cert_get;
 	ph->host.cert_watch = ph_cert_watch;
+	ph->host.cert_unwatch = ph_cert_unwatch;
 	return ph;
 }
 
@@ -498,7 +515,8 @@ ph_log_reset(struct ph *ph)
 /*
  * The module is not dlclosed: the leak checker at exit then still has its
  * symbols.  Watch registrations are forgotten but their args stay
- * reachable through the static list below (the contract has no unwatch).
+ * reachable through the static list below (modules that do not call
+ * cert_unwatch in destroy would otherwise show as leaks).
  */
 static void *ph_watch_args[256];
 static size_t ph_nwatch_args;

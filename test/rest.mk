@@ -1,3 +1,6 @@
 # test/rest.mk: the HTTPS endpoint and the certificate watch (issue 10).
-TESTS += test/rest_test.sh
-EXTRA_DIST += test/rest_test.sh test/rest_test.py
+TESTS += test/rest_test.sh test/certwatch_test.sh \
+	test/certwatch_prosody_test.sh
+EXTRA_DIST += test/rest_test.sh test/rest_run.py \
+	test/certwatch_test.sh test/certwatch_run.py \
+	test/certwatch_prosody_test.sh

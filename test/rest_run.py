@@ -3,7 +3,8 @@
 handler, hostile bodies, the rate limit, /metrics as Prometheus text that
 moves with pushes, /health following PostgreSQL and the XMPP link.  Runs
 xpushd against the fake XMPP server, a throwaway PostgreSQL
-(XPUSHD_TEST_DB_URI, see test/rest_test.sh) and testprov.so.  TAP."""
+(XPUSHD_TEST_DB_URI, see test/rest_test.sh; named _run so that
+automake's .py.log rule does not shadow the .sh wrapper) and testprov.so.  TAP."""
 import json
 import os
 import re
