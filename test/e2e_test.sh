@@ -141,6 +141,39 @@ tap_ok $? "APNs 503: Prosody gets a wait error and does not count it"
 n=$(psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from devices where node = '$anode'")
 tap_is "$n" "1" "the registration stays"
 
+# --- Certificates and the admin commands, through the admin's real client
+p12=$(base64 -w 0 "$E2E_DIR/apns/client.p12")
+out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
+	provider=apns-binary-api certificate="$p12" password=secret)
+tap_is "$(jq_ "$out" 'd["status"] + " " + str("not-after" in d["fields"] and "subject" in d["fields"])')" \
+	"completed True" "set-apns-certificate stores a good PKCS#12 and shows subject and expiry"
+n=$(psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from certificates where provider = 'apns-binary-api' and pkcs12 is not null")
+tap_is "$n" "1" "the certificate is in PostgreSQL"
+out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
+	provider=apns-binary-api certificate="$p12" password=wrong)
+tap_is "$(jq_ "$out" 'd["notes"][0][0] + ": " + d["notes"][0][1]')" \
+	"error: certificate: the password does not open the PKCS#12 file" "a wrong password is refused"
+out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
+	provider=apns-binary-api certificate="$(base64 -w 0 "$E2E_DIR/apns/expired.p12")" password=secret)
+jq_ "$out" 'd["notes"][0][1]' | grep -q "expired on 2021"
+tap_ok $? "an expired certificate is refused"
+out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
+	provider=apns-binary-api certificate="bm90IGEgY2VydGlmaWNhdGU=" password=x)
+jq_ "$out" 'd["notes"][0][0]' | grep -q "error"
+tap_ok $? "garbage is refused"
+out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
+	provider=fcm-http-v1 certificate="$p12" password=secret)
+jq_ "$out" 'd["notes"][0][1]' | grep -q "not an APNs provider"
+tap_ok $? "only APNs providers take certificates"
+n=$(psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from certificates")
+tap_is "$n" "1" "bad input stored nothing"
+out=$(e2e_client --jid bob@localhost -- command push.localhost set-apns-certificate)
+tap_is "$(jq_ "$out" 'd.get("condition")')" "forbidden" "set-apns-certificate is refused to a non-admin"
+out=$(e2e_client --jid bob@localhost -- command push.localhost list-devices)
+tap_is "$(jq_ "$out" 'd.get("condition")')" "forbidden" "list-devices is refused to a non-admin"
+out=$(e2e_client --jid admin@localhost -- command push.localhost list-devices jid=alice@localhost)
+tap_is "$(jq_ "$out" 'len(d["fields"]["_items"])')" "1" "list-devices shows Alice's registration to an admin"
+
 # --- Every publish answered, no non-wait error for a transient failure
 out=$(e2e_client --jid admin@localhost -- command push.localhost get-statistics)
 st=$(jq_ "$out" 'json.dumps(d["fields"])')
