@@ -620,9 +620,16 @@ link_connect(struct link *l)
 		}
 		if ((ssl = SSL_new(l->ssl_ctx)) == NULL)
 			fatalx("SSL_new");
-		SSL_set_tlsext_host_name(ssl, l->set.host);
-		/* Verify the name we connect to, as a browser would. */
-		SSL_set1_host(ssl, l->set.host);
+		/*
+		 * Verify the name we connect to, as a browser would: an
+		 * address against the certificate's IP entries, a host name
+		 * against its DNS names (and sent as SNI).
+		 */
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+		    l->set.host) != 1) {
+			SSL_set_tlsext_host_name(ssl, l->set.host);
+			SSL_set1_host(ssl, l->set.host);
+		}
 		bev = bufferevent_openssl_socket_new(l->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
 	} else

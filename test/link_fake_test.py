@@ -291,6 +291,47 @@ def scenario_dead_peer():
     d.stop()
 
 
+def scenario_tls():
+    import ssl
+    tmp = tempfile.mkdtemp(prefix="xpushd-tls-")
+
+    def cert(name):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                        "%s/%s.key" % (tmp, name), "-out", "%s/%s.pem" % (tmp, name),
+                        "-days", "2", "-subj", "/CN=xmpp.test",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True)
+    cert("server")
+    cert("stranger")
+    for ca, good in (("server", True), ("stranger", False)):
+        s = Server()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain("%s/server.pem" % tmp, "%s/server.key" % tmp)
+        d = Daemon(s.port, "tls = true; 'ca-file' = '%s/%s.pem'" % (tmp, ca))
+        s.sock.settimeout(10)
+        raw, _ = s.sock.accept()
+        try:
+            s.conn = ctx.wrap_socket(raw, server_side=True)
+            s.conn.settimeout(5)
+            handshake_ok = True
+        except (ssl.SSLError, OSError):
+            handshake_ok = False
+        if good:
+            t.ok(handshake_ok, "tls = true: a TLS connection verified with ca-file")
+            s.buf = b""
+            s.handshake()
+            t.ok(d.wait_log("connected to"), "and the component handshake over it")
+        else:
+            t.ok(not handshake_ok or s.read_until(rb"<stream:stream", 2) is None,
+                 "a server certificate from another CA is refused")
+            t.ok(d.wait_log(r"TLS failed: .*check the server's certificate and xmpp\.ca-file"),
+                 "with an error that names xmpp.ca-file")
+        s.close()
+        d.stop()
+
+
+scenario_tls()
 scenario_handshake_and_routing()
 scenario_stream_errors()
 scenario_bad_input()
