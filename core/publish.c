@@ -47,7 +47,7 @@
 
 #define PUBLISH_RETRY_FIRST_MS	100
 #define PUBLISH_THROTTLE_BUCKETS 65536	/* hash buckets, a power of two */
-#define PUBLISH_THROTTLE_IDLE_MS (15 * 60 * 1000)
+#define PUBLISH_THROTTLE_IDLE_MS (15 * 60 * 1000)	/* at the most */
 #define PUBLISH_SWEEP_SECONDS	60
 #define PUBLISH_MARK_PUSH_EVERY	300	/* seconds between last_push writes */
 
@@ -258,16 +258,25 @@ static void
 publish_sweep_cb(evutil_socket_t fd, short events, void *arg)
 {
 	struct timeval tv = { 1, 0 };
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(), idle;
 	struct dstate **dp, *d;
 	size_t i, n;
 
+	/*
+	 * A state idle for a low window and a full bucket refill is the same
+	 * as no state at all: forget it then, not later.
+	 */
+	idle = pb.tc.low_window_ms;
+	if (pb.tc.high_per_ms > 0 &&
+	    (uint64_t)(pb.tc.high_burst / pb.tc.high_per_ms) > idle)
+		idle = (uint64_t)(pb.tc.high_burst / pb.tc.high_per_ms);
+	if (idle > PUBLISH_THROTTLE_IDLE_MS)
+		idle = PUBLISH_THROTTLE_IDLE_MS;
 	n = PUBLISH_THROTTLE_BUCKETS / PUBLISH_SWEEP_SECONDS + 1;
 	for (i = 0; i < n; i++, pb.sweep_next++) {
 		dp = &pb.buckets[pb.sweep_next % PUBLISH_THROTTLE_BUCKETS];
 		while ((d = *dp) != NULL) {
-			if (d->held == NULL &&
-			    now - d->last_used > PUBLISH_THROTTLE_IDLE_MS) {
+			if (d->held == NULL && now - d->last_used > idle) {
 				*dp = d->next;
 				dstate_free(d);
 				continue;
