@@ -323,6 +323,7 @@ component_free(void)
 	rest_shutdown();
 	certwatch_shutdown();
 	router_shutdown();
+	publish_stop();
 	providers_stop();
 	publish_shutdown();
 	adhoc_shutdown();

@@ -88,6 +88,7 @@ static struct {
 	size_t			 ndstates;
 	struct event		*sweep;
 	size_t			 sweep_next;	/* next bucket to sweep */
+	bool			 stopping;	/* no more retries */
 } pb;
 
 static void	job_send(struct pjob *);
@@ -406,7 +407,7 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 	case XP_TEMPORARY:
 		backoff = (uint64_t)PUBLISH_RETRY_FIRST_MS << j->attempts;
 		/* Retry only when the attempt itself fits before the deadline. */
-		if (now + 2 * backoff < j->deadline) {
+		if (!pb.stopping && now + 2 * backoff < j->deadline) {
 			log_debug("publish: %s temporary failure (%s), retry "
 			    "in %llu ms", j->provider, reason ? reason : "",
 			    (unsigned long long)backoff);
@@ -726,6 +727,12 @@ publish_init(struct event_base *base, struct store *store,
 	router_register_iq("pubsub", NS_PUBSUB, true, publish_cb, NULL);
 	pb.sweep = evtimer_new(base, publish_sweep_cb, NULL);
 	evtimer_add(pb.sweep, &tv);
+}
+
+void
+publish_stop(void)
+{
+	pb.stopping = true;
 }
 
 void

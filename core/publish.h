@@ -14,6 +14,8 @@ void	publish_init(struct event_base *, struct store *,
 void	publish_reconfigure(const struct xp_conf *);
 /* Jobs (and held trailing pushes) still running. */
 size_t	publish_busy(void);
+/* Before the providers go: their last answers are not retried. */
+void	publish_stop(void);
 void	publish_shutdown(void);
 
 #endif

@@ -44,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
 
@@ -53,6 +54,8 @@
 #include "core/xmalloc.h"
 
 #define STORE_MAXPARAMS		8
+#define STORE_MARK_BATCH_MAX	1000	/* devices per last_push UPDATE */
+#define STORE_MARK_BATCH_SECONDS 1	/* at the latest, then it is written */
 #define CONN_MAX_INFLIGHT	64
 #define BACKOFF_MIN_MS		100
 #define BACKOFF_MAX_MS		5000
@@ -78,6 +81,7 @@ enum stmt_id {
 	ST_DELETE_OWNER,
 	ST_COUNT_PROVIDER,
 	ST_MARK_PUSH,
+	ST_MARK_PUSH_MANY,
 	ST_MARK_ERROR,
 	ST_CERT_GET,
 	ST_CERT_PUT,
@@ -194,10 +198,15 @@ struct store {
 	size_t			 nbuckets;
 	size_t			 cache_max;
 	struct centryq		 lru;
+	/* last_push bookkeeping without a callback, written in batches. */
+	struct evbuffer		*marks;		/* "{"n1","n2"…" */
+	size_t			 nmarks;
+	struct event		*ev_marks;
 };
 
 static query_finish_fn	finish_device, finish_devices, finish_done,
 			finish_count, finish_cert, finish_certs;
+static void		store_marks_cb(evutil_socket_t, short, void *);
 
 #define DEVICE_COLS \
 	"owner, provider, token, voip_token, node, secret, " \
@@ -247,6 +256,9 @@ static const struct stmt stmts[ST_COUNT] = {
 	[ST_MARK_PUSH] = { "xp_mark_push",
 	    "UPDATE devices SET last_push = now() WHERE node = $1", 1,
 	    finish_done },
+	[ST_MARK_PUSH_MANY] = { "xp_mark_push_many",
+	    "UPDATE devices SET last_push = now() WHERE node = ANY($1::text[])",
+	    1, finish_done },
 	[ST_MARK_ERROR] = { "xp_mark_error",
 	    "UPDATE devices SET last_error = now(), last_error_text = $2 "
 	    "WHERE node = $1", 2, finish_done },
@@ -1397,6 +1409,9 @@ store_new(struct event_base *base, const struct store_conf *conf,
 	TAILQ_INIT(&s->lru);
 	if ((s->ev_done = event_new(base, -1, 0, store_deferred_cb, s)) == NULL)
 		fatalx("event_new");
+	if ((s->marks = evbuffer_new()) == NULL ||
+	    (s->ev_marks = evtimer_new(base, store_marks_cb, s)) == NULL)
+		fatalx("store: cannot allocate events");
 	s->cache_max = conf->cache_size;
 	if (s->cache_max > 0) {
 		s->nbuckets = 16;
@@ -1453,6 +1468,8 @@ store_free(struct store **sp)
 	free(s->buckets);
 	free(s->conns);
 	event_free(s->ev_done);
+	event_free(s->ev_marks);
+	evbuffer_free(s->marks);
 	free(s->conninfo);
 	free(s->timeout_sql);
 	free(s);
@@ -1608,11 +1625,70 @@ store_device_count_provider(struct store *s, const char *provider,
 	query_submit(q);
 }
 
+/*
+ * One UPDATE for many devices: on the publish path every push marks its
+ * device, and one statement per push would load PostgreSQL as much as the
+ * pushes themselves.
+ */
+static void
+marks_flush(struct store *s)
+{
+	struct query *q;
+	char *lit;
+	size_t len;
+
+	if (s->nmarks == 0)
+		return;
+	evbuffer_add(s->marks, "}", 2);
+	len = evbuffer_get_length(s->marks);
+	lit = xmalloc(len);
+	evbuffer_remove(s->marks, lit, len);
+	s->nmarks = 0;
+	q = query_new(s, ST_MARK_PUSH_MANY, NULL);
+	query_param(q, lit);
+	free(lit);
+	query_submit(q);
+}
+
+static void
+store_marks_cb(evutil_socket_t fd, short events, void *arg)
+{
+	marks_flush(arg);
+}
+
+static void
+marks_add(struct store *s, const char *node)
+{
+	struct timeval tv = { STORE_MARK_BATCH_SECONDS, 0 };
+	struct centry *e;
+	const char *p;
+
+	if ((e = cache_find(s, node)) != NULL)
+		e->dev.last_push = time(NULL);
+	evbuffer_add(s->marks, s->nmarks == 0 ? "{\"" : ",\"", 2);
+	for (p = node; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			evbuffer_add(s->marks, "\\", 1);
+		evbuffer_add(s->marks, p, 1);
+	}
+	evbuffer_add(s->marks, "\"", 1);
+	if (++s->nmarks >= STORE_MARK_BATCH_MAX)
+		marks_flush(s);
+	else if (!evtimer_pending(s->ev_marks, NULL))
+		evtimer_add(s->ev_marks, &tv);
+}
+
 void
 store_device_mark_push(struct store *s, const char *node, store_done_cb *cb,
     void *arg)
 {
-	struct query *q = query_new(s, ST_MARK_PUSH, arg);
+	struct query *q;
+
+	if (cb == NULL) {
+		marks_add(s, node);
+		return;
+	}
+	q = query_new(s, ST_MARK_PUSH, arg);
 
 	q->cb.done = cb;
 	query_param(q, node);

@@ -257,6 +257,10 @@ def main():
          and p[0]["account"] == "alice@localhost" and p[0]["unread"] == 1,
          "one high-priority push with the placeholder body: %s" % p)
     time.sleep(2.1)
+    out = subprocess.run(["psql", "-X", "-A", "-t", DB, "-c",
+                          "select last_push is not null from devices where token = 'aa11'"],
+                         capture_output=True, text=True)
+    t.is_(out.stdout.strip(), "t", "last_push is written (in a batch, within a second or two)")
     r = publish_fixture(s, "offline-chatstate-only.xml", node, secret)
     p = rec.new(token="aa11")
     t.ok(r.get("type") == "result" and len(p) == 1 and p[0]["prio"] == "low",
