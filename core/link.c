@@ -44,6 +44,13 @@
 #define LINK_STABLE_AFTER	30	/* seconds up before backoff resets */
 #define LINK_CLOSE_GRACE	3	/* seconds to flush our stream close */
 #define LINK_PING_ID		"xpushd-keepalive"
+/*
+ * Bytes taken from the socket per read callback, in reads of
+ * LINK_READ_STEP: under load more publishes per loop turn means fewer,
+ * larger writes of answers and HTTP/2 frames, and fewer wake-ups.
+ */
+#define LINK_READ_CHUNK		(64 * 1024)
+#define LINK_READ_STEP		(16 * 1024)
 
 struct link {
 	struct event_base	*base;
@@ -447,6 +454,9 @@ link_read_cb(struct bufferevent *bev, void *arg)
 	struct link *l = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_iovec v;
+	char buf[LINK_READ_STEP];
+	size_t budget = LINK_READ_CHUNK;
+	ssize_t n;
 
 	l->ping_sent = false;
 	link_arm_idle(l);
@@ -456,6 +466,23 @@ link_read_cb(struct bufferevent *bev, void *arg)
 		if (l->bev != bev || l->flushing)
 			return;
 		evbuffer_drain(in, v.iov_len);
+	}
+	/*
+	 * libevent 2.1 reads at most 4 kB per callback: four publishes a
+	 * loop turn, so every turn paid its own writes to the server and
+	 * the providers, and woke them.  Over plain TCP read on, up to
+	 * LINK_READ_CHUNK; end of file and errors are left for the
+	 * bufferevent's next read to report.
+	 */
+	while (!l->set.tls && budget > 0) {
+		n = recv(bufferevent_getfd(bev), buf, sizeof(buf),
+		    MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		xml_stream_feed(l->parser, buf, (size_t)n);
+		if (l->bev != bev || l->flushing)
+			return;
+		budget -= (size_t)n > budget ? budget : (size_t)n;
 	}
 }
 
@@ -778,6 +805,17 @@ link_send(struct link *l, const struct xml_node *stanza)
 	if (log_debug_enabled())
 		log_debug("link: send %.*s", (int)l->out.len, l->out.data);
 	link_write(l, l->out.data, l->out.len);
+	return 0;
+}
+
+int
+link_send_raw(struct link *l, const char *s, size_t len)
+{
+	if (l->state != LINK_READY && l->state != LINK_CLOSING)
+		return -1;
+	if (log_debug_enabled())
+		log_debug("link: send %.*s", (int)len, s);
+	link_write(l, s, len);
 	return 0;
 }
 

@@ -62,6 +62,8 @@ void		 link_free(struct link **);
  * when the link is not ready: the server bounces or times out what it sent.
  */
 int		 link_send(struct link *, const struct xml_node *);
+/* Serialised stanza bytes, in the stream's default namespace. */
+int		 link_send_raw(struct link *, const char *, size_t);
 bool		 link_ready(const struct link *);
 /* True above the send queue's high-water mark: producers should hold off. */
 bool		 link_congested(const struct link *);

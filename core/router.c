@@ -53,6 +53,7 @@ static struct {
 	size_t			 pending;
 	void			(*idle_fn)(void *);
 	void			*idle_arg;
+	struct xml_buf		 out;		/* empty results */
 } rt;
 
 void
@@ -82,6 +83,7 @@ router_shutdown(void)
 		p->fn(p->arg, NULL);
 		pending_free(p);
 	}
+	xml_buf_free(&rt.out);
 }
 
 const char *
@@ -185,12 +187,48 @@ router_result_new(const struct router_req *req)
 	return reply_new(req->stanza, "result");
 }
 
+/* " name='value'", escaped. */
+static void
+out_attr(struct xml_buf *b, const char *name, const char *value)
+{
+	xml_buf_append_char(b, ' ');
+	xml_buf_append_str(b, name);
+	xml_buf_append(b, "='", 2);
+	xml_buf_append_attr(b, value, strlen(value));
+	xml_buf_append_char(b, '\'');
+}
+
+/*
+ * The empty result, written as text: what reply_new and the serialiser
+ * would make, without building and freeing a tree for every publish.
+ */
+static void
+send_empty_result(const struct xml_node *to_this)
+{
+	const char *id = xml_node_attr(to_this, "id");
+	const char *from = xml_node_attr(to_this, "from");
+	const char *to = xml_node_attr(to_this, "to");
+
+	xml_buf_reset(&rt.out);
+	xml_buf_append_char(&rt.out, '<');
+	xml_buf_append_str(&rt.out, to_this->name);
+	out_attr(&rt.out, "type", "result");
+	if (id != NULL)
+		out_attr(&rt.out, "id", id);
+	out_attr(&rt.out, "from", to != NULL ? to : link_jid(rt.link));
+	if (from != NULL)
+		out_attr(&rt.out, "to", from);
+	xml_buf_append(&rt.out, "/>", 2);
+	(void)link_send_raw(rt.link, rt.out.data, rt.out.len);
+}
+
 void
 router_reply(struct router_req **reqp, struct xml_node *result)
 {
 	if (result == NULL)
-		result = router_result_new(*reqp);
-	router_send(result);
+		send_empty_result((*reqp)->stanza);
+	else
+		router_send(result);
 	router_req_free(reqp);
 }
 

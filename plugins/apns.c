@@ -38,6 +38,7 @@
 
 #include <event2/event.h>
 #include <json-c/json.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "plugins/apns_auth.h"
@@ -54,6 +55,8 @@
 
 #define APNS_HOST_PRODUCTION	"api.push.apple.com"
 #define APNS_HOST_SANDBOX	"api.sandbox.push.apple.com"
+#define APNS_PATH		"/3/device/"	/* + the device token */
+#define APNS_UUID_POOL		4096	/* random bytes drawn at a time */
 
 enum apns_auth_mode {
 	AUTH_CERT_FILE,
@@ -205,18 +208,38 @@ apns_ticket_unref(struct apns_ticket *t)
 		free(t);
 }
 
+/*
+ * apns-id: a random UUID (RFC 4122 version 4).  The random bytes come from
+ * a pool refilled APNS_UUID_POOL bytes at a time: one RAND_bytes call per
+ * push cost a DRBG round and a getpid(2) (OpenSSL's fork check) each.
+ */
 static void
 apns_uuid(char out[37])
 {
-	unsigned char b[16];
+	static unsigned char pool[APNS_UUID_POOL];
+	static size_t left;
+	static const char hex[] = "0123456789abcdef";
+	unsigned char *b;
+	size_t i;
+	char *o = out;
 
-	if (RAND_bytes(b, sizeof(b)) != 1)
-		abort();
+	if (left < 16) {
+		if (RAND_bytes(pool, sizeof(pool)) != 1)
+			abort();
+		left = sizeof(pool);
+	}
+	b = pool + sizeof(pool) - left;
+	left -= 16;
 	b[6] = (b[6] & 0x0f) | 0x40;	/* version 4 */
 	b[8] = (b[8] & 0x3f) | 0x80;	/* RFC 4122 variant */
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2], b[3], b[4], b[5],
-	    b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+	for (i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			*o++ = '-';
+		*o++ = hex[b[i] >> 4];
+		*o++ = hex[b[i] & 0x0f];
+	}
+	*o = '\0';
+	OPENSSL_cleanse(b, 16);
 }
 
 static void
@@ -367,16 +390,15 @@ apns_submit(struct apns *a, struct apns_send *s)
 {
 	struct h2_header h[8];
 	struct h2_request r;
-	char prio[4], exp[24];
+	char exp[24];
 	size_t n = 0;
 
 	h[n].name = "apns-topic";
 	h[n++].value = s->voip ? a->voip_topic : a->topic;
 	h[n].name = "apns-push-type";
 	h[n++].value = s->voip ? "voip" : s->high ? "alert" : "background";
-	snprintf(prio, sizeof(prio), "%d", s->voip || s->high ? 10 : 5);
 	h[n].name = "apns-priority";
-	h[n++].value = prio;
+	h[n++].value = s->voip || s->high ? "10" : "5";
 	h[n].name = "apns-id";
 	h[n++].value = s->apns_id;
 	if (a->expiration > 0) {
@@ -477,7 +499,7 @@ apns_send(void *self, const struct xp_push *push, xp_sent_cb *cb, void *arg)
 	struct apns_send *s;
 	const char *err = NULL;
 	char *payload;
-	size_t len;
+	size_t len, tlen;
 
 	if (a->cert_state == CERT_NONE || a->cert_state == CERT_BAD ||
 	    (a->cert_not_after != 0 && time(NULL) >= a->cert_not_after)) {
@@ -506,7 +528,10 @@ apns_send(void *self, const struct xp_push *push, xp_sent_cb *cb, void *arg)
 	s->arg = arg;
 	s->voip = po.voip;
 	s->high = push->prio == XP_PRIO_HIGH;
-	s->path = pu_asprintf("/3/device/%s", push->token);
+	tlen = strlen(push->token);
+	s->path = pu_malloc(sizeof(APNS_PATH) + tlen);
+	memcpy(s->path, APNS_PATH, sizeof(APNS_PATH) - 1);
+	memcpy(s->path + sizeof(APNS_PATH) - 1, push->token, tlen + 1);
 	s->payload = payload;
 	s->len = len;
 	apns_uuid(s->apns_id);

@@ -61,9 +61,10 @@ else
 	DEVICES=1000000 COLD=200000 WARM=200000 RATE=5000 RATE_S=60
 	FCM_DEVICES=50000 FCM_FULL=50000 SOAK_S=600 SOAK_EVERY=10
 fi
-# Overrides, for trying things: window and rate of the runs.
+# Overrides, for trying things: window, rate and warm-run size.
 WINDOW=${XPUSHD_BENCH_WINDOW:-2000}
 RATE=${XPUSHD_BENCH_RATE:-$RATE}
+WARM=${XPUSHD_BENCH_WARM:-$WARM}
 SECRET=bench-component-secret
 FCM_BASE=10000000		# FCM devices are numbered from here
 

@@ -16,6 +16,23 @@
 #include "xml/mem.h"
 
 #define ARENA_MAX_CHUNK	(64 * 1024)
+#define ARENA_RECYCLE	8		/* freed arenas kept for reuse */
+
+/*
+ * Freed arenas keep their first chunk and wait in a small stack for the
+ * next xml_arena_new: a stream makes and frees one arena per stanza, and
+ * two malloc/free pairs of several kilobytes per stanza were a measurable
+ * share of the publish path.  The stack is process-wide and unlocked:
+ * xpushd is one thread.  Sanitizer builds skip it so that a use after
+ * xml_arena_free is still caught.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_NO_RECYCLE	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer)
+#define ARENA_NO_RECYCLE	1
+#endif
+#endif
 
 struct arena_chunk {
 	struct arena_chunk	*prev;
@@ -89,6 +106,11 @@ arena_chunk_new(struct arena_chunk *prev, size_t size)
 	return c;
 }
 
+#ifndef ARENA_NO_RECYCLE
+static struct xml_arena	*recycled[ARENA_RECYCLE];
+static size_t		 nrecycled;
+#endif
+
 struct xml_arena *
 xml_arena_new(size_t first_size)
 {
@@ -96,6 +118,14 @@ xml_arena_new(size_t first_size)
 
 	if (first_size < 256)
 		first_size = 256;
+#ifndef ARENA_NO_RECYCLE
+	if (nrecycled > 0 && recycled[nrecycled - 1]->chunk->size >=
+	    first_size) {
+		a = recycled[--nrecycled];
+		a->chunk->used = 0;
+		return a;
+	}
+#endif
 	a = xml_mem_alloc(sizeof(*a));
 	a->chunk = arena_chunk_new(NULL, first_size);
 	a->adopted = NULL;
@@ -115,6 +145,19 @@ xml_arena_free(struct xml_arena *a)
 		next = child->next_adopted;
 		xml_arena_free(child);
 	}
+#ifndef ARENA_NO_RECYCLE
+	if (nrecycled < ARENA_RECYCLE) {
+		for (c = a->chunk; c->prev != NULL; c = prev) {
+			prev = c->prev;
+			free(c);
+		}
+		a->chunk = c;
+		a->adopted = NULL;
+		a->next_adopted = NULL;
+		recycled[nrecycled++] = a;
+		return;
+	}
+#endif
 	for (c = a->chunk; c != NULL; c = prev) {
 		prev = c->prev;
 		free(c);

@@ -41,7 +41,7 @@
 /* Per stanza, namespace URIs already copied into its arena. */
 #define NS_CACHE	8
 /* A Prosody publish builds about 4 kB of tree: one chunk. */
-#define STANZA_ARENA	4096
+#define STANZA_ARENA	8192
 
 enum stream_state {
 	STREAM_START,		/* waiting for <stream:stream> */

@@ -39,6 +39,7 @@
 
 #define H2SRV_MAX_BODY		(64 * 1024)
 #define H2SRV_MAX_HEADERS	32
+#define H2SRV_WRITE_CHUNK	16384	/* frames coalesced per TLS record */
 
 struct h2srv_conn;
 
@@ -115,24 +116,47 @@ req_drop(struct h2srv_req *req)
 	req_free(req);
 }
 
+/*
+ * Frames are coalesced into runs written in place (evbuffer_reserve_space):
+ * over TLS every evbuffer_add, and every chain it spills into, is a record
+ * and a write(2), and nghttp2 hands out a frame at a time.
+ */
 static void
 conn_flush(struct h2srv_conn *conn)
 {
 	struct evbuffer *out = bufferevent_get_output(conn->bev);
+	struct evbuffer_iovec v;
 	const uint8_t *data;
+	size_t have = 0;
+	bool open = false;
 	ssize_t n;
 
 	if (conn->sess == NULL || conn->dead || conn->closing)
 		return;
 	for (;;) {
 		n = nghttp2_session_mem_send(conn->sess, &data);
-		if (n < 0) {
+		if (n < 0)
 			conn->dead = true;
-			return;
-		}
-		if (n == 0)
+		if (n <= 0)
 			break;
-		evbuffer_add(out, data, (size_t)n);
+		if (open && v.iov_len - have < (size_t)n) {
+			v.iov_len = have;
+			evbuffer_commit_space(out, &v, 1);
+			open = false;
+		}
+		if (!open) {
+			if (evbuffer_reserve_space(out, n > H2SRV_WRITE_CHUNK ?
+			    n : H2SRV_WRITE_CHUNK, &v, 1) != 1)
+				abort();
+			open = true;
+			have = 0;
+		}
+		memcpy((uint8_t *)v.iov_base + have, data, (size_t)n);
+		have += (size_t)n;
+	}
+	if (open) {
+		v.iov_len = have;
+		evbuffer_commit_space(out, &v, 1);
 	}
 }
 
