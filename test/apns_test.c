@@ -652,6 +652,8 @@ utf8_valid(const unsigned char *s)
 	return true;
 }
 
+#define ESCAPES_BODY	"say \"hi\" \\ a/b\n\ttab\x01\x1f\b\f\r \xc3\xa9\xe2\x82\xac"
+
 static void
 test_trim_and_voip(void)
 {
@@ -695,6 +697,14 @@ test_trim_and_voip(void)
 	p.jingle_media = "audio";
 	is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
 	    "VoIP push via apns.so (%s)", a.reason);
+
+	/* JSON escaping (the payload is written by hand, not by json-c). */
+	push_init(&p, TOKEN_OK);
+	p.body = ESCAPES_BODY;
+	p.nickname = "\"Romeo\" \\ Montague";
+	p.unread = 1234567890123LL;
+	is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
+	    "push with characters JSON must escape (%s)", a.reason);
 	prov->destroy(inst);
 
 	/* apns-voip.so: every push is VoIP, 5120 bytes allowed. */
@@ -709,7 +719,7 @@ test_trim_and_voip(void)
 	vprov->destroy(inst);
 
 	rec = mock_records(&m, &n);
-	if (ok(n == 3, "three requests recorded")) {
+	if (ok(n == 4, "four requests recorded")) {
 		const char *pl = rec_str(rec[0], "body", NULL);
 		json_object *o = json_tokener_parse(pl);
 		const char *b = rec_str(o, "body", NULL);
@@ -740,7 +750,21 @@ test_trim_and_voip(void)
 		is_str(rec_str(o, "sid", NULL), "call-1", "VoIP: call sid");
 		json_object_put(o);
 		pl = rec_str(rec[2], "body", NULL);
-		is_str(rec_str(rec[2], "headers", "apns-push-type"), "voip",
+		o = json_tokener_parse(pl);
+		ok(o != NULL, "escaped payload is valid JSON");
+		is_str(rec_str(o, "body", NULL), ESCAPES_BODY,
+		    "body with quote, backslash, controls, '/' and UTF-8 "
+		    "round-trips");
+		is_str(rec_str(o, "nickname", NULL), "\"Romeo\" \\ Montague",
+		    "nickname round-trips");
+		is_str(rec_str(o, "unread-messages", NULL), "1234567890123",
+		    "64-bit unread count");
+		ok(strstr(pl, "\\u0001") != NULL && strstr(pl, "\\n") != NULL &&
+		    strstr(pl, "\\t") != NULL && strstr(pl, "a/b") != NULL,
+		    "controls as \\u0001 \\n \\t, '/' left as is");
+		json_object_put(o);
+		pl = rec_str(rec[3], "body", NULL);
+		is_str(rec_str(rec[3], "headers", "apns-push-type"), "voip",
 		    "apns-voip.so: push type voip");
 		ok(strlen(pl) <= 5120 && strlen(pl) > 4096,
 		    "apns-voip.so: payload %zu bytes within 5120", strlen(pl));
