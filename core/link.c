@@ -665,6 +665,12 @@ link_connect(struct link *l)
 	if (bev == NULL)
 		fatalx("link: cannot allocate a bufferevent");
 	l->bev = bev;
+	/*
+	 * bufferevent_openssl honours this (16 kB by default); the plain
+	 * socket bufferevent stops at 4 kB whatever it says, which
+	 * link_read_cb makes up for.
+	 */
+	bufferevent_set_max_single_read(bev, LINK_READ_CHUNK);
 	bufferevent_setcb(bev, link_read_cb, NULL, link_event_cb, l);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	link_timer_add(l, l->set.connect_timeout, 0);
