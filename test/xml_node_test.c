@@ -10,6 +10,7 @@
 #include "test/tap.h"
 #include "test/xml_common.h"
 #include "xml/buf.h"
+#include "xml/mem.h"
 #include "xml/node.h"
 
 #define NS_C	XML_STREAM_COMPONENT_NS
@@ -225,9 +226,50 @@ test_lookups(void)
 	free(w);
 }
 
+/*
+ * Freed arenas are recycled (xml/mem.c, off in sanitizer builds): live
+ * arenas must never share memory, a reused one must start empty, and more
+ * arenas than the recycler keeps must still come and go cleanly.
+ */
+#define NARENAS	600
+
+static void
+test_arena_recycling(void)
+{
+	static const size_t sizes[] = { 8192, 1024, 300 };
+	struct xml_arena *a[NARENAS];
+	unsigned char *p[NARENAS], *q;
+	size_t i, k, bad = 0;
+	int round;
+
+	for (round = 0; round < 3; round++) {
+		for (i = 0; i < NARENAS; i++) {
+			a[i] = xml_arena_new(sizes[i % 3]);
+			/* Past the first chunk now and then. */
+			p[i] = xml_arena_alloc(a[i], 200 + (i % 7) * 1500);
+			memset(p[i], (int)(i & 0xff), 200);
+			q = xml_arena_zalloc(a[i], 64);
+			for (k = 0; k < 64; k++)
+				bad += q[k] != 0;
+		}
+		for (i = 0; i < NARENAS; i++)
+			for (k = 0; k < 200; k++)
+				bad += p[i][k] != (unsigned char)(i & 0xff);
+		/* Free in an order unlike the allocation's. */
+		for (i = 0; i < NARENAS; i += 2)
+			xml_arena_free(a[i]);
+		for (i = 1; i < NARENAS; i += 2)
+			xml_arena_free(a[i]);
+	}
+	is_int((long long)bad, 0, "%d arenas of 3 first sizes, 3 rounds: no "
+	    "two live arenas share bytes, reused memory zeroed where asked",
+	    NARENAS);
+}
+
 int
 main(void)
 {
+	test_arena_recycling();
 	test_buf();
 	test_builder();
 	test_move_copy();

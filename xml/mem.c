@@ -9,6 +9,7 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +17,16 @@
 #include "xml/mem.h"
 
 #define ARENA_MAX_CHUNK	(64 * 1024)
-#define ARENA_RECYCLE	8		/* freed arenas kept for reuse */
+#define ARENA_RECYCLE	256		/* freed arenas kept per first size */
+#define ARENA_RECYCLE_BINS 4		/* first sizes recycled */
 
 /*
- * Freed arenas keep their first chunk and wait in a small stack for the
- * next xml_arena_new: a stream makes and frees one arena per stanza, and
- * two malloc/free pairs of several kilobytes per stanza were a measurable
- * share of the publish path.  The stack is process-wide and unlocked:
+ * Freed arenas keep their first chunk and wait in a stack for the next
+ * xml_arena_new of the same first size: a stream makes and frees one
+ * arena per stanza, the publish path one per job, and two malloc/free
+ * pairs of kilobytes each were a measurable share of it.  Under load a
+ * loop turn frees and makes arenas by the hundred, hence the depth (at
+ * most a few megabytes kept).  The stack is process-wide and unlocked:
  * xpushd is one thread.  Sanitizer builds skip it so that a use after
  * xml_arena_free is still caught.
  */
@@ -107,21 +111,43 @@ arena_chunk_new(struct arena_chunk *prev, size_t size)
 }
 
 #ifndef ARENA_NO_RECYCLE
-static struct xml_arena	*recycled[ARENA_RECYCLE];
-static size_t		 nrecycled;
+static struct arena_bin {
+	size_t			 size;		/* first chunk size; 0: free */
+	size_t			 n;
+	struct xml_arena	*a[ARENA_RECYCLE];
+} bins[ARENA_RECYCLE_BINS];
+
+static struct arena_bin *
+arena_bin(size_t size, bool claim)
+{
+	size_t i;
+
+	for (i = 0; i < ARENA_RECYCLE_BINS; i++)
+		if (bins[i].size == size)
+			return &bins[i];
+	if (claim)
+		for (i = 0; i < ARENA_RECYCLE_BINS; i++)
+			if (bins[i].size == 0) {
+				bins[i].size = size;
+				return &bins[i];
+			}
+	return NULL;
+}
 #endif
 
 struct xml_arena *
 xml_arena_new(size_t first_size)
 {
 	struct xml_arena *a;
+#ifndef ARENA_NO_RECYCLE
+	struct arena_bin *bin;
+#endif
 
 	if (first_size < 256)
 		first_size = 256;
 #ifndef ARENA_NO_RECYCLE
-	if (nrecycled > 0 && recycled[nrecycled - 1]->chunk->size >=
-	    first_size) {
-		a = recycled[--nrecycled];
+	if ((bin = arena_bin(first_size, false)) != NULL && bin->n > 0) {
+		a = bin->a[--bin->n];
 		a->chunk->used = 0;
 		return a;
 	}
@@ -138,6 +164,9 @@ xml_arena_free(struct xml_arena *a)
 {
 	struct arena_chunk *c, *prev;
 	struct xml_arena *child, *next;
+#ifndef ARENA_NO_RECYCLE
+	struct arena_bin *bin;
+#endif
 
 	if (a == NULL)
 		return;
@@ -146,7 +175,10 @@ xml_arena_free(struct xml_arena *a)
 		xml_arena_free(child);
 	}
 #ifndef ARENA_NO_RECYCLE
-	if (nrecycled < ARENA_RECYCLE) {
+	for (c = a->chunk; c->prev != NULL; c = c->prev)
+		;
+	if ((bin = arena_bin(c->size, true)) != NULL &&
+	    bin->n < ARENA_RECYCLE) {
 		for (c = a->chunk; c->prev != NULL; c = prev) {
 			prev = c->prev;
 			free(c);
@@ -154,7 +186,7 @@ xml_arena_free(struct xml_arena *a)
 		a->chunk = c;
 		a->adopted = NULL;
 		a->next_adopted = NULL;
-		recycled[nrecycled++] = a;
+		bin->a[bin->n++] = a;
 		return;
 	}
 #endif
