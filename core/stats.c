@@ -119,6 +119,20 @@ stats_providers(void)
 	return providers;
 }
 
+/* Appends to line; a line that would overflow is cut, never overrun. */
+static size_t
+line_add(char *line, size_t size, size_t len, const char *name,
+    unsigned long long v)
+{
+	int n;
+
+	if (len >= size)
+		return len;
+	n = snprintf(line + len, size - len, "%s%s=%llu", len ? " " : "",
+	    name, v);
+	return n < 0 ? len : len + (size_t)n;
+}
+
 void
 stats_log(void)
 {
@@ -128,20 +142,20 @@ stats_log(void)
 	int i;
 
 	for (i = 0; i < STAT_MAX; i++)
-		len += (size_t)snprintf(line + len, len < sizeof(line) ?
-		    sizeof(line) - len : 0, "%s%s=%llu", i ? " " : "",
-		    stat_names[i], (unsigned long long)counters[i]);
+		len = line_add(line, sizeof(line), len, stat_names[i],
+		    (unsigned long long)counters[i]);
 	log_info("stats: uptime=%lld in-flight=%ld %s",
 	    (long long)(time(NULL) - xpd->started), in_flight, line);
-	for (sp = providers; sp != NULL; sp = sp->next)
-		log_info("stats: provider %s sent=%llu invalid-token=%llu "
-		    "rate-limited=%llu temporary=%llu permanent=%llu auth=%llu",
-		    sp->id, (unsigned long long)sp->outcomes[XP_SENT],
-		    (unsigned long long)sp->outcomes[XP_INVALID_TOKEN],
-		    (unsigned long long)sp->outcomes[XP_RATE_LIMITED],
-		    (unsigned long long)sp->outcomes[XP_TEMPORARY],
-		    (unsigned long long)sp->outcomes[XP_PERMANENT],
-		    (unsigned long long)sp->outcomes[XP_AUTH_FAILED]);
+	/* Outcome names as /metrics and get-statistics spell them. */
+	for (sp = providers; sp != NULL; sp = sp->next) {
+		len = 0;
+		line[0] = '\0';
+		for (i = 0; i <= XP_AUTH_FAILED; i++)
+			len = line_add(line, sizeof(line), len,
+			    stats_outcome_name((enum xp_outcome)i),
+			    (unsigned long long)sp->outcomes[i]);
+		log_info("stats: provider %s %s", sp->id, line);
+	}
 }
 
 void

@@ -354,6 +354,14 @@ def main():
     t.ok(same, "the SIGUSR1 line shows the /metrics figures")
     if not same:
         t.diag(line)
+    pline = re.findall(r"stats: provider apns-binary-api (.*)", d.logtext())
+    plogged = dict(kv.split("=") for kv in pline[-1].split()) if pline else {}
+    same = len(plogged) == 6 and all(
+        float(v) == (metric(now, "xpushd_push_outcomes_total", provider="apns-binary-api", outcome=k) or 0.0)
+        for k, v in plogged.items())
+    t.ok(same, "the SIGUSR1 provider line names outcomes as /metrics does, with its figures")
+    if not same:
+        t.diag(repr(pline))
 
     # --- health
     st, js = h.json("/health")
