@@ -6,7 +6,9 @@ tmp=$(mktemp -d)
 cleanup() { rm -rf "$tmp"; }
 trap cleanup EXIT
 
-if ! /usr/bin/python3 -c 'import h2, cryptography' 2>/dev/null; then
+# $FCM_MOCK: the C mock instead of fcm_mock.py (fcm_cmock_test.sh).
+if [ -z "${FCM_MOCK:-}" ] &&
+    ! /usr/bin/python3 -c 'import h2, cryptography' 2>/dev/null; then
 	echo "1..0 # SKIP needs Debian's python3-h2 and python3-cryptography"
 	exit 0
 fi
@@ -19,8 +21,8 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
 
 "$top_builddir/test/fcm_test" "$tmp"
 rc=$?
+kept="$top_builddir/test/fcm_test${FCM_MOCK:+_cmock}.record.jsonl"
 [ $rc -ne 0 ] && [ -f "$tmp/record.jsonl" ] &&
-	echo "# mock record kept: $(cp "$tmp/record.jsonl" \
-	    "$top_builddir/test/fcm_test.record.jsonl" && \
-	    echo "$top_builddir/test/fcm_test.record.jsonl")"
+	echo "# mock record kept: $(cp "$tmp/record.jsonl" "$kept" &&
+	    echo "$kept")"
 exit $rc

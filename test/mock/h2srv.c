@@ -691,6 +691,18 @@ h2srv_req_conn_id(const struct h2srv_req *req)
 	return req->conn->id;
 }
 
+size_t
+h2srv_req_conn_streams(const struct h2srv_req *req)
+{
+	const struct h2srv_req *r;
+	size_t n = 0;
+
+	/* A walk: bounded by max_streams, and only mocks ask. */
+	TAILQ_FOREACH(r, &req->conn->reqs, entry)
+		n++;
+	return n;
+}
+
 void **
 h2srv_req_conn_data(struct h2srv_req *req)
 {

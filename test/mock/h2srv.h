@@ -55,6 +55,8 @@ const struct h2srv_hdr *h2srv_req_headers(const struct h2srv_req *);
 const char	*h2srv_req_body(const struct h2srv_req *, size_t *len_r);
 SSL		*h2srv_req_ssl(const struct h2srv_req *);
 unsigned long	 h2srv_req_conn_id(const struct h2srv_req *);
+/* Requests open on its connection, itself included: the concurrency. */
+size_t		 h2srv_req_conn_streams(const struct h2srv_req *);
 /* Per-connection scratch the application may use (NULL at first). */
 void		**h2srv_req_conn_data(struct h2srv_req *);
 void		*h2srv_req_get_data(const struct h2srv_req *);
