@@ -35,6 +35,18 @@
  * and ca-file let the tests use a mock); a refused token request is
  * retried after a minute, an unreachable token endpoint after 1, 2, 4 ...
  * 30 seconds, and sends in between fail at once with the same outcome.
+ *
+ * Cost per push (a libcurl transfer is most of it): easy handles are kept
+ * configured between sends (curl_easy_init and twenty setopts cost more
+ * than the rest of the push), each with its header list, rebuilt only when
+ * the access token changes; the message JSON is written straight into a
+ * buffer; at most pool-size x FCM_CONN_STREAMS sends are handed to curl at
+ * once, the rest wait in our own FIFO (curl would park them as "pending"
+ * and retry a connection for each, allocating and freeing one every time);
+ * request-timeout counts from that hand-over.  Proxies come from the
+ * environment as curl reads them, but it is read once, at create: with no
+ * https_proxy/all_proxy set, curl is told so and stops calling getenv(3)
+ * six times per transfer.
  */
 #include "config.h"
 
@@ -60,15 +72,27 @@
 #define FCM_AUTH_RETRY		60	/* s after a refused token */
 #define FCM_TEMP_RETRY_MAX	30	/* seconds, token endpoint down */
 #define FCM_TOKEN_MARGIN	300	/* refresh this long before expiry */
+#define FCM_CONN_STREAMS	100	/* concurrent streams Google allows */
+#define FCM_IDLE_MAX		1024	/* configured easy handles kept idle */
+#define FCM_JSON_INITIAL	512	/* a message is ~300 bytes */
 
 struct fcm;
+
+/* An easy handle and its header list, configured once, reused. */
+struct fcm_easy {
+	SLIST_ENTRY(fcm_easy) entry;
+	CURL		*easy;
+	struct curl_slist *hdrs;	/* Content-Type, Authorization */
+	unsigned int	 token_gen;	/* of the Authorization in hdrs */
+};
+SLIST_HEAD(fcm_easies, fcm_easy);
 
 struct fcm_req {
 	TAILQ_ENTRY(fcm_req) entry;
 	struct fcm	*f;
-	CURL		*easy;
-	struct curl_slist *hdrs;
+	struct fcm_easy	*h;		/* while it has one */
 	char		*body;
+	size_t		 body_len;
 	struct fcm_buf	 resp;
 	long		 retry_after;	/* -1: no Retry-After header */
 	unsigned int	 token_gen;	/* access token it carries */
@@ -90,7 +114,12 @@ struct fcm {
 	long		 ttl;
 	long		 timeout_ms;
 	bool		 notification;
+	bool		 no_proxy;	/* the environment names none */
 	size_t		 queue_max;
+	size_t		 flight_max;	/* transfers handed to curl */
+	size_t		 nflight;
+	struct fcm_easies idle;		/* configured send handles */
+	size_t		 nidle;
 	struct fcm_curl	*curl;
 	struct event	*done_ev;	/* delivers finished sends */
 	struct event	*auth_ev;	/* retries a token request */
@@ -109,6 +138,7 @@ struct fcm {
 	const char	*why;
 
 	struct fcm_reqs	 waiting;	/* for an access token */
+	struct fcm_reqs	 ready;		/* for room in flight */
 	struct fcm_reqs	 flight;
 	struct fcm_reqs	 done;
 	size_t		 outstanding;	/* accepted, not answered */
@@ -116,6 +146,9 @@ struct fcm {
 
 static void	fcm_token_fetch(struct fcm *);
 static void	fcm_req_start(struct fcm_req *);
+static void	fcm_req_submit(struct fcm_req *);
+static size_t	fcm_write_cb(char *, size_t, size_t, void *);
+static size_t	fcm_header_cb(char *, size_t, size_t, void *);
 
 static const struct xp_option fcm_options[] = {
 	{ "plugin", XP_OPT_STRING, "'fcm'", 0, 0,
@@ -232,18 +265,87 @@ fcm_now(void)
 
 /* The request side. */
 
+/* Every option that does not change from one transfer to the next. */
+static struct fcm_easy *
+fcm_easy_new(struct fcm *f, const char *url)
+{
+	struct fcm_easy *h = fcm_calloc(1, sizeof(*h));
+	CURL *e;
+
+	if ((h->easy = e = curl_easy_init()) == NULL)
+		abort();
+	curl_easy_setopt(e, CURLOPT_URL, url);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS, CURLPROTO_HTTPS);
+#endif
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+	/* Wait for a stream on a connection rather than open another. */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, f->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    f->timeout_ms < 10000 ? f->timeout_ms : 10000L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "xpushd/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fcm_write_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fcm_header_cb);
+	if (f->ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, f->ca_file);
+	if (f->no_proxy) {
+		curl_easy_setopt(e, CURLOPT_PROXY, "");
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+	}
+	return h;
+}
+
+static void
+fcm_easy_free(struct fcm_easy *h)
+{
+	curl_easy_cleanup(h->easy);
+	curl_slist_free_all(h->hdrs);
+	free(h);
+}
+
+/* A send's handle, its Authorization the current access token's. */
+static struct fcm_easy *
+fcm_easy_get(struct fcm *f)
+{
+	struct fcm_easy *h;
+
+	if ((h = SLIST_FIRST(&f->idle)) != NULL) {
+		SLIST_REMOVE_HEAD(&f->idle, entry);
+		f->nidle--;
+	} else
+		h = fcm_easy_new(f, f->send_url);
+	return h;
+}
+
+static void
+fcm_easy_put(struct fcm *f, struct fcm_easy *h)
+{
+	if (f->nidle >= FCM_IDLE_MAX) {
+		fcm_easy_free(h);
+		return;
+	}
+	SLIST_INSERT_HEAD(&f->idle, h, entry);
+	f->nidle++;
+}
+
 static void
 fcm_req_free(struct fcm_req *req)
 {
-	if (req->easy != NULL)
-		curl_easy_cleanup(req->easy);
-	curl_slist_free_all(req->hdrs);
+	if (req->h != NULL) {
+		if (req->cb != NULL)
+			fcm_easy_put(req->f, req->h);
+		else
+			fcm_easy_free(req->h);
+	}
 	free(req->body);
 	fcm_buf_free(&req->resp);
 	free(req->reason);
 	free(req);
 }
-
 /* Answer a send from the loop, never from inside send() (the contract). */
 static void
 fcm_req_finish(struct fcm_req *req, enum xp_outcome outcome,
@@ -283,7 +385,12 @@ static size_t
 fcm_write_cb(char *data, size_t size, size_t n, void *arg)
 {
 	struct fcm_req *req = arg;
+	long status = 0;
 
+	/* A send's 200 says nothing we read: no buffer for it. */
+	if (req->cb != NULL && curl_easy_getinfo(req->h->easy,
+	    CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200)
+		return size * n;
 	fcm_buf_add(&req->resp, data, size * n);
 	return size * n;
 }
@@ -330,64 +437,55 @@ fcm_header_cb(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Ready the request's handle for one transfer of req->body. */
 static void
-fcm_req_setup(struct fcm_req *req, const char *url, const char *type)
+fcm_req_setup(struct fcm_req *req)
 {
 	struct fcm *f = req->f;
-	CURL *e;
+	struct fcm_easy *h = req->h;
+	CURL *e = h->easy;
 
-	if (req->easy != NULL)
-		curl_easy_cleanup(req->easy);
-	curl_slist_free_all(req->hdrs);
-	req->hdrs = NULL;
 	fcm_buf_free(&req->resp);
 	req->resp.max = FCM_RESP_MAX;
 	req->retry_after = -1;
-
-	if ((req->easy = e = curl_easy_init()) == NULL)
-		abort();
-	req->hdrs = curl_slist_append(req->hdrs, type);
-	if (req->cb != NULL) {
-		req->hdrs = curl_slist_append(req->hdrs, f->auth_hdr);
-		req->token_gen = f->token_gen;
+	if (req->cb != NULL && (h->hdrs == NULL ||
+	    h->token_gen != f->token_gen)) {
+		curl_slist_free_all(h->hdrs);
+		h->hdrs = curl_slist_append(NULL,
+		    "Content-Type: application/json");
+		h->hdrs = curl_slist_append(h->hdrs, f->auth_hdr);
+		if (h->hdrs == NULL)
+			abort();
+		h->token_gen = f->token_gen;
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, h->hdrs);
 	}
-	curl_easy_setopt(e, CURLOPT_URL, url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-#else
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS, CURLPROTO_HTTPS);
-#endif
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->hdrs);
+	req->token_gen = h->token_gen;
 	curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(req->body));
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-	/* Wait for a stream on a connection rather than open another. */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, f->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    f->timeout_ms < 10000 ? f->timeout_ms : 10000L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "xpushd/" PACKAGE_VERSION);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fcm_write_cb);
+	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)req->body_len);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fcm_header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
-	if (f->ca_file != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, f->ca_file);
 }
 
+/* Hands the send to curl, or queues it while curl has enough. */
 static void
 fcm_req_start(struct fcm_req *req)
 {
 	struct fcm *f = req->f;
 
-	fcm_req_setup(req, f->send_url, "Content-Type: application/json");
-	if (fcm_curl_add(f->curl, req->easy, req) == -1) {
+	if (f->nflight >= f->flight_max) {
+		TAILQ_INSERT_TAIL(&f->ready, req, entry);
+		return;
+	}
+	if (req->h == NULL)
+		req->h = fcm_easy_get(f);
+	fcm_req_setup(req);
+	if (fcm_curl_add(f->curl, req->h->easy, req) == -1) {
 		fcm_req_finish(req, XP_TEMPORARY, 0, "curl_multi_add_handle "
 		    "failed");
 		return;
 	}
 	TAILQ_INSERT_TAIL(&f->flight, req, entry);
+	f->nflight++;
 }
 
 /* Failures. */
@@ -498,7 +596,7 @@ fcm_token_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
 		fcm_token_failed(f, XP_TEMPORARY, reason);
 		goto out;
 	}
-	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(req->h->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (!req->resp.overflow && req->resp.len > 0) {
 		fcm_buf_add(&req->resp, "", 1);
 		root = json_tokener_parse(req->resp.data);
@@ -563,9 +661,14 @@ fcm_token_fetch(struct fcm *f)
 		free(err);
 		return;
 	}
-	fcm_req_setup(req, f->sa.token_uri,
-	    "Content-Type: application/x-www-form-urlencoded");
-	if (fcm_curl_add(f->curl, req->easy, req) == -1) {
+	req->body_len = strlen(req->body);
+	req->h = fcm_easy_new(f, f->sa.token_uri);
+	if ((req->h->hdrs = curl_slist_append(NULL, "Content-Type: "
+	    "application/x-www-form-urlencoded")) == NULL)
+		abort();
+	curl_easy_setopt(req->h->easy, CURLOPT_HTTPHEADER, req->h->hdrs);
+	fcm_req_setup(req);
+	if (fcm_curl_add(f->curl, req->h->easy, req) == -1) {
 		fcm_req_free(req);
 		fcm_token_failed(f, XP_TEMPORARY, "curl_multi_add_handle "
 		    "failed");
@@ -666,7 +769,7 @@ fcm_code_is(const struct fcm_error *e, const char *code)
 }
 
 static void
-fcm_send_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
+fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 {
 	struct fcm_error e = { 0 };
 	json_object *root = NULL;
@@ -674,14 +777,13 @@ fcm_send_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
 	unsigned int retry;
 	char *reason;
 
-	TAILQ_REMOVE(&f->flight, req, entry);
 	if (rc != CURLE_OK) {
 		reason = fcm_printf("FCM: %s", curl_easy_strerror(rc));
 		fcm_req_finish(req, XP_TEMPORARY, 0, reason);
 		free(reason);
 		return;
 	}
-	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &e.status);
+	curl_easy_getinfo(req->h->easy, CURLINFO_RESPONSE_CODE, &e.status);
 	if (e.status == 200) {
 		fcm_recovered(f);
 		fcm_req_finish(req, XP_SENT, 0, NULL);
@@ -736,6 +838,28 @@ fcm_send_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
 	json_object_put(root);
 }
 
+/* Room in flight: the queued sends go, in order. */
+static void
+fcm_pump(struct fcm *f)
+{
+	struct fcm_req *req;
+
+	while (f->nflight < f->flight_max &&
+	    (req = TAILQ_FIRST(&f->ready)) != NULL) {
+		TAILQ_REMOVE(&f->ready, req, entry);
+		fcm_req_submit(req);
+	}
+}
+
+static void
+fcm_send_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
+{
+	TAILQ_REMOVE(&f->flight, req, entry);
+	f->nflight--;
+	fcm_send_answer(f, req, rc);
+	fcm_pump(f);
+}
+
 static void
 fcm_curl_done(CURL *easy, CURLcode rc, void *arg)
 {
@@ -749,66 +873,115 @@ fcm_curl_done(CURL *easy, CURLcode rc, void *arg)
 		fcm_send_done(f, req, rc);
 }
 
-/* The message. */
+/*
+ * The message, written straight into a buffer: json-c built a tree of a
+ * dozen objects to print it once.  Escapes as RFC 8259 section 7 requires
+ * (quote, backslash, controls); UTF-8 passes through, the core checked it.
+ */
 
 static void
-fcm_data_add(json_object *data, const char *key, const char *value)
+fcm_json_str(struct fcm_buf *b, const char *s)
 {
-	if (value != NULL)
-		json_object_object_add(data, key,
-		    json_object_new_string(value));
+	static const char hex[] = "0123456789abcdef";
+	static const char named[] = "\"\\\n\r\t", letter[] = "\"\\nrt";
+	const unsigned char *p = (const unsigned char *)s, *run = p;
+	char esc[6] = { '\\', 'u', '0', '0' };
+	const char *q;
+
+	fcm_buf_add(b, "\"", 1);
+	for (; *p != '\0'; p++) {
+		if (*p >= 0x20 && *p != '"' && *p != '\\')
+			continue;
+		fcm_buf_add(b, run, (size_t)(p - run));
+		run = p + 1;
+		if ((q = memchr(named, *p, sizeof(named) - 1)) != NULL) {
+			esc[1] = letter[q - named];
+			fcm_buf_add(b, esc, 2);
+			esc[1] = 'u';
+		} else {
+			esc[4] = hex[*p >> 4];
+			esc[5] = hex[*p & 15];
+			fcm_buf_add(b, esc, sizeof(esc));
+		}
+	}
+	fcm_buf_add(b, run, (size_t)(p - run));
+	fcm_buf_add(b, "\"", 1);
+}
+
+/* ,"key":"value" (no comma first), or nothing when value is NULL. */
+static void
+fcm_json_kv(struct fcm_buf *b, bool *first, const char *key,
+    const char *value)
+{
+	if (value == NULL)
+		return;
+	if (!*first)
+		fcm_buf_add(b, ",", 1);
+	*first = false;
+	fcm_json_str(b, key);
+	fcm_buf_add(b, ":", 1);
+	fcm_json_str(b, value);
+}
+
+static void
+fcm_json_lit(struct fcm_buf *b, const char *s)
+{
+	fcm_buf_add(b, s, strlen(s));
 }
 
 static char *
-fcm_message(struct fcm *f, const struct xp_push *p)
+fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 {
-	json_object *root, *msg, *data, *android, *note;
-	char num[32], *s;
+	struct fcm_buf b = { 0 };
+	char num[32];
+	bool first;
 
-	msg = json_object_new_object();
-	json_object_object_add(msg, "token", json_object_new_string(p->token));
+	if ((b.data = malloc(FCM_JSON_INITIAL)) == NULL)
+		abort();
+	b.cap = FCM_JSON_INITIAL;
+	fcm_json_lit(&b, "{\"message\":{\"token\":");
+	fcm_json_str(&b, p->token);
 
-	data = json_object_new_object();
-	fcm_data_add(data, "account", p->account);
-	fcm_data_add(data, "sender", p->sender);
-	fcm_data_add(data, "body", p->body);
+	fcm_json_lit(&b, ",\"data\":{");
+	first = true;
+	fcm_json_kv(&b, &first, "account", p->account);
+	fcm_json_kv(&b, &first, "sender", p->sender);
+	fcm_json_kv(&b, &first, "body", p->body);
 	if (p->unread >= 0) {
 		snprintf(num, sizeof(num), "%ld", p->unread);
-		fcm_data_add(data, "unread-messages", num);
+		fcm_json_kv(&b, &first, "unread-messages", num);
 	}
-	fcm_data_add(data, "nickname", p->nickname);
-	fcm_data_add(data, "encrypted", p->encrypted);
-	fcm_data_add(data, "iv", p->iv);
+	fcm_json_kv(&b, &first, "nickname", p->nickname);
+	fcm_json_kv(&b, &first, "encrypted", p->encrypted);
+	fcm_json_kv(&b, &first, "iv", p->iv);
 	if (p->kind == XP_KIND_CALL) {
-		fcm_data_add(data, "type", "call");
-		fcm_data_add(data, "sid", p->jingle_sid);
-		fcm_data_add(data, "media", p->jingle_media);
+		fcm_json_kv(&b, &first, "type", "call");
+		fcm_json_kv(&b, &first, "sid", p->jingle_sid);
+		fcm_json_kv(&b, &first, "media", p->jingle_media);
 	}
-	json_object_object_add(msg, "data", data);
+	fcm_json_lit(&b, "}");
 
-	android = json_object_new_object();
-	json_object_object_add(android, "priority", json_object_new_string(
-	    p->prio == XP_PRIO_HIGH ? "HIGH" : "NORMAL"));
+	fcm_json_lit(&b, p->prio == XP_PRIO_HIGH ?
+	    ",\"android\":{\"priority\":\"HIGH\",\"ttl\":" :
+	    ",\"android\":{\"priority\":\"NORMAL\",\"ttl\":");
 	snprintf(num, sizeof(num), "%lds", f->ttl);
-	json_object_object_add(android, "ttl", json_object_new_string(num));
-	json_object_object_add(msg, "android", android);
+	fcm_json_str(&b, num);
+	fcm_json_lit(&b, "}");
 
 	if (f->notification && p->prio == XP_PRIO_HIGH) {
-		note = json_object_new_object();
-		fcm_data_add(note, "title", p->nickname != NULL ? p->nickname :
-		    p->sender != NULL ? p->sender : p->account);
-		fcm_data_add(note, "body", p->body != NULL ? p->body :
+		fcm_json_lit(&b, ",\"notification\":{");
+		first = true;
+		fcm_json_kv(&b, &first, "title", p->nickname != NULL ?
+		    p->nickname : p->sender != NULL ? p->sender : p->account);
+		fcm_json_kv(&b, &first, "body", p->body != NULL ? p->body :
 		    p->kind == XP_KIND_CALL ? "Incoming call" :
 		    "New message");
-		json_object_object_add(msg, "notification", note);
+		fcm_json_lit(&b, "}");
 	}
-
-	root = json_object_new_object();
-	json_object_object_add(root, "message", msg);
-	s = fcm_strdup(json_object_to_json_string_ext(root,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(root);
-	return s;
+	fcm_json_lit(&b, "}}");
+	*len_r = b.len;
+	fcm_buf_add(&b, "", 1);
+	return b.data;
 }
 
 /* The provider contract. */
@@ -856,7 +1029,7 @@ fcm_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 		free(err);
 		return 0;
 	}
-	req->body = fcm_message(f, p);
+	req->body = fcm_message(f, p, &req->body_len);
 	fcm_req_submit(req);
 	return 0;
 }
@@ -882,8 +1055,8 @@ fcm_answer_all(struct fcm_reqs *list, bool removing, struct fcm *f)
 
 	while ((req = TAILQ_FIRST(list)) != NULL) {
 		TAILQ_REMOVE(list, req, entry);
-		if (removing && req->easy != NULL)
-			fcm_curl_remove(f->curl, req->easy);
+		if (removing && req->h != NULL)
+			fcm_curl_remove(f->curl, req->h->easy);
 		f->outstanding--;
 		if (list == &f->done)
 			req->cb(req->arg, req->outcome, req->retry,
@@ -899,18 +1072,24 @@ static void
 fcm_destroy(void *self)
 {
 	struct fcm *f = self;
+	struct fcm_easy *h;
 
 	if (f == NULL)
 		return;
 	if (f->token_req != NULL) {
-		fcm_curl_remove(f->curl, f->token_req->easy);
+		fcm_curl_remove(f->curl, f->token_req->h->easy);
 		fcm_req_free(f->token_req);
 		f->token_req = NULL;
 	}
 	if (f->curl != NULL) {
 		fcm_answer_all(&f->flight, true, f);
 		fcm_answer_all(&f->waiting, false, f);
+		fcm_answer_all(&f->ready, false, f);
 		fcm_answer_all(&f->done, false, f);
+	}
+	while ((h = SLIST_FIRST(&f->idle)) != NULL) {
+		SLIST_REMOVE_HEAD(&f->idle, entry);
+		fcm_easy_free(h);
 	}
 	fcm_curl_free(&f->curl);
 	if (f->done_ev != NULL)
@@ -952,8 +1131,10 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 	f->host = host;
 	f->id = fcm_strdup(id);
 	TAILQ_INIT(&f->waiting);
+	TAILQ_INIT(&f->ready);
 	TAILQ_INIT(&f->flight);
 	TAILQ_INIT(&f->done);
+	SLIST_INIT(&f->idle);
 
 	s = h->opt_str(h, block, "service-account-file");
 	if (fcm_sa_load(s, &f->sa, error_r) == -1)
@@ -984,6 +1165,12 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 	f->timeout_ms = h->opt_int(h, block, "request-timeout") * 1000;
 	f->queue_max = h->opt_int(h, block, "queue-size");
 	f->notification = h->opt_bool(h, block, "notification");
+	f->flight_max = (size_t)h->opt_int(h, block, "pool-size") *
+	    FCM_CONN_STREAMS;
+	/* The variables libcurl reads for an https:// URL. */
+	f->no_proxy = getenv("https_proxy") == NULL &&
+	    getenv("HTTPS_PROXY") == NULL && getenv("all_proxy") == NULL &&
+	    getenv("ALL_PROXY") == NULL;
 
 	f->curl = fcm_curl_new(h->base, h->opt_int(h, block, "pool-size"),
 	    fcm_curl_done);

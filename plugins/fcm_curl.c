@@ -7,6 +7,10 @@
  * Transfers are HTTP/2 over TLS, multiplexed (CURLPIPE_MULTIPLEX) on at most
  * max_host_conns connections per host.  DNS goes through libcurl's threaded
  * resolver, so it does not block the loop either.
+ *
+ * Over HTTP/2 curl asks for EV_WRITE and drops it again around every
+ * request it sends: a socket's event is allocated once and changed only
+ * when the interest really changes.
  */
 #include "config.h"
 
@@ -22,6 +26,7 @@ struct fcm_sock {
 	struct fcm_sock	*next, *prev;
 	struct fcm_curl	*fc;
 	curl_socket_t	 fd;
+	short		 what;		/* of ev: EV_READ, EV_WRITE */
 	struct event	*ev;
 };
 
@@ -145,13 +150,18 @@ fcm_curl_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 			fc->socks->prev = s;
 		fc->socks = s;
 		curl_multi_assign(fc->multi, fd, s);
-	} else {
+		s->ev = event_new(fc->base, fd, ev, fcm_curl_event_cb, fc);
+		if (s->ev == NULL)
+			abort();
+	} else if (s->what == ev)
+		return 0;
+	else {
 		event_del(s->ev);
-		event_free(s->ev);
+		if (event_assign(s->ev, fc->base, fd, ev, fcm_curl_event_cb,
+		    fc) == -1)
+			abort();
 	}
-	s->ev = event_new(fc->base, fd, ev, fcm_curl_event_cb, fc);
-	if (s->ev == NULL)
-		abort();
+	s->what = ev;
 	event_add(s->ev, NULL);
 	return 0;
 }
