@@ -18,6 +18,8 @@ core_libxpcore_a_SOURCES = \
 	core/publish.c core/publish.h \
 	core/stats.c core/stats.h \
 	core/store.c core/store.h \
+	core/devcache.c core/devcache.h \
+	core/siphash.c core/siphash.h \
 	core/rand.c core/rand.h \
 	core/rest.c core/rest.h \
 	core/certwatch.c core/certwatch.h

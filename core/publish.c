@@ -518,17 +518,6 @@ from_authorized(const char *from, const char *owner)
 	return ok;
 }
 
-static bool
-secret_equal(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i;
-	unsigned char d = la != lb;
-
-	for (i = 0; i < la && i < lb; i++)
-		d |= (unsigned char)(a[i] ^ b[i]);
-	return d == 0;
-}
-
 /* The publish-options secret, NULL if none was sent. */
 static const char *
 publish_secret(const struct xml_node *pubsub)
@@ -569,8 +558,8 @@ job_start(struct pjob *j, const struct store_device *dev)
 		goto done;
 	}
 	secret = publish_secret(pubsub);
-	if ((secret != NULL && (dev->secret == NULL ||
-	    !secret_equal(secret, dev->secret))) ||
+	if ((secret != NULL && !store_device_secret_ok(pb.store, dev,
+	    secret)) ||
 	    (secret == NULL && pb.require_secret)) {
 		log_info("publish: %s secret for node %s from %s",
 		    secret ? "wrong" : "missing", j->node, j->req->from);

@@ -48,6 +48,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "core/devcache.h"
 #include "core/log.h"
 #include "core/rand.h"
 #include "core/store.h"
@@ -167,14 +168,6 @@ struct conn {
 	int			 nsetup;
 };
 
-struct centry {
-	struct centry		*hnext;
-	TAILQ_ENTRY(centry)	 lru;
-	uint32_t		 hash;
-	struct store_device	 dev;
-};
-TAILQ_HEAD(centryq, centry);
-
 struct store {
 	struct event_base	*base;
 	char			*conninfo;
@@ -193,11 +186,7 @@ struct store {
 	struct store_stats	 stats;
 	store_cert_change_cb	*cert_cb;
 	void			*cert_arg;
-	/* Cache: chained hash table plus LRU list. */
-	struct centry		**buckets;
-	size_t			 nbuckets;
-	size_t			 cache_max;
-	struct centryq		 lru;
+	struct devcache		*cache;		/* NULL: cache-size 0 */
 	/* last_push bookkeeping without a callback, written in batches. */
 	struct evbuffer		*marks;		/* "{"n1","n2"…" */
 	size_t			 nmarks;
@@ -304,7 +293,7 @@ device_copy(struct store_device *dst, const struct store_device *src)
 	dst->token = xstrdup(src->token);
 	dst->voip_token = src->voip_token ? xstrdup(src->voip_token) : NULL;
 	dst->node = xstrdup(src->node);
-	dst->secret = xstrdup(src->secret);
+	dst->secret = src->secret ? xstrdup(src->secret) : NULL;
 	dst->last_error_text = src->last_error_text ?
 	    xstrdup(src->last_error_text) : NULL;
 }
@@ -380,119 +369,81 @@ cert_from_row(struct store_cert *c, PGresult *res, int row)
 }
 
 /*
- * Cache: node -> device, bounded, least recently used out first.
+ * Cache: node -> device, bounded, in core/devcache.c.  These wrappers keep
+ * the statistics and make cache-size 0 a cache that holds nothing.
  */
-
-static uint32_t
-cache_hash(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s != '\0') {
-		h ^= (unsigned char)*s++;
-		h *= 16777619u;
-	}
-	return h;
-}
-
-static struct centry **
-cache_slot(struct store *s, const char *node, uint32_t h)
-{
-	struct centry **pp;
-
-	pp = &s->buckets[h & (s->nbuckets - 1)];
-	while (*pp != NULL &&
-	    ((*pp)->hash != h || strcmp((*pp)->dev.node, node) != 0))
-		pp = &(*pp)->hnext;
-	return pp;
-}
-
-static void
-cache_remove(struct store *s, struct centry **pp)
-{
-	struct centry *e = *pp;
-
-	*pp = e->hnext;
-	TAILQ_REMOVE(&s->lru, e, lru);
-	device_clear(&e->dev);
-	free(e);
-	s->stats.cache_entries--;
-}
-
-static struct centry *
-cache_find(struct store *s, const char *node)
-{
-	struct centry *e;
-
-	if (s->cache_max == 0)
-		return NULL;
-	e = *cache_slot(s, node, cache_hash(node));
-	if (e != NULL && e != TAILQ_FIRST(&s->lru)) {
-		TAILQ_REMOVE(&s->lru, e, lru);
-		TAILQ_INSERT_HEAD(&s->lru, e, lru);
-	}
-	return e;
-}
 
 static void
 cache_put(struct store *s, const struct store_device *d)
 {
-	struct centry **pp, *e;
-	uint32_t h;
+	struct devcache_stats st;
 
-	if (s->cache_max == 0)
+	if (s->cache == NULL)
 		return;
-	h = cache_hash(d->node);
-	pp = cache_slot(s, d->node, h);
-	if (*pp != NULL)
-		cache_remove(s, pp);
-	e = xcalloc(1, sizeof(*e));
-	e->hash = h;
-	device_copy(&e->dev, d);
-	e->dev.inserted = false;
-	e->hnext = s->buckets[h & (s->nbuckets - 1)];
-	s->buckets[h & (s->nbuckets - 1)] = e;
-	TAILQ_INSERT_HEAD(&s->lru, e, lru);
-	s->stats.cache_entries++;
-	while (s->stats.cache_entries > s->cache_max) {
-		e = TAILQ_LAST(&s->lru, centryq);
-		cache_remove(s, cache_slot(s, e->dev.node, e->hash));
-		s->stats.cache_evictions++;
-	}
+	if (!devcache_put(s->cache, d))
+		log_debug("device %s not cached: too large", d->node);
+	devcache_stats_get(s->cache, &st);
+	s->stats.cache_evictions = st.evictions;
+	s->stats.cache_entries = st.entries;
 }
 
 static void
 cache_drop(struct store *s, const char *node)
 {
-	struct centry **pp;
-
-	if (s->cache_max == 0)
-		return;
-	pp = cache_slot(s, node, cache_hash(node));
-	if (*pp != NULL)
-		cache_remove(s, pp);
+	if (s->cache != NULL && devcache_drop(s->cache, node))
+		s->stats.cache_entries--;
 }
 
 static void
 cache_flush(struct store *s)
 {
-	struct centry *e;
+	if (s->cache == NULL)
+		return;
+	devcache_flush(s->cache);
+	s->stats.cache_entries = 0;
+}
 
-	while ((e = TAILQ_FIRST(&s->lru)) != NULL)
-		cache_remove(s, cache_slot(s, e->dev.node, e->hash));
+static void
+cache_set_last_push(struct store *s, const char *node)
+{
+	if (s->cache != NULL)
+		devcache_set_last_push(s->cache, node, time(NULL));
 }
 
 const struct store_device *
 store_cache_get(struct store *s, const char *node)
 {
-	struct centry *e;
+	const struct store_device *d;
 
-	if ((e = cache_find(s, node)) == NULL) {
+	if (s->cache == NULL || (d = devcache_get(s->cache, node)) == NULL) {
 		s->stats.cache_misses++;
 		return NULL;
 	}
 	s->stats.cache_hits++;
-	return &e->dev;
+	return d;
+}
+
+bool
+store_device_secret_ok(struct store *s, const struct store_device *d,
+    const char *presented)
+{
+	size_t la, lb, i;
+	unsigned char diff;
+
+	if (presented == NULL)
+		return false;
+	if (d->cached)
+		return s->cache != NULL &&
+		    devcache_secret_ok(s->cache, d, presented);
+	if (d->secret == NULL)
+		return false;
+	/* The time taken depends on the lengths only, never the bytes. */
+	la = strlen(presented);
+	lb = strlen(d->secret);
+	diff = la != lb;
+	for (i = 0; i < la && i < lb; i++)
+		diff |= (unsigned char)(presented[i] ^ d->secret[i]);
+	return diff == 0;
 }
 
 /*
@@ -760,15 +711,13 @@ finish_done(struct query *q, enum store_status st, PGresult *res,
     const char *err)
 {
 	struct store *s = q->store;
-	struct centry *e;
 
 	if (st == STORE_OK && touched(s, res) == 0) {
 		st = STORE_NOTFOUND;
 		err = "no such row";
 	}
-	if (st == STORE_OK && q->stmt == &stmts[ST_MARK_PUSH] &&
-	    (e = cache_find(s, q->params[0])) != NULL)
-		e->dev.last_push = time(NULL);
+	if (st == STORE_OK && q->stmt == &stmts[ST_MARK_PUSH])
+		cache_set_last_push(s, q->params[0]);
 	if (q->cb.done != NULL)
 		q->cb.done(q->arg, st, err);
 }
@@ -1406,19 +1355,13 @@ store_new(struct event_base *base, const struct store_conf *conf,
 	s->connect_timeout_ms = conf->connect_timeout_ms;
 	TAILQ_INIT(&s->pending);
 	TAILQ_INIT(&s->done);
-	TAILQ_INIT(&s->lru);
 	if ((s->ev_done = event_new(base, -1, 0, store_deferred_cb, s)) == NULL)
 		fatalx("event_new");
 	if ((s->marks = evbuffer_new()) == NULL ||
 	    (s->ev_marks = evtimer_new(base, store_marks_cb, s)) == NULL)
 		fatalx("store: cannot allocate events");
-	s->cache_max = conf->cache_size;
-	if (s->cache_max > 0) {
-		s->nbuckets = 16;
-		while (s->nbuckets < s->cache_max && s->nbuckets < (1u << 24))
-			s->nbuckets <<= 1;
-		s->buckets = xcalloc(s->nbuckets, sizeof(*s->buckets));
-	}
+	if (conf->cache_size > 0)
+		s->cache = devcache_new(conf->cache_size);
 	s->nconns = conf->pool_size;
 	s->conns = xcalloc(s->nconns, sizeof(*s->conns));
 	for (i = 0; i < s->nconns; i++) {
@@ -1464,8 +1407,7 @@ store_free(struct store **sp)
 		} else
 			query_finish(q, q->status, NULL, q->err);
 	}
-	cache_flush(s);
-	free(s->buckets);
+	devcache_free(&s->cache);
 	free(s->conns);
 	event_free(s->ev_done);
 	event_free(s->ev_marks);
@@ -1660,11 +1602,9 @@ static void
 marks_add(struct store *s, const char *node)
 {
 	struct timeval tv = { STORE_MARK_BATCH_SECONDS, 0 };
-	struct centry *e;
 	const char *p;
 
-	if ((e = cache_find(s, node)) != NULL)
-		e->dev.last_push = time(NULL);
+	cache_set_last_push(s, node);
 	evbuffer_add(s->marks, s->nmarks == 0 ? "{\"" : ",\"", 2);
 	for (p = node; *p != '\0'; p++) {
 		if (*p == '"' || *p == '\\')
@@ -1700,16 +1640,11 @@ store_device_mark_error(struct store *s, const char *node,
     const char *reason, store_done_cb *cb, void *arg)
 {
 	struct query *q = query_new(s, ST_MARK_ERROR, arg);
-	struct centry *e;
 
+	/* The cache keeps no last_error: nothing to update there. */
 	q->cb.done = cb;
 	query_param(q, node);
 	query_param(q, reason);
-	if ((e = cache_find(s, node)) != NULL) {
-		e->dev.last_error = time(NULL);
-		free(e->dev.last_error_text);
-		e->dev.last_error_text = reason ? xstrdup(reason) : NULL;
-	}
 	query_submit(q);
 }
 

@@ -11,6 +11,10 @@
  * A bounded cache maps node -> device for the publish hot path; it is filled
  * on lookup misses and kept coherent across processes by LISTEN on the
  * channels the schema's triggers NOTIFY (xpushd_devices, xpushd_certificates).
+ * To stay small (core/devcache.c) it keeps only what a publish needs: a
+ * device that comes from it has `cached` set, no secret (check one with
+ * store_device_secret_ok()) and no created, updated, last_error or
+ * last_error_text.
  *
  * Callbacks must not call store_free().  Pointers handed to a callback are
  * valid only during the call: copy what you keep.  store_free() calls every
@@ -55,6 +59,14 @@ struct store_device {
 	time_t		 last_error;	/* 0 if never */
 	char		*last_error_text; /* NULL if none */
 	bool		 inserted;	/* store_device_register: row is new */
+	/*
+	 * From the cache: secret is NULL, created, updated and last_error
+	 * are 0, last_error_text is NULL; has_secret and secret_tag stand
+	 * for the secret, for store_device_secret_ok() only.
+	 */
+	bool		 cached;
+	bool		 has_secret;
+	uint64_t	 secret_tag;
 };
 
 struct store_cert {
@@ -128,9 +140,21 @@ void	store_device_mark_push(struct store *, const char *node,
 void	store_device_mark_error(struct store *, const char *node,
 	    const char *reason, store_done_cb *, void *);
 
-/* The cached device for node, or NULL; valid until control returns to the
- * event loop.  Never touches the database. */
+/*
+ * The cached device for node, or NULL.  Never touches the database.  The
+ * device is decoded into storage of the store that the next
+ * store_cache_get() overwrites: copy what you keep, and do not hold it
+ * across the event loop.
+ */
 const struct store_device *store_cache_get(struct store *, const char *node);
+
+/*
+ * Whether presented is d's publish secret, for a device from the cache or
+ * from the database alike, compared in constant time.  A device without a
+ * secret refuses every presented secret; presented NULL is refused too.
+ */
+bool	store_device_secret_ok(struct store *, const struct store_device *d,
+	    const char *presented);
 
 /* Certificates. */
 void	store_cert_get(struct store *, const char *provider,

@@ -61,6 +61,9 @@ else
 	DEVICES=1000000 COLD=200000 WARM=200000 RATE=5000 RATE_S=60
 	FCM_DEVICES=50000 FCM_FULL=50000 SOAK_S=600 SOAK_EVERY=10
 fi
+# Room for every device, 10 % to spare: the cache's hash table is sized
+# from cache-size, so a larger one would only cost memory.
+CACHE=$((DEVICES + DEVICES / 10 + FCM_DEVICES))
 # Overrides, for trying things: window, rate and warm-run size.
 WINDOW=${XPUSHD_BENCH_WINDOW:-2000}
 RATE=${XPUSHD_BENCH_RATE:-$RATE}
@@ -205,7 +208,7 @@ xmpp () {
 }
 database () {
 	uri = '$XPUSHD_TEST_DB_URI'; migrations = '$top/sql/migrations'
-	'cache-size' = 2000000; 'pool-size' = 4
+	'cache-size' = $CACHE; 'pool-size' = 4
 }
 push () {
 	bench () { plugin = 'apns'; endpoint = '127.0.0.1:$APNS_PORT'

@@ -80,6 +80,16 @@ test_register(void)
 	is_int(r2.st, STORE_OK, "lookup again");
 	is_str(r2.dev.token, "tok-1", "... same device");
 	ok(!r2.reentrant, "cache hit still answers asynchronously");
+	ok(r2.dev.cached && r2.dev.secret == NULL, "... a cached device, "
+	    "without its secret");
+	ok(store_device_secret_ok(store, &r2.dev, r.dev.secret) &&
+	    !store_device_secret_ok(store, &r2.dev, "wrong") &&
+	    !store_device_secret_ok(store, &r2.dev, NULL),
+	    "secret check on a cached device: right, wrong, absent");
+	ok(store_device_secret_ok(store, &r.dev, r.dev.secret) &&
+	    !store_device_secret_ok(store, &r.dev, "wrong") &&
+	    !store_device_secret_ok(store, &r.dev, NULL),
+	    "secret check on a device from the database");
 	store_stats_get(store, &st);
 	is_int(st.queries, queries, "cache hit sent no query");
 	ok(st.cache_hits >= 2, "cache hits counted (%llu)",
