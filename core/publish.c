@@ -41,6 +41,7 @@
 #include "core/xmalloc.h"
 #include "xml/form.h"
 #include "xml/jid.h"
+#include "xml/mem.h"
 
 #define NS_PUBSUB		"http://jabber.org/protocol/pubsub"
 #define NS_PUBLISH_OPTIONS	"http://jabber.org/protocol/pubsub#publish-options"
@@ -50,6 +51,12 @@
 #define PUBLISH_THROTTLE_IDLE_MS (15 * 60 * 1000)	/* at the most */
 #define PUBLISH_SWEEP_SECONDS	60
 #define PUBLISH_MARK_PUSH_EVERY	300	/* seconds between last_push writes */
+/*
+ * A job's strings (node, owner, provider, token and the push fields) go
+ * into one arena: one allocation, recycled, instead of a dozen strdup and
+ * free pairs per publish.
+ */
+#define PUBLISH_JOB_STRINGS	1024
 
 struct dstate;
 
@@ -57,14 +64,15 @@ struct pjob {
 	struct router_req	*req;		/* NULL once answered or held */
 	struct dstate		*held_by;	/* a coalesced (trailing) push */
 	char			*node, *owner, *provider;
-	char			*s[12];		/* owned strings of push */
+	struct xml_arena	*strs;		/* the job's own strings */
 	struct xp_push		 push;
 	bool			 call;
 	int			 attempts;
 	bool			 busy;		/* the provider holds it */
 	uint64_t		 started, deadline;	/* ms, monotonic */
 	struct event		*retry;
-	struct event		*timeout;
+	struct event		*timeout;	/* after the job, once assigned */
+	bool			 timeout_set;
 };
 
 struct dstate {
@@ -142,8 +150,10 @@ publish_busy(void)
 static struct pjob *
 job_new(void)
 {
-	struct pjob *j = xcalloc(1, sizeof(*j));
+	/* The deadline timer lives right after the job: no malloc of its own. */
+	struct pjob *j = xcalloc(1, sizeof(*j) + event_get_struct_event_size());
 
+	j->timeout = (struct event *)(j + 1);
 	pb.jobs++;
 	stats_in_flight(1);
 	return j;
@@ -152,18 +162,12 @@ job_new(void)
 static void
 job_free(struct pjob *j)
 {
-	size_t i;
-
 	router_req_free(&j->req);
 	if (j->retry != NULL)
 		event_free(j->retry);
-	if (j->timeout != NULL)
-		event_free(j->timeout);
-	for (i = 0; i < sizeof(j->s) / sizeof(j->s[0]); i++)
-		free(j->s[i]);
-	free(j->node);
-	free(j->owner);
-	free(j->provider);
+	if (j->timeout_set)
+		event_del(j->timeout);
+	xml_arena_free(j->strs);
 	free(j);
 	pb.jobs--;
 	stats_in_flight(-1);
@@ -207,13 +211,13 @@ job_error(struct pjob *j, const char *type, const char *cond,
 }
 
 static char *
-own(struct pjob *j, int slot, const char *s)
+own(struct pjob *j, const char *s)
 {
 	if (s == NULL)
 		return NULL;
-	free(j->s[slot]);
-	j->s[slot] = xstrdup(s);
-	return j->s[slot];
+	if (j->strs == NULL)
+		j->strs = xml_arena_new(PUBLISH_JOB_STRINGS);
+	return xml_arena_strdup(j->strs, s);
 }
 
 /* Throttle states */
@@ -477,8 +481,9 @@ job_send(struct pjob *j)
 		job_maybe_free(j);
 		return;
 	}
-	if (j->req != NULL && j->timeout == NULL && pb.deadline_ms > 0) {
-		j->timeout = evtimer_new(pb.base, job_timeout_cb, j);
+	if (j->req != NULL && !j->timeout_set && pb.deadline_ms > 0) {
+		evtimer_assign(j->timeout, pb.base, job_timeout_cb, j);
+		j->timeout_set = true;
 		tv.tv_sec = (time_t)(pb.deadline_ms / 1000);
 		tv.tv_usec = (suseconds_t)(pb.deadline_ms % 1000) * 1000;
 		evtimer_add(j->timeout, &tv);
@@ -575,8 +580,8 @@ job_start(struct pjob *j, const struct store_device *dev)
 		job_error(j, "modify", "bad-request", err);
 		goto done;
 	}
-	j->owner = xstrdup(dev->owner);
-	j->provider = xstrdup(dev->provider);
+	j->owner = own(j, dev->owner);
+	j->provider = own(j, dev->provider);
 	if (nf.account_removed) {
 		log_info("publish: account %s was removed: deleting its "
 		    "registration %s", dev->owner, j->node);
@@ -596,26 +601,26 @@ job_start(struct pjob *j, const struct store_device *dev)
 	notif_classify(&nf, &j->push.prio, &j->push.kind, &j->call);
 	j->push.account = j->owner;
 	j->push.node = j->node;
-	j->push.token = own(j, 0, dev->token);
+	j->push.token = own(j, dev->token);
 	if (j->call && dev->voip_token != NULL) {
-		j->push.token = own(j, 0, dev->voip_token);
+		j->push.token = own(j, dev->voip_token);
 		j->push.voip = true;
 		j->push.prio = XP_PRIO_HIGH;
 	}
 	if (nf.sender != NULL && (sj = jid_parse(nf.sender, NULL)) != NULL) {
-		j->push.sender = own(j, 1, jid_bare(sj));
+		j->push.sender = own(j, jid_bare(sj));
 		jid_free(&sj);
 	} else
-		j->push.sender = own(j, 1, nf.sender);
-	j->push.body = own(j, 2, nf.body);
-	j->push.nickname = own(j, 3, nf.nickname);
+		j->push.sender = own(j, nf.sender);
+	j->push.body = own(j, nf.body);
+	j->push.nickname = own(j, nf.nickname);
 	j->push.unread = nf.message_count;
 	j->push.pending_subscriptions = nf.pending_subscriptions;
-	j->push.encrypted = own(j, 4, nf.encrypted);
-	j->push.iv = own(j, 5, nf.iv);
-	j->push.encryption = own(j, 6, nf.encryption_type);
-	j->push.jingle_sid = own(j, 7, nf.jingle_sid);
-	j->push.jingle_media = own(j, 8, nf.jingle_media);
+	j->push.encrypted = own(j, nf.encrypted);
+	j->push.iv = own(j, nf.iv);
+	j->push.encryption = own(j, nf.encryption_type);
+	j->push.jingle_sid = own(j, nf.jingle_sid);
+	j->push.jingle_media = own(j, nf.jingle_media);
 
 	now = now_ms();
 	j->started = now;
@@ -696,7 +701,7 @@ publish_cb(void *arg, struct router_req *req)
 	}
 	j = job_new();
 	j->req = req;
-	j->node = xstrdup(node);
+	j->node = own(j, node);
 	if ((dev = store_cache_get(pb.store, node)) != NULL) {
 		job_start(j, dev);
 		return;
