@@ -204,3 +204,20 @@ throttle_check(struct throttle_state *ts, const struct throttle_conf *tc,
 	*when_r = now + (uint64_t)need + 1;
 	return THROTTLE_COALESCE;
 }
+
+bool
+throttle_idle(const struct throttle_state *ts, const struct throttle_conf *tc,
+    uint64_t now)
+{
+	double tokens;
+
+	if (!ts->primed)
+		return !ts->low_sent_once || now >= ts->low_last +
+		    tc->low_window_ms;
+	if (ts->low_sent_once && now < ts->low_last + tc->low_window_ms)
+		return false;
+	tokens = ts->tokens;
+	if (now > ts->refilled)
+		tokens += (double)(now - ts->refilled) * tc->high_per_ms;
+	return tokens >= tc->high_burst;
+}

@@ -68,5 +68,8 @@ enum throttle_verdict {
 enum throttle_verdict throttle_check(struct throttle_state *,
 	    const struct throttle_conf *, enum xp_prio, uint64_t now_ms,
 	    uint64_t *when_r);
+/* True when the state throttles nothing any more: forgetting it is the same. */
+bool	throttle_idle(const struct throttle_state *,
+	    const struct throttle_conf *, uint64_t now_ms);
 
 #endif

@@ -49,7 +49,8 @@
 #define PUBLISH_RETRY_FIRST_MS	100
 #define PUBLISH_THROTTLE_BUCKETS 65536	/* hash buckets, a power of two */
 #define PUBLISH_THROTTLE_IDLE_MS (15 * 60 * 1000)	/* at the most */
-#define PUBLISH_SWEEP_SECONDS	60
+#define PUBLISH_SWEEP_PERIOD_MS	1000	/* every throttle state looked at */
+#define PUBLISH_SWEEP_TICK_MS	100	/* a slice of the table per tick */
 #define PUBLISH_MARK_PUSH_EVERY	300	/* seconds between last_push writes */
 /*
  * A job's strings (node, owner, provider, token and the push fields) go
@@ -262,26 +263,26 @@ dstate_free(struct dstate *d)
 static void
 publish_sweep_cb(evutil_socket_t fd, short events, void *arg)
 {
-	struct timeval tv = { 1, 0 };
-	uint64_t now = now_ms(), idle;
+	struct timeval tv = { 0, PUBLISH_SWEEP_TICK_MS * 1000 };
+	uint64_t now = now_ms();
 	struct dstate **dp, *d;
 	size_t i, n;
 
 	/*
-	 * A state idle for a low window and a full bucket refill is the same
-	 * as no state at all: forget it then, not later.
+	 * A state that throttles nothing any more (no low push inside the
+	 * window, a full bucket) is the same as no state: forget it within
+	 * a sweep period, not a minute later.  Each tick walks a slice of
+	 * the table so that no callback walks all of it.  At 15,000 pushes/s
+	 * sweeping once a minute kept some 440,000 dead states (63 MB).
 	 */
-	idle = pb.tc.low_window_ms;
-	if (pb.tc.high_per_ms > 0 &&
-	    (uint64_t)(pb.tc.high_burst / pb.tc.high_per_ms) > idle)
-		idle = (uint64_t)(pb.tc.high_burst / pb.tc.high_per_ms);
-	if (idle > PUBLISH_THROTTLE_IDLE_MS)
-		idle = PUBLISH_THROTTLE_IDLE_MS;
-	n = PUBLISH_THROTTLE_BUCKETS / PUBLISH_SWEEP_SECONDS + 1;
+	n = PUBLISH_THROTTLE_BUCKETS / (PUBLISH_SWEEP_PERIOD_MS /
+	    PUBLISH_SWEEP_TICK_MS) + 1;
 	for (i = 0; i < n; i++, pb.sweep_next++) {
 		dp = &pb.buckets[pb.sweep_next % PUBLISH_THROTTLE_BUCKETS];
 		while ((d = *dp) != NULL) {
-			if (d->held == NULL && now - d->last_used > idle) {
+			if (d->held == NULL && (throttle_idle(&d->ts, &pb.tc,
+			    now) || now - d->last_used >
+			    PUBLISH_THROTTLE_IDLE_MS)) {
 				*dp = d->next;
 				dstate_free(d);
 				continue;
@@ -365,6 +366,23 @@ job_delete_registration(struct pjob *j, const char *why)
 	    j->owner, j->provider, why, j->node);
 	stats_inc(STAT_REGISTRATIONS_REMOVED);
 	store_device_delete(pb.store, j->node, NULL, NULL);
+}
+
+static void
+job_removed_cb(void *arg, enum store_status st, const char *msg)
+{
+	struct pjob *j = arg;
+
+	j->busy = false;
+	if (st == STORE_OK || st == STORE_NOTFOUND)
+		job_ok(j);
+	else {
+		log_warnx("publish: cannot delete registration %s of a removed "
+		    "account: %s", j->node, msg ? msg : store_status_str(st));
+		job_error(j, "wait", "internal-server-error", "the "
+		    "registration cannot be removed now: try again later");
+	}
+	job_maybe_free(j);
 }
 
 static void
@@ -586,9 +604,10 @@ job_start(struct pjob *j, const struct store_device *dev)
 		log_info("publish: account %s was removed: deleting its "
 		    "registration %s", dev->owner, j->node);
 		stats_inc(STAT_REGISTRATIONS_REMOVED);
-		store_device_delete(pb.store, j->node, NULL, NULL);
-		job_ok(j);
-		goto done;
+		/* Answered once the row is gone: a publish after it misses. */
+		j->busy = true;
+		store_device_delete(pb.store, j->node, job_removed_cb, j);
+		return;
 	}
 	if ((p = provider_find(dev->provider)) == NULL) {
 		log_warnx("publish: node %s of %s uses provider '%s', which is "

@@ -13,6 +13,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.environ.get("top_srcdir", "."), "test", "lib"))
 from taplib import Tap  # noqa: E402
+from fakexmpp import spawn_daemon  # noqa: E402
 
 XPUSHD = os.path.join(os.environ.get("top_builddir", "."), "xpushd")
 SECRET = "s3cret"
@@ -101,8 +102,7 @@ class Daemon:
                     "database () { uri = 'postgresql:///unused'; migrations = '%s' }\n"
                     % (port, SECRET, extra, os.path.join(os.environ.get("top_srcdir", "."), "sql", "migrations")))
         self.log = open(os.path.join(self.dir, "log"), "w+")
-        self.proc = subprocess.Popen([XPUSHD, "-f", "-d", "-c", self.conf],
-                                     stderr=self.log)
+        self.proc = spawn_daemon([XPUSHD, "-f", "-d", "-c", self.conf], self.log)
 
     def logtext(self):
         self.log.flush()

@@ -165,6 +165,26 @@ test_throttle(void)
 	    THROTTLE_COALESCE, "and never more than the burst");
 	is_int(throttle_check(&ts, &tc, XP_PRIO_LOW, now + 600000, &when),
 	    THROTTLE_SEND, "low and high are throttled apart");
+
+	/* When a state may be forgotten (the sweep in core/publish.c). */
+	memset(&ts, 0, sizeof(ts));
+	ok(throttle_idle(&ts, &tc, now), "a fresh state is idle");
+	throttle_check(&ts, &tc, XP_PRIO_HIGH, now, &when);
+	ok(!throttle_idle(&ts, &tc, now + 999),
+	    "a token short of a full bucket: not idle");
+	ok(throttle_idle(&ts, &tc, now + 1000),
+	    "idle once the bucket has refilled");
+	throttle_check(&ts, &tc, XP_PRIO_LOW, now + 2000, &when);
+	ok(!throttle_idle(&ts, &tc, now + 2000 + 59999),
+	    "a low push keeps it for the low window");
+	ok(throttle_idle(&ts, &tc, now + 2000 + 60000),
+	    "idle when the window is over and the bucket full");
+	memset(&ts, 0, sizeof(ts));
+	throttle_check(&ts, &tc, XP_PRIO_HIGH, now, &when);
+	throttle_check(&ts, &tc, XP_PRIO_HIGH, now, &when);
+	ok(!throttle_idle(&ts, &tc, now + 1999) &&
+	    throttle_idle(&ts, &tc, now + 2000),
+	    "two tokens spent: idle after two refills");
 }
 
 int

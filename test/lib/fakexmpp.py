@@ -1,6 +1,7 @@
 """A scripted XMPP server side of a XEP-0114 component connection, for
 tests: it accepts xpushd's connection, checks the handshake and then sends
 stanzas and reads the answers, parsed with an incremental XML parser."""
+import ctypes
 import hashlib
 import itertools
 import os
@@ -8,8 +9,25 @@ import re
 import socket
 import subprocess
 import tempfile
+import signal
 import time
 import xml.etree.ElementTree as ET
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    # A daemon left behind by a test that was killed would keep running,
+    # and hold the pipe of the TAP driver open: make -j then waits forever.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn_daemon(argv, log):
+    """xpushd under a test: its log to `log`, nothing on the TAP stream,
+    and it dies with the test process."""
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=log, preexec_fn=_die_with_parent)
+
 
 COMPONENT = "jabber:component:accept"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
@@ -138,8 +156,7 @@ class Daemon:
 
     def start(self):
         self.log = open(self.logpath, "a")
-        self.proc = subprocess.Popen([self.binary, "-f", "-d", "-c", self.conf],
-                                     stderr=self.log)
+        self.proc = spawn_daemon([self.binary, "-f", "-d", "-c", self.conf], self.log)
 
     def logtext(self):
         with open(self.logpath) as f:
