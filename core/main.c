@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <getopt.h>
+#ifdef HAVE_MALLOC_TRIM
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,7 @@
 
 #define XPUSHD_DEFAULT_CONF	SYSCONFDIR "/xpushd/xpushd.conf"
 #define XPUSHD_STOP_TIMEOUT	10	/* seconds to drain before exiting */
+#define DAEMON_TRIM_SECONDS	10	/* freed heap handed back this often */
 #define XPUSHD_MAX_HOOKS	32
 
 struct hook {
@@ -183,6 +187,21 @@ daemon_stop(void)
 		fn(stop_hooks[i].arg, daemon_stop_done, NULL);
 	}
 }
+
+#ifdef HAVE_MALLOC_TRIM
+/*
+ * After a burst (thousands of publishes in flight, each with its stanza)
+ * glibc keeps the freed heap: 27 MB of a 126 MB RSS at the end of the
+ * benchmark's memory run.  malloc_trim gives back every free page, not
+ * only the top of the heap; done every DAEMON_TRIM_SECONDS it costs a walk
+ * of the free lists and the page faults of the next burst.
+ */
+static void
+daemon_trim_cb(evutil_socket_t fd, short events, void *arg)
+{
+	malloc_trim(0);
+}
+#endif
 
 static void
 daemon_signal_cb(evutil_socket_t sig, short events, void *arg)
@@ -345,6 +364,10 @@ main(int argc, char *argv[])
 	const int signals[] = { SIGHUP, SIGTERM, SIGINT, SIGUSR1 };
 	struct event *sigev[sizeof(signals) / sizeof(signals[0])];
 	struct event_config *evcfg;
+#ifdef HAVE_MALLOC_TRIM
+	struct timeval trim_tv = { DAEMON_TRIM_SECONDS, 0 };
+	struct event *trim_ev;
+#endif
 	bool foreground = false, debug = false, check = false;
 	bool migrate = false;
 	const char *path = XPUSHD_DEFAULT_CONF;
@@ -463,8 +486,16 @@ main(int argc, char *argv[])
 	    conf_str(xpd->conf, "xmpp", "jid"));
 
 	component_start();
+#ifdef HAVE_MALLOC_TRIM
+	if ((trim_ev = event_new(xpd->base, -1, EV_PERSIST, daemon_trim_cb,
+	    NULL)) == NULL || event_add(trim_ev, &trim_tv) == -1)
+		fatalx("cannot add the heap trim timer");
+#endif
 
 	event_base_dispatch(xpd->base);
+#ifdef HAVE_MALLOC_TRIM
+	event_free(trim_ev);
+#endif
 
 	component_free();
 	if (stop_timeout != NULL)

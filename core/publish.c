@@ -641,6 +641,12 @@ job_start(struct pjob *j, const struct store_device *dev)
 	j->push.jingle_sid = own(j, nf.jingle_sid);
 	j->push.jingle_media = own(j, nf.jingle_media);
 
+	/*
+	 * The push holds copies of what it needs: the request keeps only
+	 * what its answer needs while the provider works (a publish tree is
+	 * about 4.4 kB in an 8 kB arena; 2,000 in flight held 16 MB).
+	 */
+	router_req_slim(j->req);
 	now = now_ms();
 	j->started = now;
 	j->deadline = now + pb.deadline_ms;

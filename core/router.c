@@ -223,6 +223,22 @@ send_empty_result(const struct xml_node *to_this)
 }
 
 void
+router_req_slim(struct router_req *req)
+{
+	struct xml_node *slim;
+
+	if (req->payload == NULL)
+		return;
+	slim = xml_node_copy_shallow(req->stanza);
+	xml_node_free(&req->stanza);
+	req->stanza = slim;
+	req->payload = NULL;
+	req->id = xml_node_attr(slim, "id");
+	req->from = xml_node_attr(slim, "from");
+	req->to = xml_node_attr(slim, "to");
+}
+
+void
 router_reply(struct router_req **reqp, struct xml_node *result)
 {
 	if (result == NULL)

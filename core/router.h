@@ -58,6 +58,11 @@ void	router_error_app(struct router_req **, const char *type,
 	    const char *text);
 /* Drops a request without answering (the link is gone). */
 void	router_req_free(struct router_req **);
+/*
+ * Keeps of the request only what an answer needs (the stanza element and
+ * its attributes); payload becomes NULL.  For requests that wait long.
+ */
+void	router_req_slim(struct router_req *);
 
 /* Sends a stanza of ours: from is set to the component JID if missing. */
 int	router_send(struct xml_node *stanza);

@@ -49,22 +49,24 @@ while [ $# -gt 0 ]; do
 done
 
 if [ $profile = 1 ]; then
-	DEVICES=10000 COLD=10000 WARM=10000 RATE=5000 RATE_S=5
+	DEVICES=10000 COLD=10000 WARM=10000 RATE=5000 RATE_S=5 SETTLE=0
 	FCM_DEVICES=0 FCM_FULL=0 SOAK_S=20 SOAK_EVERY=1
 	runs=apns-cold,apns-warm
 	command -v valgrind >/dev/null && command -v callgrind_control \
 	    >/dev/null || { echo "bench: --profile needs valgrind" >&2; exit 1; }
 elif [ $quick = 1 ]; then
-	DEVICES=20000 COLD=5000 WARM=10000 RATE=5000 RATE_S=5
+	DEVICES=20000 COLD=5000 WARM=10000 RATE=5000 RATE_S=5 SETTLE=2
 	FCM_DEVICES=5000 FCM_FULL=5000 SOAK_S=20 SOAK_EVERY=1
 else
-	DEVICES=1000000 COLD=200000 WARM=200000 RATE=5000 RATE_S=60
+	DEVICES=1000000 COLD=200000 WARM=200000 RATE=5000 RATE_S=60 SETTLE=12
 	FCM_DEVICES=50000 FCM_FULL=50000 SOAK_S=600 SOAK_EVERY=10
 fi
 # Room for every device, 10 % to spare: the cache's hash table is sized
 # from cache-size, so a larger one would only cost memory.
 CACHE=$((DEVICES + DEVICES / 10 + FCM_DEVICES))
 # Overrides, for trying things: window, rate and warm-run size.
+# XPUSHD_BENCH_SMAPS=FILE appends xpushd's resident kB by mapping after
+# every run.
 WINDOW=${XPUSHD_BENCH_WINDOW:-2000}
 RATE=${XPUSHD_BENCH_RATE:-$RATE}
 WARM=${XPUSHD_BENCH_WARM:-$WARM}
@@ -266,6 +268,15 @@ lg() {		# label timeout [loadgen args]
 		log "$label: no result (exit $r)"
 	fi
 	[ $r = 0 ] || { log "$label: not every publish got one answer"; rc=1; }
+	# Where the memory is, for BENCHMARKS.md: kB resident by mapping.
+	if [ -n "${XPUSHD_BENCH_SMAPS:-}" ]; then
+		awk -v label="$label" '
+		    /^[0-9a-f]+-[0-9a-f]+ / { name = NF >= 6 ? $6 : "[anon]" }
+		    /^Rss:/ { rss[name] += $2 }
+		    END { for (n in rss) if (rss[n] >= 256)
+			printf "%s %8d kB %s\n", label, rss[n], n }' \
+		    "/proc/$XPID/smaps" | sort -k2 -rn >>"$XPUSHD_BENCH_SMAPS"
+	fi
 }
 apns="--mock-pid $APNS_PID --mock-count-file $tmp/apns.count"
 fcmc="--mock-pid ${FCM_PID:-0} --mock-count-cmd"
@@ -275,7 +286,7 @@ rest=$((DEVICES - COLD))
 want apns-cold && lg apns-cold 600 --devices "$DEVICES" --count "$COLD" \
     --window "$WINDOW" $apns
 want memory && lg memory 900 --devices "$DEVICES" --first "$COLD" \
-    --count "$rest" --window "$WINDOW" $apns
+    --count "$rest" --window "$WINDOW" --settle "$SETTLE" $apns
 [ $profile = 1 ] && callgrind_control -i on "$XPID" >/dev/null
 want apns-warm && lg apns-warm 600 --devices "$DEVICES" --count "$WARM" \
     --window "$WINDOW" $apns

@@ -134,11 +134,14 @@ test_encodings(void)
 	devcache_stats_get(dc, &st);
 	is_int(st.blobs, 0, "... inline: no blob");
 
-	d = dev("n-14", "abcdefghijklmn@example.com", "apns", apns, NULL,
-	    "s");
-	round_trip(dc, &d, "APNs, 14-byte local part");
+	d = dev("n-10", "abcdefghij@example.com", "apns", apns, NULL, "s");
+	round_trip(dc, &d, "APNs, 10-byte local part");
 	devcache_stats_get(dc, &st);
 	is_int(st.blobs, 0, "... still inline");
+	d = dev("n-11", "abcdefghijk@example.com", "apns", apns, NULL, "s");
+	round_trip(dc, &d, "APNs, 11-byte local part");
+	devcache_stats_get(dc, &st);
+	is_int(st.blobs, 1, "... in a blob: 32 + 11 bytes do not fit inline");
 
 	d = dev("n-upper", "bob@example.com", "apns", upper, NULL, "s");
 	round_trip(dc, &d, "uppercase hex stays uppercase");

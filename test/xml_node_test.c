@@ -171,6 +171,23 @@ test_move_copy(void)
 	ok(!xml_node_equal(a, c), "and independent");
 	xml_node_free(&a);
 	xml_node_free(&c);
+
+	/* What router_req_slim keeps of a request. */
+	a = xml_node_new("iq", NS_C);
+	xml_node_set_attr(a, "id", "a+b/c=d&e");
+	xml_node_set_attr(a, "from", "localhost");
+	xml_node_set_attr_ns(a, XML_NS_XML, "lang", "en");
+	b = xml_node_add_child(a, "pubsub", "http://jabber.org/protocol/pubsub");
+	xml_node_add_child_text(b, "publish", NULL, "big");
+	c = xml_node_copy_shallow(a);
+	xml_node_free(&a);
+	s = xml_node_to_string(c);
+	is_str(s, "<iq xmlns='jabber:component:accept' id='a+b/c=d&amp;e' "
+	    "from='localhost' xml:lang='en'/>",
+	    "a shallow copy keeps the element and its attributes, no children, "
+	    "and outlives its source");
+	free(s);
+	xml_node_free(&c);
 }
 
 static void

@@ -17,7 +17,7 @@
 #include "xml/mem.h"
 
 #define ARENA_MAX_CHUNK	(64 * 1024)
-#define ARENA_RECYCLE	256		/* freed arenas kept per first size */
+#define ARENA_RECYCLE	128		/* freed arenas kept per first size */
 #define ARENA_RECYCLE_BINS 4		/* first sizes recycled */
 
 /*

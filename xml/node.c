@@ -15,6 +15,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "xml/mem.h"
@@ -23,6 +24,7 @@
 
 /* A Prosody publish takes a little over 4 kB of tree. */
 #define NODE_ARENA_FIRST	4096
+#define NODE_ARENA_SHALLOW	512	/* an element and its attributes */
 
 static bool
 ns_same(const char *a, const char *b)
@@ -97,7 +99,7 @@ xml_node_add_child_text(struct xml_node *parent, const char *name,
 
 static struct xml_node *
 node_copy_into(struct xml_arena *a, struct xml_node *parent,
-    const struct xml_node *src)
+    const struct xml_node *src, bool deep)
 {
 	const struct xml_attr *sat;
 	const struct xml_node *sc;
@@ -122,8 +124,9 @@ node_copy_into(struct xml_arena *a, struct xml_node *parent,
 			at->valuelen = sat->valuelen;
 			xml_node_link_attr(n, at);
 		}
-		for (sc = src->children; sc != NULL; sc = sc->next)
-			node_copy_into(a, n, sc);
+		for (sc = deep ? src->children : NULL; sc != NULL;
+		    sc = sc->next)
+			node_copy_into(a, n, sc, true);
 	}
 	if (parent != NULL)
 		xml_node_link(parent, n);
@@ -137,7 +140,19 @@ xml_node_copy(const struct xml_node *src)
 	struct xml_node *n;
 
 	a = xml_arena_new(NODE_ARENA_FIRST);
-	n = node_copy_into(a, NULL, src);
+	n = node_copy_into(a, NULL, src, true);
+	n->owns_arena = true;
+	return n;
+}
+
+struct xml_node *
+xml_node_copy_shallow(const struct xml_node *src)
+{
+	struct xml_arena *a;
+	struct xml_node *n;
+
+	a = xml_arena_new(NODE_ARENA_SHALLOW);
+	n = node_copy_into(a, NULL, src, false);
 	n->owns_arena = true;
 	return n;
 }
@@ -156,7 +171,7 @@ xml_node_append(struct xml_node *parent, struct xml_node *child)
 		xml_node_link(parent, child);
 		return child;
 	}
-	return node_copy_into(parent->arena, parent, child);
+	return node_copy_into(parent->arena, parent, child, true);
 }
 
 /*

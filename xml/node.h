@@ -77,6 +77,8 @@ void		 xml_node_set_attr_ns(struct xml_node *, const char *ns,
 		    const char *name, const char *value);
 void		 xml_node_remove(struct xml_node *);
 struct xml_node	*xml_node_copy(const struct xml_node *);
+/* The element and its attributes, without children, in a small arena. */
+struct xml_node	*xml_node_copy_shallow(const struct xml_node *);
 void		 xml_node_free(struct xml_node **);
 
 /* Lookups. */

@@ -8,7 +8,7 @@
  *	loadgen --port N --secret S --devices N [--base B] [--first I]
  *	    (--count N | --duration S) [--window N | --rate N]
  *	    [--xpushd-pid PID] [--mock-pid PID --mock-count-file F |
- *	    --mock-count-cmd CMD] [--rss-every S] [--label NAME]
+ *	    --mock-count-cmd CMD] [--rss-every S] [--settle S] [--label NAME]
  *	loadgen --emit-devices N [--base B] [--provider ID] [--domain D]
  *
  * Publish i goes to device base + (first + i) mod devices: a run of up to
@@ -27,7 +27,9 @@
  * full XML parser, to leave the CPU to xpushd.
  *
  * Output: one JSON line on stdout when the run ends (all answered, or
- * --drain-timeout seconds after the last send).  The exit status is 0
+ * --drain-timeout seconds after the last send).  With --settle S xpushd's
+ * RSS is read again S seconds later, with no traffic (rss_settled_kb):
+ * the memory it holds at rest, once the publishes of the run are gone.  The exit status is 0
  * when every publish got exactly one answer.
  */
 #include "config.h"
@@ -94,6 +96,7 @@ static struct {
 	const char	*mock_count_file;
 	const char	*mock_count_cmd;
 	double		 rss_every;
+	double		 settle;		/* seconds before rss_settled_kb */
 	double		 drain_timeout;
 	double		 connect_timeout;
 
@@ -144,7 +147,7 @@ usage(void)
 	    "[--jid J] [--from D]\n"
 	    "\t[--xpushd-pid PID] [--mock-pid PID --mock-count-file F | "
 	    "--mock-count-cmd CMD]\n"
-	    "\t[--rss-every S] [--drain-timeout S] [--connect-timeout S] "
+	    "\t[--rss-every S] [--settle S] [--drain-timeout S] [--connect-timeout S] "
 	    "[--label NAME]\n"
 	    "       loadgen --emit-devices N [--base B] [--provider ID] "
 	    "[--domain D]\n");
@@ -1026,6 +1029,18 @@ report(void)
 		    pct_ms(lg.lag_us, lg.nsent, 100));
 	printf(",\"xpushd\":{\"pid\":%ld,\"rss_kb\":%ld,\"peak_rss_kb\":%ld",
 	    lg.xpushd_pid, rss, hwm);
+	if (lg.settle > 0 && lg.xpushd_pid > 0) {
+		struct timespec ts;
+
+		fflush(stdout);
+		ts.tv_sec = (time_t)lg.settle;
+		ts.tv_nsec = (long)((lg.settle - (double)ts.tv_sec) * 1e9);
+		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+			;
+		if (proc_status_kb(lg.xpushd_pid, "VmRSS", &rss))
+			printf(",\"rss_settled_kb\":%ld,\"settle_s\":%g", rss,
+			    lg.settle);
+	}
 	if (xcpu >= 0 && lg.x_cpu0 >= 0)
 		printf(",\"cpu_s\":%.2f,\"cpu_us_per_publish\":%.1f",
 		    xcpu - lg.x_cpu0, lg.nanswered ? (xcpu - lg.x_cpu0) *
@@ -1093,6 +1108,7 @@ main(int argc, char *argv[])
 		{ "mock-count-file", required_argument, NULL, 'M' },
 		{ "mock-count-cmd", required_argument, NULL, 'C' },
 		{ "rss-every", required_argument, NULL, 'R' },
+		{ "settle", required_argument, NULL, 'S' },
 		{ "drain-timeout", required_argument, NULL, 'D' },
 		{ "connect-timeout", required_argument, NULL, 'T' },
 		{ "label", required_argument, NULL, 'L' },
@@ -1138,6 +1154,7 @@ main(int argc, char *argv[])
 		case 'M': lg.mock_count_file = optarg; break;
 		case 'C': lg.mock_count_cmd = optarg; break;
 		case 'R': lg.rss_every = num_arg(optarg, 0.01); break;
+		case 'S': lg.settle = num_arg(optarg, 0); break;
 		case 'D': lg.drain_timeout = num_arg(optarg, 0); break;
 		case 'T': lg.connect_timeout = num_arg(optarg, 0); break;
 		case 'L': lg.label = optarg; break;
