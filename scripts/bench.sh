@@ -12,6 +12,7 @@
 #
 #   apns-cold     1M devices, 200,000 publishes at full speed, cold cache
 #   memory        the other 800,000 devices once: all 1M now cached; RSS
+#                 at the end and 12 s later at rest (rss_settled_kb)
 #   apns-warm     200,000 publishes at full speed, every device cached
 #   apns-rate     5,000 publishes/s for 60 s: latency
 #   soak          5,000 publishes/s for 10 minutes, RSS sampled every 10 s
