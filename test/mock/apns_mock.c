@@ -183,27 +183,15 @@ is_uuid(const char *s)
 static void
 record(struct h2srv_req *req, int status, const char *reason)
 {
-	json_object *o, *h;
-	const struct h2srv_hdr *hd;
+	json_object *o;
 	const char *body;
-	size_t i, n, len;
+	size_t len;
 
 	if (mock.record == NULL)
 		return;
-	o = json_object_new_object();
+	o = h2srv_req_record(req);
 	json_object_object_add(o, "conn",
 	    json_object_new_int64((int64_t)h2srv_req_conn_id(req)));
-	json_object_object_add(o, "method",
-	    json_object_new_string(h2srv_req_method(req)));
-	json_object_object_add(o, "path",
-	    json_object_new_string(h2srv_req_path(req)));
-	h = json_object_new_object();
-	hd = h2srv_req_headers(req);
-	n = h2srv_req_nheaders(req);
-	for (i = 0; i < n; i++)
-		json_object_object_add(h, hd[i].name,
-		    json_object_new_string(hd[i].value));
-	json_object_object_add(o, "headers", h);
 	body = h2srv_req_body(req, &len);
 	json_object_object_add(o, "body",
 	    json_object_new_string_len(body, (int)len));

@@ -340,26 +340,14 @@ answer_fcm_error(struct answer *a, int code, const char *status,
 static void
 record(struct h2srv_req *req, const struct answer *a)
 {
-	const struct h2srv_hdr *hd;
-	json_object *o, *h, *b;
+	json_object *o, *b;
 	struct timespec ts;
 	const char *body;
-	size_t i, n, len;
+	size_t len;
 
 	if (mock.record == NULL)
 		return;
-	o = json_object_new_object();
-	json_object_object_add(o, "method",
-	    json_object_new_string(h2srv_req_method(req)));
-	json_object_object_add(o, "path",
-	    json_object_new_string(h2srv_req_path(req)));
-	h = json_object_new_object();
-	hd = h2srv_req_headers(req);
-	n = h2srv_req_nheaders(req);
-	for (i = 0; i < n; i++)
-		json_object_object_add(h, hd[i].name,
-		    json_object_new_string(hd[i].value));
-	json_object_object_add(o, "headers", h);
+	o = h2srv_req_record(req);
 	body = h2srv_req_body(req, &len);
 	if ((b = json_parse(body, len)) == NULL)
 		b = json_object_new_string_len(body, (int)len);

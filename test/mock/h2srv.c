@@ -32,6 +32,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <json-c/json.h>
 #include <nghttp2/nghttp2.h>
 #include <openssl/err.h>
 
@@ -719,4 +720,24 @@ void
 h2srv_req_set_data(struct h2srv_req *req, void *data)
 {
 	req->data = data;
+}
+
+struct json_object *
+h2srv_req_record(const struct h2srv_req *req)
+{
+	const struct h2srv_hdr *hd = h2srv_req_headers(req);
+	size_t i, n = h2srv_req_nheaders(req);
+	json_object *o, *h;
+
+	o = json_object_new_object();
+	json_object_object_add(o, "method",
+	    json_object_new_string(h2srv_req_method(req)));
+	json_object_object_add(o, "path",
+	    json_object_new_string(h2srv_req_path(req)));
+	h = json_object_new_object();
+	for (i = 0; i < n; i++)
+		json_object_object_add(h, hd[i].name,
+		    json_object_new_string(hd[i].value));
+	json_object_object_add(o, "headers", h);
+	return o;
 }

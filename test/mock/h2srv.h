@@ -52,6 +52,12 @@ const char	*h2srv_req_path(const struct h2srv_req *);
 const char	*h2srv_req_header(const struct h2srv_req *, const char *);
 size_t		 h2srv_req_nheaders(const struct h2srv_req *);
 const struct h2srv_hdr *h2srv_req_headers(const struct h2srv_req *);
+/*
+ * A request for a mock's record file: {"method":…,"path":…,"headers":{…}}
+ * as a json-c object (a json_object *), to which the mock adds its own
+ * members.  Callers link json-c.
+ */
+struct json_object *h2srv_req_record(const struct h2srv_req *);
 const char	*h2srv_req_body(const struct h2srv_req *, size_t *len_r);
 SSL		*h2srv_req_ssl(const struct h2srv_req *);
 unsigned long	 h2srv_req_conn_id(const struct h2srv_req *);
