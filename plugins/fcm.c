@@ -12,7 +12,9 @@
  * android.ttl is the block's ttl.  A notification block is added only
  * when the configuration asks for one.
  *
- * Access tokens are cached until shortly before they expire.  At most one
+ * Access tokens are cached until shortly before they expire, and the next
+ * one is fetched three quarters into a token's use, with or without
+ * traffic, while sends go on with the current one.  At most one
  * token request is in flight; sends that need a token wait for it in one
  * queue (bounded by queue-size together with the sends in flight).  A 401
  * from messages:send drops the token, fetches a new one and retries that
@@ -128,6 +130,7 @@ struct fcm {
 	char		*auth_hdr;	/* "Authorization: Bearer ..." */
 	unsigned int	 token_gen;
 	long long	 token_until;	/* monotonic ms */
+	long long	 token_refresh;	/* monotonic ms: fetch the next one */
 	struct fcm_req	*token_req;	/* the one in flight */
 	long long	 auth_retry_at;	/* no token request before */
 	enum xp_outcome	 auth_outcome;	/* of the last failure */
@@ -560,6 +563,8 @@ static void
 fcm_token_ok(struct fcm *f, const char *token, long expires_in)
 {
 	struct fcm_req *req;
+	struct timeval tv;
+	long long refresh_ms;
 	long margin;
 
 	margin = expires_in >= 4 * FCM_TOKEN_MARGIN ? FCM_TOKEN_MARGIN :
@@ -568,10 +573,22 @@ fcm_token_ok(struct fcm *f, const char *token, long expires_in)
 	f->auth_hdr = fcm_printf("Authorization: Bearer %s", token);
 	f->token_gen++;
 	f->token_until = fcm_now() + (expires_in - margin) * 1000LL;
+	/*
+	 * The next token is fetched ahead, three quarters into this one's
+	 * use, traffic or not: the first push after a quiet hour does not
+	 * wait for the token endpoint, pushes meanwhile use this token, and
+	 * revoked credentials show in status() before a push finds them.
+	 */
+	refresh_ms = (expires_in - margin) * 1000LL * 3 / 4;
+	if (refresh_ms < 1000)
+		refresh_ms = 1000;
+	f->token_refresh = fcm_now() + refresh_ms;
 	f->auth_backoff = 0;
 	f->auth_retry_at = 0;
 	f->why = NULL;
-	evtimer_del(f->auth_ev);
+	tv.tv_sec = (time_t)(refresh_ms / 1000);
+	tv.tv_usec = (suseconds_t)(refresh_ms % 1000) * 1000;
+	evtimer_add(f->auth_ev, &tv);
 	fcm_recovered(f);
 	f->host->log(f->host, XP_LOG_DEBUG, "fcm %s: new access token, "
 	    "valid %ld s", f->id, expires_in);
@@ -684,7 +701,7 @@ fcm_auth_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (!fcm_token_valid(f))
+	if (!fcm_token_valid(f) || fcm_now() >= f->token_refresh)
 		fcm_token_fetch(f);
 }
 
