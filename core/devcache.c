@@ -771,6 +771,20 @@ devcache_drop(struct devcache *dc, const char *node)
 	return found;
 }
 
+bool
+devcache_last_push(struct devcache *dc, const char *node, time_t *t_r)
+{
+	uint64_t tag[2];
+	size_t pos;
+	bool found;
+
+	node_tag(dc, node, tag);
+	pos = tab_find(dc, tag, &found);
+	if (found)
+		*t_r = (time_t)slot_at(dc, dc->tab[pos] - 1)->last_push;
+	return found;
+}
+
 void
 devcache_set_last_push(struct devcache *dc, const char *node, time_t t)
 {

@@ -47,6 +47,9 @@ bool		 devcache_drop(struct devcache *, const char *node);
 void		 devcache_flush(struct devcache *);
 void		 devcache_set_last_push(struct devcache *, const char *node,
 		    time_t);
+/* The cached last_push of node, without decoding the entry. */
+bool		 devcache_last_push(struct devcache *, const char *node,
+		    time_t *);
 /* Whether presented is the secret of d, a device devcache_get returned. */
 bool		 devcache_secret_ok(const struct devcache *,
 		    const struct store_device *, const char *presented);

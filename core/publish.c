@@ -400,7 +400,7 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 {
 	struct pjob *j = arg;
 	uint64_t now = now_ms(), backoff;
-	const struct store_device *cached;
+	time_t last;
 	struct timeval tv;
 	char text[256];
 
@@ -410,9 +410,9 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 	switch (outcome) {
 	case XP_SENT:
 		job_ok(j);
-		cached = store_cache_get(pb.store, j->node);
-		if (cached == NULL || time(NULL) - cached->last_push >=
-		    PUBLISH_MARK_PUSH_EVERY)
+		/* The entry was decoded once, in job_start: just the time. */
+		if (!store_cache_last_push(pb.store, j->node, &last) ||
+		    time(NULL) - last >= PUBLISH_MARK_PUSH_EVERY)
 			store_device_mark_push(pb.store, j->node, NULL, NULL);
 		break;
 	case XP_INVALID_TOKEN:

@@ -410,6 +410,12 @@ cache_set_last_push(struct store *s, const char *node)
 		devcache_set_last_push(s->cache, node, time(NULL));
 }
 
+bool
+store_cache_last_push(struct store *s, const char *node, time_t *t_r)
+{
+	return s->cache != NULL && devcache_last_push(s->cache, node, t_r);
+}
+
 const struct store_device *
 store_cache_get(struct store *s, const char *node)
 {

@@ -147,6 +147,11 @@ void	store_device_mark_error(struct store *, const char *node,
  * across the event loop.
  */
 const struct store_device *store_cache_get(struct store *, const char *node);
+/*
+ * When node was last pushed to, if it is cached: no decoding, no scratch
+ * storage, and not counted as a hit (the publish path asks after a send).
+ */
+bool	store_cache_last_push(struct store *, const char *node, time_t *);
 
 /*
  * Whether presented is d's publish secret, for a device from the cache or

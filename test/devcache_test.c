@@ -305,6 +305,14 @@ test_eviction(void)
 	devcache_set_last_push(dc, "e999", 1800000000);
 	is_int(devcache_get(dc, "e999")->last_push, 1800000000,
 	    "last_push updated in place");
+	{
+		time_t t = 0;
+
+		ok(devcache_last_push(dc, "e999", &t) && t == 1800000000,
+		    "devcache_last_push reads it without decoding");
+		ok(!devcache_last_push(dc, "nope", &t),
+		    "devcache_last_push: not cached");
+	}
 	devcache_flush(dc);
 	devcache_stats_get(dc, &st);
 	ok(st.entries == 0 && st.slot_bytes == 0 && !present(dc, "e1"),
