@@ -11,6 +11,11 @@
  * empty <handshake/>.  Any failure tears the connection down through
  * link_fail() and reconnects after an exponential backoff with jitter.
  *
+ * Reading: the bytes go into the bufferevent's input buffer, the parser
+ * takes them and queues what they complete (xml/stream.h), and
+ * link_dispatch() hands each event on (stanzas to the router) once the
+ * parser has returned, so nothing of the pipeline runs inside expat.
+ *
  * Liveness: every byte from the server counts.  After `keepalive` seconds
  * of silence we send an XEP-0199 ping to the server's domain and a single
  * space (whitespace keepalive); if nothing at all arrives within
