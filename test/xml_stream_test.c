@@ -699,6 +699,26 @@ test_queue_bound(void)
 	free(in);
 }
 
+#define THREE_IQS	TEST_STREAM_HEAD "<iq/><iq/><iq/>"
+
+/* A stream fed THREE_IQS, its header and first stanza taken. */
+static struct xml_stream *
+two_queued(int *taken)
+{
+	struct xml_stream_event ev;
+	struct xml_stream *s;
+	size_t used;
+
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL);
+	xml_stream_feed(s, THREE_IQS, strlen(THREE_IQS), &used);
+	xml_stream_next(s, &ev);
+	if (xml_stream_next(s, &ev) == XML_STREAM_EV_STANZA) {
+		(*taken)++;
+		xml_node_free(&ev.stanza);
+	}
+	return s;
+}
+
 /*
  * Reset and free drop what is queued (LSan checks the trees are freed);
  * after a reset the stream starts again.
@@ -706,7 +726,7 @@ test_queue_bound(void)
 static void
 test_queue_drop(void)
 {
-	const char *in = TEST_STREAM_HEAD "<iq/><iq/><iq/>";
+	const char *in = THREE_IQS;
 	struct xml_stream_limits l;
 	struct xml_stream_event ev;
 	struct xml_stream *s;
@@ -714,24 +734,12 @@ test_queue_drop(void)
 	size_t used;
 	int stanzas = 0;
 
-	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL);
-	xml_stream_feed(s, in, strlen(in), &used);
-	xml_stream_next(s, &ev);
-	if (xml_stream_next(s, &ev) == XML_STREAM_EV_STANZA) {
-		stanzas++;
-		xml_node_free(&ev.stanza);
-	}
+	s = two_queued(&stanzas);
 	xml_stream_free(&s);
 	ok(s == NULL && stanzas == 1, "free with two stanzas still queued");
 
 	collect_init(&c);
-	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL);
-	xml_stream_feed(s, in, strlen(in), &used);
-	xml_stream_next(s, &ev);
-	if (xml_stream_next(s, &ev) == XML_STREAM_EV_STANZA) {
-		stanzas++;
-		xml_node_free(&ev.stanza);
-	}
+	s = two_queued(&stanzas);
 	xml_stream_reset(s);
 	ok(xml_stream_next(s, &ev) == XML_STREAM_EV_NONE,
 	    "reset drops the queued stanzas");
