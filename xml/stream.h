@@ -31,9 +31,9 @@
 #define XML_STREAM_MAX_ATTR_LEN		8192	/* one value, bytes */
 #define XML_STREAM_MAX_TEXT_LEN		65536	/* one text run, bytes */
 /*
- * Stanzas parsed and not yet taken.  A 64 kB read of small stanzas holds
- * hundreds, and each tree starts with an 8 kB arena: without a bound one
- * read of `<a/>` stanzas could cost 128 MB before the first is handled.
+ * Stanzas parsed and not yet taken.  A 64 kB read holds up to 16,384
+ * stanzas as small as <a/>, and each tree starts with an 8 kB arena:
+ * without a bound one read could cost 128 MB before the first is handled.
  */
 #define XML_STREAM_MAX_QUEUE		64
 
@@ -93,9 +93,9 @@ void		 xml_stream_limits_default(struct xml_stream_limits *);
 struct xml_stream *xml_stream_new(const char *content_ns,
 		    const struct xml_stream_limits *);
 /*
- * Parses what it takes of len bytes and queues the events they complete.
- * It takes all of them unless the queue is full: *used_r tells how many,
- * and the caller feeds the rest after draining the queue.  Bytes after
+ * Parses len bytes and queues the events they complete.  It stops taking
+ * input once the queue is full: *used_r tells how much it took, and the
+ * caller feeds the rest after draining the queue with xml_stream_next().  Bytes after
  * the stream's close or error are taken and dropped.  Returns -1 once the
  * stream has failed (its error event is queued after the stanzas that
  * came before it), 0 otherwise.
