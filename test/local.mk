@@ -15,7 +15,8 @@ include $(srcdir)/test/xml.mk
 
 TESTS += test/link_fake_test.py test/link_prosody_test.sh
 EXTRA_DIST += test/link_fake_test.py test/link_prosody_test.sh \
-	test/lib/taplib.py test/lib/client.py test/lib/prosody.sh
+	test/lib/taplib.py test/lib/xptest.py test/lib/client.py \
+	test/lib/prosody.sh
 include $(srcdir)/test/fcm.mk
 
 # A provider module for the pipeline tests (not installed).
