@@ -16,6 +16,7 @@ core_libxpcore_a_SOURCES = \
 	core/provider.c core/provider.h \
 	core/notif.c core/notif.h \
 	core/throttle.c core/throttle.h \
+	core/clock.h \
 	core/publish.c core/publish.h \
 	core/stats.c core/stats.h \
 	core/store.c core/store.h \

@@ -49,6 +49,7 @@
 
 #include <event2/event.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/notif.h"
 #include "core/provider.h"
@@ -213,25 +214,6 @@ static struct {
 
 static void	job_enter(struct pjob *, enum job_state);
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void
-timer_in(struct event *ev, uint64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(ev, &tv);
-}
-
 static void
 publish_load_conf(const struct xp_conf *conf, struct throttle_conf *tc)
 {
@@ -324,7 +306,7 @@ static void
 job_due_cb(void *arg)
 {
 	struct pjob *j = arg;
-	uint64_t now = now_ms();
+	uint64_t now = clock_ms();
 
 	log_debug("publish: trailing push for node %s", j->node);
 	j->started = now;
@@ -342,13 +324,18 @@ job_dropped_cb(void *arg)
 
 /* Provider outcomes */
 
+/* The wait before the next attempt: doubled at each. */
+static uint64_t
+job_backoff(const struct pjob *j)
+{
+	return (uint64_t)PUBLISH_RETRY_FIRST_MS << j->attempts;
+}
+
 static bool
 job_may_retry(const struct pjob *j, uint64_t now)
 {
-	uint64_t backoff = (uint64_t)PUBLISH_RETRY_FIRST_MS << j->attempts;
-
 	/* Retry only when the attempt itself fits before the deadline. */
-	return !pb.stopping && now + 2 * backoff < j->deadline;
+	return !pb.stopping && now + 2 * job_backoff(j) < j->deadline;
 }
 
 static void
@@ -379,11 +366,10 @@ job_provider_answer(struct pjob *j, enum xp_outcome outcome,
 		job_finish(j, OUTCOME_RATE_LIMITED, text);
 		return;
 	case XP_TEMPORARY:
-		if (job_may_retry(j, now_ms())) {
+		if (job_may_retry(j, clock_ms())) {
 			log_debug("publish: %s temporary failure (%s), retry "
 			    "in %llu ms", j->t.provider, reason ? reason : "",
-			    (unsigned long long)PUBLISH_RETRY_FIRST_MS <<
-			    j->attempts);
+			    (unsigned long long)job_backoff(j));
 			job_enter(j, JOB_RETRY_WAIT);
 			return;
 		}
@@ -415,7 +401,7 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 	struct pjob *j = arg;
 
 	stats_provider_outcome(j->t.provider, outcome,
-	    (double)(now_ms() - j->started) / 1000.0);
+	    (double)(clock_ms() - j->started) / 1000.0);
 	job_provider_answer(j, outcome, retry_after, reason);
 }
 
@@ -502,7 +488,7 @@ job_send(struct pjob *j)
 	if (j->req != NULL && !j->timeout_set && pb.deadline_ms > 0) {
 		evtimer_assign(j->timeout, pb.base, job_timeout_cb, j);
 		j->timeout_set = true;
-		timer_in(j->timeout, pb.deadline_ms);
+		clock_timer_in(j->timeout, pb.deadline_ms);
 	}
 	if (provider_send(p, &j->push, job_sent_cb, j) == -1)
 		job_finish(j, OUTCOME_PROVIDER_BUSY, NULL);
@@ -511,12 +497,12 @@ job_send(struct pjob *j)
 static void
 job_retry_later(struct pjob *j)
 {
-	uint64_t backoff = (uint64_t)PUBLISH_RETRY_FIRST_MS << j->attempts;
+	uint64_t backoff = job_backoff(j);
 
 	j->attempts++;
 	if (j->retry == NULL)
 		j->retry = evtimer_new(pb.base, job_retry_cb, j);
-	timer_in(j->retry, backoff);
+	clock_timer_in(j->retry, backoff);
 }
 
 static void	job_found_cb(void *, enum registry_status,
@@ -627,7 +613,7 @@ job_route(struct pjob *j, const struct push_target *t)
 	 * publish tree.
 	 */
 	router_req_slim(j->req);
-	now = now_ms();
+	now = clock_ms();
 	j->started = now;
 	j->deadline = now + pb.deadline_ms;
 	/* Calls ring now: a call held for a minute is a missed call. */

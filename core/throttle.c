@@ -14,10 +14,10 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/event.h>
 
+#include "core/clock.h"
 #include "core/options.h"
 #include "core/throttle.h"
 #include "core/xmalloc.h"
@@ -113,15 +113,6 @@ throttle_conf_load(struct throttle_conf *tc, const struct xp_conf *conf)
 
 /* The table */
 
-static uint64_t
-monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint32_t
 hash_str(const char *s)
 {
@@ -130,16 +121,6 @@ hash_str(const char *s)
 	while (*s != '\0')
 		h = (h ^ (unsigned char)*s++) * 16777619u;
 	return h;
-}
-
-static void
-timer_in(struct event *ev, uint64_t ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(ev, &tv);
 }
 
 static struct dstate *
@@ -202,7 +183,7 @@ throttle_sweep_cb(evutil_socket_t fd, short events, void *arg)
 			dp = &d->next;
 		}
 	}
-	timer_in(tt.sweep, THROTTLE_SWEEP_TICK_MS);
+	clock_timer_in(tt.sweep, THROTTLE_SWEEP_TICK_MS);
 }
 
 /* The trailing push of a device: the latest held notification. */
@@ -217,7 +198,7 @@ throttle_trailing_cb(evutil_socket_t fd, short events, void *arg)
 		return;
 	if (throttle_check(&d->ts, &tt.tc, d->held_prio, now, &when) ==
 	    THROTTLE_COALESCE) {
-		timer_in(d->trailing, when - now);
+		clock_timer_in(d->trailing, when - now);
 		return;
 	}
 	d->held = NULL;
@@ -235,7 +216,7 @@ dstate_hold(struct dstate *d, void *push, enum xp_prio prio, uint64_t when,
 	if (d->trailing == NULL)
 		d->trailing = evtimer_new(tt.base, throttle_trailing_cb, d);
 	if (!evtimer_pending(d->trailing, NULL))
-		timer_in(d->trailing, when - now);
+		clock_timer_in(d->trailing, when - now);
 }
 
 enum throttle_admit
@@ -277,9 +258,9 @@ throttle_init(struct event_base *base, const struct throttle_conf *tc,
 	tt.tc = *tc;
 	tt.due = due;
 	tt.drop = drop;
-	tt.now = now != NULL ? now : monotonic_ms;
+	tt.now = now != NULL ? now : clock_ms;
 	tt.sweep = evtimer_new(base, throttle_sweep_cb, NULL);
-	timer_in(tt.sweep, THROTTLE_SWEEP_PERIOD_MS);
+	clock_timer_in(tt.sweep, THROTTLE_SWEEP_PERIOD_MS);
 }
 
 void
