@@ -87,11 +87,13 @@ typedef void registry_cb(void *arg, enum registry_status,
 struct registry;
 static void	registry_lookup(struct registry *,
 		    const struct registry_query *, registry_cb *, void *arg);
-static void	registry_pushed(struct registry *, const struct push_target *);
-static void	registry_failed(struct registry *, const struct push_target *,
-		    const char *reason);
-static void	registry_forget(struct registry *, const struct push_target *,
-		    const char *why, store_done_cb *cb, void *arg);
+static void	registry_pushed(struct registry *,
+		    const struct push_target *);
+static void	registry_failed(struct registry *,
+		    const struct push_target *, const char *reason);
+static void	registry_forget(struct registry *,
+		    const struct push_target *, const char *why,
+		    store_done_cb *cb, void *arg);
 static struct registry *registry_adapter_new(struct store *,
 		    const struct xp_conf *);
 static void	registry_adapter_reconfigure(struct registry *,
@@ -229,7 +231,7 @@ publish_reconfigure(const struct xp_conf *conf)
 
 	publish_load_conf(conf, &tc);
 	throttle_reconfigure(&tc);
-	registry_adapter_reconfigure(pb.reg, conf);
+	registry_adapter_reconfigure(pb.reg, conf);	/* registry adapter */
 }
 
 size_t
@@ -362,7 +364,8 @@ job_provider_answer(struct pjob *j, enum xp_outcome outcome,
 	case XP_RATE_LIMITED:
 		snprintf(text, sizeof(text), "%s rate-limits this device%s",
 		    j->t.provider, retry_after ? ": retry later" : "");
-		registry_failed(pb.reg, &j->t, reason ? reason : "rate limited");
+		registry_failed(pb.reg, &j->t, reason ? reason :
+		    "rate limited");
 		job_finish(j, OUTCOME_RATE_LIMITED, text);
 		return;
 	case XP_TEMPORARY:
@@ -464,19 +467,6 @@ publish_secret(const struct xml_node *po)
 }
 
 static void
-job_lookup(struct pjob *j, registry_cb *cb)
-{
-	struct registry_query q;
-
-	q.node = j->node;
-	q.from = j->req->from;
-	q.options = xml_node_child(j->req->payload, "publish-options",
-	    NS_PUBSUB);
-	q.secret = publish_secret(q.options);
-	registry_lookup(pb.reg, &q, cb, j);
-}
-
-static void
 job_send(struct pjob *j)
 {
 	struct provider *p;
@@ -503,41 +493,6 @@ job_retry_later(struct pjob *j)
 	if (j->retry == NULL)
 		j->retry = evtimer_new(pb.base, job_retry_cb, j);
 	clock_timer_in(j->retry, backoff);
-}
-
-static void	job_found_cb(void *, enum registry_status,
-		    const struct push_target *, const char *);
-
-/*
- * The one transition: the state's entry action.  It may end the job, so
- * the caller touches j no more.
- */
-static void
-job_enter(struct pjob *j, enum job_state state)
-{
-	j->state = state;
-	switch (state) {
-	case JOB_LOOKUP:
-		job_lookup(j, job_found_cb);
-		break;
-	case JOB_REMOVING:
-		log_info("publish: account %s was removed: deleting its "
-		    "registration %s", j->t.owner, j->node);
-		stats_inc(STAT_REGISTRATIONS_REMOVED);
-		registry_forget(pb.reg, &j->t, "account removed",
-		    job_removed_cb, j);
-		break;
-	case JOB_THROTTLED:
-		stats_inc(STAT_PUSH_COALESCED);
-		job_answer(j, OUTCOME_COALESCED, NULL);
-		break;
-	case JOB_SENDING:
-		job_send(j);
-		break;
-	case JOB_RETRY_WAIT:
-		job_retry_later(j);
-		break;
-	}
 }
 
 /* What the notification asks for: the push, its priority and kind. */
@@ -660,6 +615,51 @@ job_found_cb(void *arg, enum registry_status st, const struct push_target *t,
 }
 
 static void
+job_lookup(struct pjob *j)
+{
+	struct registry_query q;
+
+	q.node = j->node;
+	q.from = j->req->from;
+	q.options = xml_node_child(j->req->payload, "publish-options",
+	    NS_PUBSUB);
+	q.secret = publish_secret(q.options);
+	registry_lookup(pb.reg, &q, job_found_cb, j);
+}
+
+/*
+ * The one transition: the state's entry action.  It may end the job, so
+ * the caller touches j no more.
+ */
+static void
+job_enter(struct pjob *j, enum job_state state)
+{
+	j->state = state;
+	switch (state) {
+	case JOB_LOOKUP:
+		job_lookup(j);
+		break;
+	case JOB_REMOVING:
+		log_info("publish: account %s was removed: deleting its "
+		    "registration %s", j->t.owner, j->node);
+		stats_inc(STAT_REGISTRATIONS_REMOVED);
+		registry_forget(pb.reg, &j->t, "account removed",
+		    job_removed_cb, j);
+		break;
+	case JOB_THROTTLED:
+		stats_inc(STAT_PUSH_COALESCED);
+		job_answer(j, OUTCOME_COALESCED, NULL);
+		break;
+	case JOB_SENDING:
+		job_send(j);
+		break;
+	case JOB_RETRY_WAIT:
+		job_retry_later(j);
+		break;
+	}
+}
+
+static void
 publish_cb(void *arg, struct router_req *req)
 {
 	const struct xml_node *pub;
@@ -689,7 +689,7 @@ publish_init(struct event_base *base, struct store *store,
 	struct throttle_conf tc;
 
 	pb.base = base;
-	pb.reg = registry_adapter_new(store, conf);
+	pb.reg = registry_adapter_new(store, conf);	/* registry adapter */
 	publish_load_conf(conf, &tc);
 	throttle_init(base, &tc, job_due_cb, job_dropped_cb, NULL);
 	router_register_iq("pubsub", NS_PUBSUB, true, publish_cb, NULL);
