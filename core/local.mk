@@ -14,7 +14,9 @@ core_libxpcore_a_SOURCES = \
 	core/commands.c core/commands.h \
 	core/certinfo.c core/certinfo.h \
 	core/provider.c core/provider.h \
-	core/priority.c core/priority.h \
+	core/notif.c core/notif.h \
+	core/throttle.c core/throttle.h \
+	core/clock.h \
 	core/publish.c core/publish.h \
 	core/stats.c core/stats.h \
 	core/store.c core/store.h \

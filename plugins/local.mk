@@ -1,6 +1,6 @@
-# plugins: rules appended by the issues that fill this folder
+# plugins/: the provider modules and the HTTP/2 client library they share.
 
-# ---- APNs (issue 8): HTTP/2 client library, apns.so, apns-voip.so ----
+# APNs: the HTTP/2 client library, apns.so and apns-voip.so.
 # libxph2: the HTTP/2 client and module helpers, linked into the modules
 # (PIC because it ends up inside shared objects).
 noinst_LTLIBRARIES += plugins/h2/libxph2.la
@@ -25,9 +25,8 @@ plugins_apns_voip_la_SOURCES = $(XP_APNS_SRCS)
 plugins_apns_voip_la_CPPFLAGS = $(AM_CPPFLAGS) -DAPNS_VOIP_ONLY
 plugins_apns_voip_la_LIBADD = $(XP_APNS_LIBS)
 plugins_apns_voip_la_LDFLAGS = $(XP_MODULE_LDFLAGS)
-# ---- end APNs ----
 
-# ---- FCM (issue 9): fcm.so, Firebase Cloud Messaging HTTP v1 + OAuth2 ----
+# FCM: fcm.so, Firebase Cloud Messaging HTTP v1 with OAuth2.
 # Only xpushd_provider is exported; libcurl's multi handle runs on the
 # host's event base.
 pkglib_LTLIBRARIES += plugins/fcm.la
@@ -39,4 +38,3 @@ plugins_fcm_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version -shared \
 	-no-undefined -export-symbols-regex '^xpushd_provider$$'
 plugins_fcm_la_LIBADD = $(CURL_LIBS) $(OPENSSL_LIBS) $(JSONC_LIBS) \
 	$(LIBEVENT_LIBS)
-# ---- end FCM ----

@@ -1,4 +1,4 @@
-# test/: the PostgreSQL store (issue 5).  The TAP binaries need a database,
+# test/store.mk: the PostgreSQL store.  The TAP binaries need a database,
 # so TESTS lists wrapper scripts that start a throwaway cluster
 # (test/lib/pg.sh), run one binary and stop the cluster.
 XP_STORE_TEST_SRCS = core/store.c core/store.h core/rand.c core/rand.h \
