@@ -35,9 +35,9 @@
 #include "core/priority.h"
 #include "core/provider.h"
 #include "core/publish.h"
+#include "core/registry.h"
 #include "core/router.h"
 #include "core/stats.h"
-#include "core/store.h"
 #include "core/xmalloc.h"
 #include "xml/form.h"
 #include "xml/jid.h"
@@ -51,7 +51,6 @@
 #define PUBLISH_THROTTLE_IDLE_MS (15 * 60 * 1000)	/* at the most */
 #define PUBLISH_SWEEP_PERIOD_MS	1000	/* every throttle state looked at */
 #define PUBLISH_SWEEP_TICK_MS	100	/* a slice of the table per tick */
-#define PUBLISH_MARK_PUSH_EVERY	300	/* seconds between last_push writes */
 /*
  * A job's strings (node, owner, provider, token and the push fields) go
  * into one arena: one allocation, recycled, instead of a dozen strdup and
@@ -65,6 +64,7 @@ struct pjob {
 	struct router_req	*req;		/* NULL once answered or held */
 	struct dstate		*held_by;	/* a coalesced (trailing) push */
 	char			*node, *owner, *provider;
+	bool			 stored;	/* the target's, for the registry */
 	struct xml_arena	*strs;		/* the job's own strings */
 	struct xp_push		 push;
 	bool			 call;
@@ -87,8 +87,7 @@ struct dstate {
 
 static struct {
 	struct event_base	*base;
-	struct store		*store;
-	bool			 require_secret;
+	struct registry		*registry;
 	long			 max_in_flight;
 	uint64_t		 deadline_ms;
 	struct throttle_conf	 tc;
@@ -124,7 +123,6 @@ hash_str(const char *s)
 static void
 publish_load_conf(const struct xp_conf *conf)
 {
-	pb.require_secret = conf_bool(conf, NULL, "require-secret");
 	pb.max_in_flight = (long)conf_int(conf, NULL, "max-in-flight");
 	pb.deadline_ms = (uint64_t)conf_int(conf, NULL, "publish-deadline");
 	pb.tc.low_window_ms = (uint64_t)conf_int(conf, NULL,
@@ -352,20 +350,38 @@ job_hold(struct pjob *j, struct dstate *d, uint64_t when)
 
 /* Provider outcomes */
 
+/* The push target again, for the registry's write-back calls. */
+static void
+job_target(const struct pjob *j, struct push_target *t)
+{
+	t->node = j->node;
+	t->owner = j->owner;
+	t->provider = j->provider;
+	t->token = j->push.token;
+	t->voip_token = j->push.voip ? j->push.token : NULL;
+	t->stored = j->stored;
+}
+
 static void
 job_mark_error(struct pjob *j, const char *reason)
 {
-	store_device_mark_error(pb.store, j->node, reason, NULL, NULL);
+	struct push_target t;
+
+	job_target(j, &t);
+	registry_failed(pb.registry, &t, reason);
 }
 
 static void
 job_delete_registration(struct pjob *j, const char *why)
 {
+	struct push_target t;
+
 	log_info("publish: %s token of %s on %s is no longer valid (%s): "
 	    "registration %s deleted", j->push.voip ? "VoIP" : "device",
 	    j->owner, j->provider, why, j->node);
 	stats_inc(STAT_REGISTRATIONS_REMOVED);
-	store_device_delete(pb.store, j->node, NULL, NULL);
+	job_target(j, &t);
+	registry_forget(pb.registry, &t, why, NULL, NULL);
 }
 
 static void
@@ -400,7 +416,7 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 {
 	struct pjob *j = arg;
 	uint64_t now = now_ms(), backoff;
-	time_t last;
+	struct push_target t;
 	struct timeval tv;
 	char text[256];
 
@@ -410,10 +426,8 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 	switch (outcome) {
 	case XP_SENT:
 		job_ok(j);
-		/* The entry was decoded once, in job_start: just the time. */
-		if (!store_cache_last_push(pb.store, j->node, &last) ||
-		    time(NULL) - last >= PUBLISH_MARK_PUSH_EVERY)
-			store_device_mark_push(pb.store, j->node, NULL, NULL);
+		job_target(j, &t);
+		registry_pushed(pb.registry, &t);
 		break;
 	case XP_INVALID_TOKEN:
 		job_delete_registration(j, reason ? reason : "invalid token");
@@ -518,29 +532,6 @@ job_send(struct pjob *j)
 
 /* From publish to provider */
 
-static bool
-from_authorized(const char *from, const char *owner)
-{
-	struct jid *f, *o;
-	bool ok = false;
-
-	if ((f = jid_parse(from, NULL)) == NULL)
-		return false;
-	if ((o = jid_parse(owner, NULL)) == NULL) {
-		jid_free(&f);
-		return false;
-	}
-	if (jid_resource(f) == NULL) {
-		if (jid_local(f) == NULL)
-			ok = strcmp(jid_domain(f), jid_domain(o)) == 0;
-		else
-			ok = strcmp(jid_bare(f), jid_bare(o)) == 0;
-	}
-	jid_free(&f);
-	jid_free(&o);
-	return ok;
-}
-
 /* The publish-options secret, NULL if none was sent. */
 static const char *
 publish_secret(const struct xml_node *pubsub)
@@ -563,33 +554,16 @@ publish_secret(const struct xml_node *pubsub)
 }
 
 static void
-job_start(struct pjob *j, const struct store_device *dev)
+job_start(struct pjob *j, const struct push_target *dev)
 {
 	const struct xml_node *pubsub = j->req->payload, *pub, *item, *n;
-	const char *secret, *err = NULL;
+	const char *err = NULL;
 	struct provider *p;
 	struct notif nf;
 	struct dstate *d;
 	struct jid *sj;
 	uint64_t when, now;
 
-	if (!from_authorized(j->req->from, dev->owner)) {
-		log_info("publish: %s may not publish to node %s of %s",
-		    j->req->from, j->node, dev->owner);
-		job_error(j, "auth", "forbidden", "only the owner's server may "
-		    "publish to this node");
-		goto done;
-	}
-	secret = publish_secret(pubsub);
-	if ((secret != NULL && !store_device_secret_ok(pb.store, dev,
-	    secret)) ||
-	    (secret == NULL && pb.require_secret)) {
-		log_info("publish: %s secret for node %s from %s",
-		    secret ? "wrong" : "missing", j->node, j->req->from);
-		job_error(j, "auth", "forbidden", secret ? "wrong secret" :
-		    "this service requires the publish-options secret");
-		goto done;
-	}
 	pub = xml_node_child(pubsub, "publish", NS_PUBSUB);
 	item = xml_node_child(pub, "item", NS_PUBSUB);
 	n = item != NULL ? xml_node_child(item, "notification", NS_PUSH) :
@@ -600,13 +574,15 @@ job_start(struct pjob *j, const struct store_device *dev)
 	}
 	j->owner = own(j, dev->owner);
 	j->provider = own(j, dev->provider);
+	j->stored = dev->stored;
 	if (nf.account_removed) {
 		log_info("publish: account %s was removed: deleting its "
 		    "registration %s", dev->owner, j->node);
 		stats_inc(STAT_REGISTRATIONS_REMOVED);
 		/* Answered once the row is gone: a publish after it misses. */
 		j->busy = true;
-		store_device_delete(pb.store, j->node, job_removed_cb, j);
+		registry_forget(pb.registry, dev, "account removed",
+		    job_removed_cb, j);
 		return;
 	}
 	if ((p = provider_find(dev->provider)) == NULL) {
@@ -677,25 +653,23 @@ done:
 }
 
 static void
-publish_lookup_cb(void *arg, enum store_status st,
-    const struct store_device *dev, const char *msg)
+publish_lookup_cb(void *arg, enum registry_status st,
+    const struct push_target *t, const char *reason)
 {
 	struct pjob *j = arg;
 
 	switch (st) {
-	case STORE_OK:
-		job_start(j, dev);
+	case REGISTRY_FOUND:
+		job_start(j, t);
 		return;
-	case STORE_NOTFOUND:
-		log_debug("publish: unknown node %s from %s", j->node,
-		    j->req->from);
-		job_error(j, "cancel", "item-not-found", "no such node");
+	case REGISTRY_UNKNOWN:
+		job_error(j, "cancel", "item-not-found", reason);
 		break;
-	default:
-		log_warnx("publish: node look-up failed: %s",
-		    msg ? msg : store_status_str(st));
-		job_error(j, "wait", "internal-server-error",
-		    "the registration database cannot be reached now");
+	case REGISTRY_FORBIDDEN:
+		job_error(j, "auth", "forbidden", reason);
+		break;
+	case REGISTRY_UNAVAILABLE:
+		job_error(j, "wait", "internal-server-error", reason);
 		break;
 	}
 	job_maybe_free(j);
@@ -705,7 +679,7 @@ static void
 publish_cb(void *arg, struct router_req *req)
 {
 	const struct xml_node *pub;
-	const struct store_device *dev;
+	struct registry_query q;
 	const char *node;
 	struct pjob *j;
 
@@ -727,21 +701,21 @@ publish_cb(void *arg, struct router_req *req)
 	j = job_new();
 	j->req = req;
 	j->node = own(j, node);
-	if ((dev = store_cache_get(pb.store, node)) != NULL) {
-		job_start(j, dev);
-		return;
-	}
-	store_device_lookup(pb.store, node, publish_lookup_cb, j);
+	memset(&q, 0, sizeof(q));
+	q.node = j->node;
+	q.from = req->from;
+	q.secret = publish_secret(req->payload);
+	registry_lookup(pb.registry, &q, publish_lookup_cb, j);
 }
 
 void
-publish_init(struct event_base *base, struct store *store,
+publish_init(struct event_base *base, struct registry *registry,
     const struct xp_conf *conf)
 {
 	struct timeval tv = { 1, 0 };
 
 	pb.base = base;
-	pb.store = store;
+	pb.registry = registry;
 	publish_load_conf(conf);
 	router_register_iq("pubsub", NS_PUBSUB, true, publish_cb, NULL);
 	pb.sweep = evtimer_new(base, publish_sweep_cb, NULL);
