@@ -366,8 +366,8 @@ component_free(void)
 	adhoc_shutdown();
 	disco_shutdown();
 	link_free(&component_link);
-	store_free(&xpd->store);
 	registry_free(&component_registry);
+	store_free(&xpd->store);
 	stats_free();
 }
 

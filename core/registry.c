@@ -569,3 +569,9 @@ registry_flush_marks(struct registry *r)
 {
 	marks_flush(r);
 }
+
+bool
+registry_cached(struct registry *r, const char *node)
+{
+	return r->cache != NULL && devcache_find(r->cache, node) != NULL;
+}

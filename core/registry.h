@@ -107,9 +107,10 @@ void		 registry_conf_defaults(struct registry_conf *);
 struct registry	*registry_new(struct event_base *, struct store *,
 		    const struct registry_conf *, char **error_r);
 /*
- * Either before store_free() or after it.  Lookups still in flight are
- * answered REGISTRY_UNAVAILABLE when the store lets them go; queued
- * last_push writes are dropped (they are only ever an approximation).
+ * Before store_free(): the registry is one of the store's users.  Lookups
+ * still in flight are answered REGISTRY_UNAVAILABLE when the store lets
+ * them go; queued last_push writes are dropped (they are only ever an
+ * approximation of the last push).
  */
 void		 registry_free(struct registry **);
 /* require-secret takes effect at once; the cache size at the next start. */
@@ -139,6 +140,8 @@ void	registry_failed(struct registry *, const struct push_target *,
  */
 void	registry_forget(struct registry *, const struct push_target *,
 	    const char *why, store_done_cb *cb, void *arg);
+/* Whether node is in the cache; not counted as a hit (tests). */
+bool	registry_cached(struct registry *, const char *node);
 /* Sends the queued last_push writes now (shutdown, tests). */
 void	registry_flush_marks(struct registry *);
 
