@@ -15,8 +15,9 @@
  * - The index is an open-addressing table (linear probing) of uint32 slot
  *   indices, 1.5 times the maximum, so that the load stays at or below
  *   2/3; positions come from multiply-shift, so the size need not be a
- *   power of two (rounding up to one costs up to a third more).  Deletion shifts the following entries
- *   back instead of leaving tombstones, so probes never lengthen with age.
+ *   power of two (rounding up to one costs up to a third more).  Deletion
+ *   shifts the following entries back instead of leaving tombstones, so
+ *   probes never lengthen with age.
  *
  * - The node is not stored: the slot holds 96 bits of a SipHash-2-4 of it
  *   under a key drawn from getrandom(2) once per cache, and part of them
@@ -67,7 +68,7 @@
 
 #define DEVCACHE_SLOT_BYTES	72	/* sizeof(struct cslot) */
 #define DEVCACHE_INLINE		42	/* bytes of token + local part inline */
-#define DEVCACHE_PAGE_SLOTS	4096	/* slots per mapped page (320 KB) */
+#define DEVCACHE_PAGE_SLOTS	4096	/* slots per mapped page (288 KB) */
 #define DEVCACHE_MAX		(UINT32_MAX / 2)	/* entries at the most */
 #define DEVCACHE_PART_MAX	UINT16_MAX	/* bytes of one blob field */
 #define DEVCACHE_NAME_MAX	255	/* bytes of an interned name */

@@ -548,7 +548,7 @@ registry_forget(struct registry *r, const struct push_target *t,
 
 	log_debug("registry: forgetting node %s: %s", t->node, why);
 	if (t->stored) {
-		/* Gone from the cache now: the next publish asks the database. */
+		/* Gone from the cache now: a publish next asks the database. */
 		cache_drop(r, t->node);
 		store_device_delete(r->store, t->node, cb, arg);
 		return;

@@ -284,7 +284,8 @@ test_secret(void)
 	g = get(dc, "n1");
 	ok(g != NULL && devcache_item_secret_ok(dc, g->item, "right-secret"),
 	    "right secret");
-	ok(!devcache_item_secret_ok(dc, g->item, "wrong-secret"), "wrong secret");
+	ok(!devcache_item_secret_ok(dc, g->item, "wrong-secret"),
+	    "wrong secret");
 	ok(!devcache_item_secret_ok(dc, g->item, "right-secre"), "prefix");
 	ok(!devcache_item_secret_ok(dc, g->item, ""), "empty secret");
 	ok(!devcache_item_secret_ok(dc, g->item, NULL), "absent secret");

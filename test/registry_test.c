@@ -343,7 +343,6 @@ test_race(void)
 	res_reset(&r2);
 }
 
-static int many_done, many_bad;
 static char *many_nodes[MANY];
 
 static void
@@ -352,14 +351,6 @@ many_cb(void *arg, enum registry_status st, const struct push_target *t,
 {
 	many_done++;
 	if (st != REGISTRY_FOUND)
-		many_bad++;
-}
-
-static void
-many_done_cb(void *arg, enum store_status st, const char *err)
-{
-	many_done++;
-	if (st != STORE_OK)
 		many_bad++;
 }
 

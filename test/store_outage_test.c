@@ -1,7 +1,7 @@
 /*
  * PostgreSQL stopped mid-run: operations fail fast with STORE_ETEMP, the
- * event loop keeps running, the registry's cached devices keep answering, and after the
- * restart everything works again with no stored row lost.  The server is
+ * event loop keeps running, the registry's cached devices keep answering,
+ * and after the restart everything works again with no stored row lost.  The server is
  * stopped and started through test/lib/pg.sh ($XPUSHD_PG_SH).
  */
 #include "config.h"

@@ -300,7 +300,6 @@ test_certs(void)
 /* Many operations queued at once ride the pipeline. */
 #define MANY 500
 
-static int many_done, many_bad;
 static char *many_nodes[MANY];
 
 static void
@@ -317,14 +316,6 @@ many_device_cb(void *arg, enum store_status st, const struct store_device *d,
 	if (many_nodes[i] == NULL)
 		many_nodes[i] = xstrdup(d->node);
 	else if (strcmp(many_nodes[i], d->node) != 0)
-		many_bad++;
-}
-
-static void
-many_done_cb(void *arg, enum store_status st, const char *err)
-{
-	many_done++;
-	if (st != STORE_OK)
 		many_bad++;
 }
 

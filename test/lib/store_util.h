@@ -229,6 +229,17 @@ res_certs_cb(void *arg, enum store_status st, const struct store_cert *c,
 	}
 }
 
+/* Answers to many operations issued at once, and how many went wrong. */
+static int many_done, many_bad;
+
+__attribute__((unused)) static void
+many_done_cb(void *arg, enum store_status st, const char *err)
+{
+	many_done++;
+	if (st != STORE_OK)
+		many_bad++;
+}
+
 /*
  * A registry answer: the target goes into r->dev.  A cache hit answers
  * inside its call by design, so this notes r->reentrant but does not
