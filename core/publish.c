@@ -56,6 +56,7 @@
 #include "core/publish.h"
 #include "core/router.h"
 #include "core/stats.h"
+#include "core/registry.h"
 #include "core/store.h"
 #include "core/throttle.h"
 #include "core/xmalloc.h"
@@ -63,41 +64,6 @@
 #include "xml/jid.h"
 #include "xml/mem.h"
 
-/* ---- registry adapter: replaced by core/registry.h when merged ---- */
-struct push_target {
-	const char	*node;
-	const char	*owner;		/* bare JID; NULL for a registration-less node */
-	const char	*provider;	/* provider block id */
-	const char	*token;
-	const char	*voip_token;	/* NULL if none */
-	bool		 stored;	/* backed by a devices row */
-};
-enum registry_status {
-	REGISTRY_FOUND, REGISTRY_UNKNOWN, REGISTRY_FORBIDDEN,
-	REGISTRY_UNAVAILABLE
-};
-struct registry_query {
-	const char		*node;
-	const char		*from;
-	const char		*secret;
-	const struct xml_node	*options;
-};
-typedef void registry_cb(void *arg, enum registry_status,
-    const struct push_target *, const char *reason);
-struct registry;
-static void	registry_lookup(struct registry *,
-		    const struct registry_query *, registry_cb *, void *arg);
-static void	registry_pushed(struct registry *,
-		    const struct push_target *);
-static void	registry_failed(struct registry *,
-		    const struct push_target *, const char *reason);
-static void	registry_forget(struct registry *,
-		    const struct push_target *, const char *why,
-		    store_done_cb *cb, void *arg);
-static struct registry *registry_adapter_new(struct store *,
-		    const struct xp_conf *);
-static void	registry_adapter_reconfigure(struct registry *,
-		    const struct xp_conf *);
 /* ---- provider adapter: replaced by core/provider.h when merged ---- */
 static int	provider_send(struct provider *, const struct xp_push *,
 		    xp_sent_cb *, void *arg);
@@ -231,7 +197,6 @@ publish_reconfigure(const struct xp_conf *conf)
 
 	publish_load_conf(conf, &tc);
 	throttle_reconfigure(&tc);
-	registry_adapter_reconfigure(pb.reg, conf);	/* registry adapter */
 }
 
 size_t
@@ -683,13 +648,13 @@ publish_cb(void *arg, struct router_req *req)
 }
 
 void
-publish_init(struct event_base *base, struct store *store,
+publish_init(struct event_base *base, struct registry *reg,
     const struct xp_conf *conf)
 {
 	struct throttle_conf tc;
 
 	pb.base = base;
-	pb.reg = registry_adapter_new(store, conf);	/* registry adapter */
+	pb.reg = reg;
 	publish_load_conf(conf, &tc);
 	throttle_init(base, &tc, job_due_cb, job_dropped_cb, NULL);
 	router_register_iq("pubsub", NS_PUBSUB, true, publish_cb, NULL);
@@ -705,169 +670,6 @@ void
 publish_shutdown(void)
 {
 	throttle_shutdown();
-}
-
-/*
- * ---- registry adapter: replaced by core/registry.c when merged ----
- *
- * The four registry calls over today's store API, so that this branch
- * builds and passes on its own.
- */
-
-#define REGISTRY_MARK_PUSH_EVERY 300	/* seconds between last_push writes */
-
-struct registry {
-	struct store	*store;
-	bool		 require_secret;
-};
-
-/* A lookup that waits on the database; the query's strings are copied. */
-struct registry_miss {
-	struct registry	*r;
-	char		*node, *from, *secret;
-	registry_cb	*cb;
-	void		*arg;
-};
-
-static struct registry registry_adapter;
-
-static struct registry *
-registry_adapter_new(struct store *store, const struct xp_conf *conf)
-{
-	registry_adapter.store = store;
-	registry_adapter_reconfigure(&registry_adapter, conf);
-	return &registry_adapter;
-}
-
-static void
-registry_adapter_reconfigure(struct registry *r, const struct xp_conf *conf)
-{
-	r->require_secret = conf_bool(conf, NULL, "require-secret");
-}
-
-static bool
-from_authorized(const char *from, const char *owner)
-{
-	struct jid *f, *o;
-	bool ok = false;
-
-	if ((f = jid_parse(from, NULL)) == NULL)
-		return false;
-	if ((o = jid_parse(owner, NULL)) == NULL) {
-		jid_free(&f);
-		return false;
-	}
-	if (jid_resource(f) == NULL) {
-		if (jid_local(f) == NULL)
-			ok = strcmp(jid_domain(f), jid_domain(o)) == 0;
-		else
-			ok = strcmp(jid_bare(f), jid_bare(o)) == 0;
-	}
-	jid_free(&f);
-	jid_free(&o);
-	return ok;
-}
-
-static void
-registry_found(struct registry *r, const char *node, const char *from,
-    const char *secret, const struct store_device *dev, registry_cb *cb,
-    void *arg)
-{
-	struct push_target t;
-
-	if (!from_authorized(from, dev->owner)) {
-		log_info("publish: %s may not publish to node %s of %s", from,
-		    node, dev->owner);
-		cb(arg, REGISTRY_FORBIDDEN, NULL, "only the owner's server may "
-		    "publish to this node");
-		return;
-	}
-	if ((secret != NULL && !store_device_secret_ok(r->store, dev,
-	    secret)) || (secret == NULL && r->require_secret)) {
-		log_info("publish: %s secret for node %s from %s",
-		    secret ? "wrong" : "missing", node, from);
-		cb(arg, REGISTRY_FORBIDDEN, NULL, secret ? "wrong secret" :
-		    "this service requires the publish-options secret");
-		return;
-	}
-	t.node = node;
-	t.owner = dev->owner;
-	t.provider = dev->provider;
-	t.token = dev->token;
-	t.voip_token = dev->voip_token;
-	t.stored = true;
-	cb(arg, REGISTRY_FOUND, &t, NULL);
-}
-
-static void
-registry_miss_cb(void *arg, enum store_status st,
-    const struct store_device *dev, const char *msg)
-{
-	struct registry_miss *m = arg;
-
-	switch (st) {
-	case STORE_OK:
-		registry_found(m->r, m->node, m->from, m->secret, dev, m->cb,
-		    m->arg);
-		break;
-	case STORE_NOTFOUND:
-		m->cb(m->arg, REGISTRY_UNKNOWN, NULL, "no such node");
-		break;
-	default:
-		m->cb(m->arg, REGISTRY_UNAVAILABLE, NULL, msg ? msg :
-		    store_status_str(st));
-		break;
-	}
-	free(m->node);
-	free(m->from);
-	free(m->secret);
-	free(m);
-}
-
-static void
-registry_lookup(struct registry *r, const struct registry_query *q,
-    registry_cb *cb, void *arg)
-{
-	const struct store_device *dev;
-	struct registry_miss *m;
-
-	if ((dev = store_cache_get(r->store, q->node)) != NULL) {
-		registry_found(r, q->node, q->from, q->secret, dev, cb, arg);
-		return;
-	}
-	m = xcalloc(1, sizeof(*m));
-	m->r = r;
-	m->node = xstrdup(q->node);
-	m->from = xstrdup(q->from);
-	m->secret = q->secret != NULL ? xstrdup(q->secret) : NULL;
-	m->cb = cb;
-	m->arg = arg;
-	store_device_lookup(r->store, q->node, registry_miss_cb, m);
-}
-
-static void
-registry_pushed(struct registry *r, const struct push_target *t)
-{
-	time_t last;
-
-	/* The entry was decoded once, at the look-up: just the time. */
-	if (!store_cache_last_push(r->store, t->node, &last) ||
-	    time(NULL) - last >= REGISTRY_MARK_PUSH_EVERY)
-		store_device_mark_push(r->store, t->node, NULL, NULL);
-}
-
-static void
-registry_failed(struct registry *r, const struct push_target *t,
-    const char *reason)
-{
-	store_device_mark_error(r->store, t->node, reason, NULL, NULL);
-}
-
-static void
-registry_forget(struct registry *r, const struct push_target *t,
-    const char *why, store_done_cb *cb, void *arg)
-{
-	store_device_delete(r->store, t->node, cb, arg);
 }
 
 /*
