@@ -11,6 +11,11 @@
  * empty <handshake/>.  Any failure tears the connection down through
  * link_fail() and reconnects after an exponential backoff with jitter.
  *
+ * Reading: the bytes go into the bufferevent's input buffer, the parser
+ * takes them and queues what they complete (xml/stream.h), and
+ * link_dispatch() hands each event on (stanzas to the router) once the
+ * parser has returned, so nothing of the pipeline runs inside expat.
+ *
  * Liveness: every byte from the server counts.  After `keepalive` seconds
  * of silence we send an XEP-0199 ping to the server's domain and a single
  * space (whitespace keepalive); if nothing at all arrives within
@@ -45,12 +50,11 @@
 #define LINK_CLOSE_GRACE	3	/* seconds to flush our stream close */
 #define LINK_PING_ID		"xpushd-keepalive"
 /*
- * Bytes taken from the socket per read callback, in reads of
- * LINK_READ_STEP: under load more publishes per loop turn means fewer,
- * larger writes of answers and HTTP/2 frames, and fewer wake-ups.
+ * Bytes taken from the socket per read callback: under load more
+ * publishes per loop turn means fewer, larger writes of answers and
+ * HTTP/2 frames, and fewer wake-ups.
  */
 #define LINK_READ_CHUNK		(64 * 1024)
-#define LINK_READ_STEP		(16 * 1024)
 
 struct link {
 	struct event_base	*base;
@@ -350,9 +354,8 @@ link_peer_error(struct link *l, const struct xml_node *err)
 }
 
 static void
-link_open_cb(void *arg, const struct xml_stream_header *h)
+link_stream_open(struct link *l, const struct xml_stream_header *h)
 {
-	struct link *l = arg;
 	char digest[41], *s;
 
 	if (l->state != LINK_STREAM_OPENING) {
@@ -372,10 +375,8 @@ link_open_cb(void *arg, const struct xml_stream_header *h)
 }
 
 static void
-link_stanza_cb(void *arg, struct xml_node *stanza)
+link_stanza(struct link *l, struct xml_node *stanza)
 {
-	struct link *l = arg;
-
 	if (xml_node_is(stanza, "error", XML_STREAM_NS)) {
 		link_peer_error(l, stanza);
 		xml_node_free(&stanza);
@@ -421,10 +422,8 @@ link_stanza_cb(void *arg, struct xml_node *stanza)
 }
 
 static void
-link_close_cb(void *arg)
+link_stream_closed(struct link *l)
 {
-	struct link *l = arg;
-
 	if (l->state == LINK_CLOSING) {
 		link_close_connection(l);
 		link_set_state(l, LINK_IDLE);
@@ -440,47 +439,92 @@ link_close_cb(void *arg)
 	link_fail_after_flush(l, "the server closed the stream");
 }
 
-static void
-link_parse_error_cb(void *arg, enum xml_stream_cond cond, const char *text)
+/*
+ * Hands each event the parser completed to the state machine, in order,
+ * after expat has returned.  False when one of them dropped the
+ * connection: the parser was reset with it, and bev is gone.
+ */
+static bool
+link_dispatch(struct link *l, struct bufferevent *bev)
 {
-	struct link *l = arg;
+	struct xml_stream_event ev;
 
-	link_stream_error(l, xml_stream_cond_name(cond), text);
+	while (xml_stream_next(l->parser, &ev) != XML_STREAM_EV_NONE) {
+		switch (ev.type) {
+		case XML_STREAM_EV_OPEN:
+			link_stream_open(l, ev.header);
+			break;
+		case XML_STREAM_EV_STANZA:
+			link_stanza(l, ev.stanza);
+			break;
+		case XML_STREAM_EV_CLOSE:
+			link_stream_closed(l);
+			break;
+		case XML_STREAM_EV_ERROR:
+			link_stream_error(l, xml_stream_cond_name(ev.cond),
+			    ev.text);
+			break;
+		case XML_STREAM_EV_NONE:
+			break;
+		}
+		if (l->bev != bev || l->flushing)
+			return false;
+	}
+	return true;
+}
+
+/* Parses and dispatches what the input buffer holds. */
+static bool
+link_parse_input(struct link *l, struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v;
+	size_t used;
+
+	while (evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
+		xml_stream_feed(l->parser, v.iov_base, v.iov_len, &used);
+		evbuffer_drain(in, used);
+		if (!link_dispatch(l, bev))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * libevent 2.1 reads at most 4 kB per call of evbuffer_read(), and so
+ * per read callback of a socket bufferevent, whatever max_single_read
+ * says (2.2 has evbuffer_set_max_read() for this).  Over plain TCP the
+ * callback therefore reads on into the same input buffer, up to
+ * LINK_READ_CHUNK in all, the way the bufferevent itself does: its
+ * input's end is frozen except while it reads.  TLS bufferevents honour
+ * max_single_read.  End of file and errors are left for the
+ * bufferevent's next read to report.
+ */
+static int
+link_read_more(struct bufferevent *bev, size_t budget)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	int n;
+
+	evbuffer_unfreeze(in, 0);
+	n = evbuffer_read(in, bufferevent_getfd(bev), (int)budget);
+	evbuffer_freeze(in, 0);
+	return n;
 }
 
 static void
 link_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct link *l = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct evbuffer_iovec v;
-	char buf[LINK_READ_STEP];
 	size_t budget = LINK_READ_CHUNK;
-	ssize_t n;
+	int n;
 
 	l->ping_sent = false;
 	link_arm_idle(l);
-	while (evbuffer_peek(in, -1, NULL, &v, 1) > 0) {
-		xml_stream_feed(l->parser, v.iov_base, v.iov_len);
-		/* A callback may have dropped the connection: stop there. */
-		if (l->bev != bev || l->flushing)
+	for (;;) {
+		if (!link_parse_input(l, bev) || l->set.tls || budget == 0)
 			return;
-		evbuffer_drain(in, v.iov_len);
-	}
-	/*
-	 * libevent 2.1 reads at most 4 kB per callback: four publishes a
-	 * loop turn, so every turn paid its own writes to the server and
-	 * the providers, and woke them.  Over plain TCP read on, up to
-	 * LINK_READ_CHUNK; end of file and errors are left for the
-	 * bufferevent's next read to report.
-	 */
-	while (!l->set.tls && budget > 0) {
-		n = recv(bufferevent_getfd(bev), buf, sizeof(buf),
-		    MSG_DONTWAIT);
-		if (n <= 0)
-			break;
-		xml_stream_feed(l->parser, buf, (size_t)n);
-		if (l->bev != bev || l->flushing)
+		if ((n = link_read_more(bev, budget)) <= 0)
 			return;
 		budget -= (size_t)n > budget ? budget : (size_t)n;
 	}
@@ -665,11 +709,6 @@ link_connect(struct link *l)
 	if (bev == NULL)
 		fatalx("link: cannot allocate a bufferevent");
 	l->bev = bev;
-	/*
-	 * bufferevent_openssl honours this (16 kB by default); the plain
-	 * socket bufferevent stops at 4 kB whatever it says, which
-	 * link_read_cb makes up for.
-	 */
 	bufferevent_set_max_single_read(bev, LINK_READ_CHUNK);
 	bufferevent_setcb(bev, link_read_cb, NULL, link_event_cb, l);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -684,12 +723,6 @@ link_connect(struct link *l)
 static void
 link_parser_new(struct link *l)
 {
-	static const struct xml_stream_cbs cbs = {
-		.open = link_open_cb,
-		.stanza = link_stanza_cb,
-		.close = link_close_cb,
-		.error = link_parse_error_cb,
-	};
 	struct xml_stream_limits lim;
 
 	xml_stream_limits_default(&lim);
@@ -698,7 +731,7 @@ link_parser_new(struct link *l)
 	if (l->set.max_depth > 0)
 		lim.depth = l->set.max_depth;
 	xml_stream_free(&l->parser);
-	l->parser = xml_stream_new(XML_STREAM_COMPONENT_NS, &lim, &cbs, l);
+	l->parser = xml_stream_new(XML_STREAM_COMPONENT_NS, &lim);
 }
 
 struct link *

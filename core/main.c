@@ -193,10 +193,10 @@ daemon_stop(void)
 #ifdef HAVE_MALLOC_TRIM
 /*
  * After a burst (thousands of publishes in flight, each with its stanza)
- * glibc keeps the freed heap: 27 MB of a 126 MB RSS at the end of the
- * benchmark's memory run.  malloc_trim gives back every free page, not
- * only the top of the heap; done every DAEMON_TRIM_SECONDS it costs a walk
- * of the free lists and the page faults of the next burst.
+ * glibc keeps the freed heap in its free lists, and the process stays as
+ * large as the burst made it.  malloc_trim gives back every free page,
+ * not only the top of the heap; done every DAEMON_TRIM_SECONDS it costs a
+ * walk of the free lists and the page faults of the next burst.
  */
 static void
 daemon_trim_cb(evutil_socket_t fd, short events, void *arg)
@@ -483,9 +483,9 @@ main(int argc, char *argv[])
 	/*
 	 * The changelist folds the enable/disable calls a loop turn makes on
 	 * a descriptor (bufferevents switch their write events on and off
-	 * around every write) into one epoll_ctl: six calls per turn under
-	 * load before.  libevent's caveat, descriptors cloned with dup(2),
-	 * does not apply: xpushd dups nothing.
+	 * around every write) into one epoll_ctl per descriptor and turn.
+	 * libevent's caveat, descriptors cloned with dup(2), does not apply:
+	 * xpushd dups nothing.
 	 */
 	if ((evcfg = event_config_new()) == NULL)
 		fatalx("event_config_new failed");

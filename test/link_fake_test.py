@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """The component link against a scripted fake XMPP server: handshake,
 routing rules, stream errors, garbage, a close mid-stanza, an oversized
-stanza, a silent server and a dead peer.  TAP output."""
+stanza, batches of stanzas in one read (and stanzas queued behind one
+that ends the connection), a silent server and a dead peer.  TAP
+output."""
 import hashlib
 import os
 import re
@@ -276,6 +278,71 @@ def scenario_bad_input():
     d.stop()
 
 
+def ping(iq_id):
+    return ("<iq type='get' id='%s' from='user@example.com/r' to='push.example.com'>"
+            "<ping xmlns='urn:xmpp:ping'/></iq>" % iq_id)
+
+
+def read_to_eof(s):
+    """Everything the daemon sends until it closes the connection."""
+    s.read_until(rb"(?!)")
+    return s.buf
+
+
+def scenario_batches():
+    """Many stanzas in one read, and stanzas queued behind one that ends
+    the connection: those are dropped, not routed."""
+    s = Server()
+    d = Daemon(s.port)
+    s.accept()
+    s.handshake()
+    # 1000 pings in one write: more than one read of 64 kB and more than
+    # the parser's queue holds at once.
+    batch = "".join(ping("b%d" % i) for i in range(1000))
+    t.ok(len(batch) > 64 * 1024, "a batch of %d bytes" % len(batch))
+    s.send(batch)
+    m = s.read_until(rb"^.*<iq[^>]*id='b999'[^>]*/>", 10)
+    ids = re.findall(rb"<iq[^>]*id='(b\d+)'", m.group(0) if m else b"")
+    t.ok(ids == [b"b%d" % i for i in range(1000)],
+         "1000 pings in one write: 1000 answers, in order")
+
+    # A stream error with stanzas before and after it, in one write.  The
+    # connection is gone before any answer is flushed: the debug log shows
+    # the answer to the stanza before it was queued, and the sanitizers
+    # check that those queued after it are freed.
+    s.send(ping("before") + "<stream:error><system-shutdown xmlns="
+           "'urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>" +
+           ping("after1") + ping("after2"))
+    read_to_eof(s)
+    t.ok(d.wait_log(r"stream error from the server: system-shutdown"),
+         "a stream error between stanzas ends the connection")
+    if not t.ok(re.search(r"link: send <iq type='result' id='before'", d.logtext()),
+                "the stanza before it was handled first"):
+        t.diag(d.logtext()[-2000:])
+    s.close()
+    t.ok(s.accept(5), "and xpushd reconnects")
+
+    # Stanzas before the handshake completed: the first ends the
+    # connection while the others wait in the queue.
+    s.open_stream()
+    s.read_until(rb"</handshake>")
+    s.send(ping("early1") + ping("early2") + ping("early3"))
+    got = read_to_eof(s)
+    t.ok(got.count(b"<stream:error>") == 1 and
+         b"<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>" in got
+         and b"early" not in got,
+         "stanzas before <handshake/>: one not-authorized, the queued rest dropped")
+    s.close()
+    t.ok(s.accept(5), "and xpushd reconnects")
+    s.handshake()
+    s.send(ping("again"))
+    t.ok(s.read_until(rb"<iq[^>]*id='again'[^>]*/>") is not None,
+         "the next session routes again")
+    rc = d.stop()
+    s.close()
+    t.is_(rc, 0, "xpushd exits 0 (LeakSanitizer saw nothing queued left over)")
+
+
 def scenario_dead_peer():
     s = Server()
     d = Daemon(s.port, "keepalive = 1; 'read-timeout' = 1")
@@ -336,5 +403,6 @@ scenario_tls()
 scenario_handshake_and_routing()
 scenario_stream_errors()
 scenario_bad_input()
+scenario_batches()
 scenario_dead_peer()
 sys.exit(t.done())

@@ -11,30 +11,26 @@
 #include "test/tap.h"
 #include "xml/stream.h"
 
-static struct xml_node *parsed;
-
-static void
-stanza_cb(void *arg, struct xml_node *n)
-{
-	parsed = n;
-}
-
 /* Parses one <notification xmlns='urn:xmpp:push:0'>inner</notification>. */
 static struct xml_node *
 notification(const char *inner)
 {
-	static const struct xml_stream_cbs cbs = { .stanza = stanza_cb };
+	struct xml_node *parsed = NULL;
+	struct xml_stream_event ev;
 	struct xml_stream *s;
+	size_t used;
 	char *doc;
 
-	parsed = NULL;
-	s = xml_stream_new("jabber:component:accept", NULL, &cbs, NULL);
+	s = xml_stream_new("jabber:component:accept", NULL);
 	if (asprintf(&doc, "<stream:stream xmlns='jabber:component:accept' "
 	    "xmlns:stream='http://etherx.jabber.org/streams'>"
 	    "<notification xmlns='urn:xmpp:push:0'>%s</notification>",
 	    inner) < 0)
 		abort();
-	xml_stream_feed(s, doc, strlen(doc));
+	xml_stream_feed(s, doc, strlen(doc), &used);
+	while (xml_stream_next(s, &ev) != XML_STREAM_EV_NONE)
+		if (ev.type == XML_STREAM_EV_STANZA)
+			parsed = ev.stanza;
 	free(doc);
 	xml_stream_free(&s);
 	return parsed;

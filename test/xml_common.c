@@ -141,20 +141,16 @@ collect_free(struct collect *c)
 }
 
 static void
-collect_open_cb(void *arg, const struct xml_stream_header *h)
+collect_open(struct collect *c, const struct xml_stream_header *h)
 {
-	struct collect *c = arg;
-
 	c->opens++;
 	snprintf(c->id, sizeof(c->id), "%s", h->id ? h->id : "");
 	snprintf(c->lang, sizeof(c->lang), "%s", h->lang ? h->lang : "");
 }
 
 static void
-collect_stanza_cb(void *arg, struct xml_node *n)
+collect_stanza(struct collect *c, struct xml_node *n)
 {
-	struct collect *c = arg;
-
 	xml_node_serialize_with_default_ns(n, XML_STREAM_COMPONENT_NS,
 	    &c->out);
 	xml_buf_append_char(&c->out, '\n');
@@ -165,26 +161,52 @@ collect_stanza_cb(void *arg, struct xml_node *n)
 }
 
 static void
-collect_close_cb(void *arg)
+collect_error(struct collect *c, enum xml_stream_cond cond, const char *text)
 {
-	struct collect *c = arg;
-
-	c->closes++;
-}
-
-static void
-collect_error_cb(void *arg, enum xml_stream_cond cond, const char *text)
-{
-	struct collect *c = arg;
-
 	c->errors++;
 	c->cond = cond;
 	snprintf(c->errtext, sizeof(c->errtext), "%s", text);
 }
 
-const struct xml_stream_cbs collect_cbs = {
-	collect_open_cb, collect_stanza_cb, collect_close_cb, collect_error_cb,
-};
+void
+collect_events(struct collect *c, struct xml_stream *s)
+{
+	struct xml_stream_event ev;
+
+	while (xml_stream_next(s, &ev) != XML_STREAM_EV_NONE)
+		switch (ev.type) {
+		case XML_STREAM_EV_OPEN:
+			collect_open(c, ev.header);
+			break;
+		case XML_STREAM_EV_STANZA:
+			collect_stanza(c, ev.stanza);
+			break;
+		case XML_STREAM_EV_CLOSE:
+			c->closes++;
+			break;
+		case XML_STREAM_EV_ERROR:
+			collect_error(c, ev.cond, ev.text);
+			break;
+		case XML_STREAM_EV_NONE:
+			break;
+		}
+}
+
+int
+collect_feed(struct collect *c, struct xml_stream *s, const char *data,
+    size_t len)
+{
+	size_t used;
+	int rc;
+
+	do {
+		rc = xml_stream_feed(s, data, len, &used);
+		collect_events(c, s);
+		data += used;
+		len -= used;
+	} while (len > 0 && rc == 0);
+	return rc;
+}
 
 void
 collect_parse(struct collect *c, const struct xml_stream_limits *lim,
@@ -193,12 +215,12 @@ collect_parse(struct collect *c, const struct xml_stream_limits *lim,
 	struct xml_stream *s;
 	size_t off, n;
 
-	s = xml_stream_new(XML_STREAM_COMPONENT_NS, lim, &collect_cbs, c);
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, lim);
 	if (chunk == 0)
 		chunk = len;
 	for (off = 0; off < len; off += n) {
 		n = len - off < chunk ? len - off : chunk;
-		if (xml_stream_feed(s, data + off, n) != 0)
+		if (collect_feed(c, s, data + off, n) != 0)
 			break;
 	}
 	xml_stream_free(&s);

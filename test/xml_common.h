@@ -37,7 +37,11 @@ void	 fixture_list_free(char **, size_t);
 
 void	 collect_init(struct collect *);
 void	 collect_free(struct collect *);
-extern const struct xml_stream_cbs collect_cbs;
+/* Takes every event the stream has queued. */
+void	 collect_events(struct collect *, struct xml_stream *);
+/* Feeds all of len bytes, taking the events as the queue fills. */
+int	 collect_feed(struct collect *, struct xml_stream *, const char *,
+	    size_t);
 /* Parse len bytes fed chunk bytes at a time (0: all at once). */
 void	 collect_parse(struct collect *, const struct xml_stream_limits *,
 	    const char *data, size_t len, size_t chunk);

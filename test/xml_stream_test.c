@@ -1,8 +1,9 @@
 /*
- * xml/stream.c: fixtures in every chunk size, round trips, byte-by-byte
- * delivery, hostile input (each with its RFC 6120 condition), limits,
- * reset and re-entrancy.  Run under ASan/LSan in CI, so "no leak" is
- * checked by the sanitizer rather than here.
+ * xml/stream.c: fixtures in every chunk size (and with the smallest
+ * queue), round trips, byte-by-byte delivery, hostile input (each with its
+ * RFC 6120 condition), limits, the event queue (order, its bound, reset
+ * and free while it holds stanzas).  Run under ASan/LSan in CI, so "no
+ * leak" is checked by the sanitizer rather than here.
  */
 #include "config.h"
 
@@ -114,22 +115,12 @@ test_header(void)
 }
 
 /* The stanza must come out as soon as its last '>' is in, not later. */
-static int dribble_count;
-
-static void
-dribble_stanza_cb(void *arg, struct xml_node *n)
-{
-	dribble_count++;
-	xml_node_free(&n);
-}
-
 static void
 test_dribble(void)
 {
-	const struct xml_stream_cbs cbs = { NULL, dribble_stanza_cb, NULL,
-	    NULL };
 	const char *head = TEST_STREAM_HEAD;
 	struct xml_stream *s;
+	struct collect c;
 	char *stanza;
 	size_t len, i;
 	int early = 0, rc = 0;
@@ -138,20 +129,22 @@ test_dribble(void)
 	    &len);
 	while (len > 0 && stanza[len - 1] != '>')
 		len--;
-	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL, &cbs, NULL);
+	collect_init(&c);
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL);
 	for (i = 0; head[i] != '\0'; i++)
-		rc |= xml_stream_feed(s, head + i, 1);
-	dribble_count = 0;
+		rc |= collect_feed(&c, s, head + i, 1);
+	ok(c.opens == 1, "header complete: its event is queued");
 	for (i = 0; i < len; i++) {
-		rc |= xml_stream_feed(s, stanza + i, 1);
-		if (i + 1 < len && dribble_count != 0)
+		rc |= collect_feed(&c, s, stanza + i, 1);
+		if (i + 1 < len && c.nstanzas != 0)
 			early++;
 	}
 	ok(rc == 0 && early == 0, "dribbled stanza not delivered early");
-	is_int(dribble_count, 1, "delivered on its closing '>'");
-	rc = xml_stream_feed(s, "<iq type='get' id='x'/>", 23);
-	is_int(dribble_count, 2, "a self-closed stanza is delivered at once");
+	is_int(c.nstanzas, 1, "delivered on its closing '>'");
+	rc = collect_feed(&c, s, "<iq type='get' id='x'/>", 23);
+	is_int(c.nstanzas, 2, "a self-closed stanza is delivered at once");
 	xml_stream_free(&s);
+	collect_free(&c);
 	ok(s == NULL, "free clears the pointer");
 	free(stanza);
 }
@@ -320,37 +313,36 @@ struct bounded {
 };
 
 static void
-bounded_error_cb(void *arg, enum xml_stream_cond cond, const char *text)
+bounded_drain(struct xml_stream *s, struct bounded *b)
 {
-	struct bounded *b = arg;
+	struct xml_stream_event ev;
 
-	b->errors++;
-	b->cond = cond;
-}
-
-static void
-bounded_stanza_cb(void *arg, struct xml_node *n)
-{
-	xml_node_free(&n);
+	while (xml_stream_next(s, &ev) != XML_STREAM_EV_NONE)
+		if (ev.type == XML_STREAM_EV_STANZA)
+			xml_node_free(&ev.stanza);
+		else if (ev.type == XML_STREAM_EV_ERROR) {
+			b->errors++;
+			b->cond = ev.cond;
+		}
 }
 
 /* Feed in 4 kB writes; return how many bytes went in before the error. */
 static size_t
 feed_until_error(const char *data, size_t len, struct bounded *b)
 {
-	const struct xml_stream_cbs cbs = { NULL, bounded_stanza_cb, NULL,
-	    bounded_error_cb };
 	struct xml_stream *s;
-	size_t off, n;
+	size_t off, n, used;
+	int rc;
 
 	memset(b, 0, sizeof(*b));
-	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL, &cbs, b);
-	for (off = 0; off < len; off += n) {
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL);
+	for (off = 0; off < len && b->errors == 0; ) {
 		n = len - off < 4096 ? len - off : 4096;
-		if (xml_stream_feed(s, data + off, n) != 0) {
-			off += n;
+		rc = xml_stream_feed(s, data + off, n, &used);
+		off += used;
+		bounded_drain(s, b);
+		if (rc != 0)
 			break;
-		}
 	}
 	xml_stream_free(&s);
 	return off;
@@ -509,41 +501,33 @@ test_nul(void)
 }
 
 /* Errors are reported once; input after them is refused. */
-static int err_calls;
-
-static void
-count_error_cb(void *arg, enum xml_stream_cond cond, const char *text)
-{
-	err_calls++;
-}
-
 static void
 test_error_once_and_reset(void)
 {
 	struct collect c;
-	const struct xml_stream_cbs cbs = { NULL, NULL, NULL, count_error_cb };
 	struct xml_stream *s;
 	const char *bad = TEST_STREAM_HEAD "<a><!-- x --></a>";
 	const char *good = TEST_STREAM_HEAD "<iq/>" TEST_STREAM_TAIL;
 	int rc1, rc2;
 
-	err_calls = 0;
-	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL, &cbs, NULL);
-	rc1 = xml_stream_feed(s, bad, strlen(bad));
-	rc2 = xml_stream_feed(s, "<b/>", 4);
-	ok(rc1 == -1 && rc2 == -1 && err_calls == 1,
+	collect_init(&c);
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL);
+	rc1 = collect_feed(&c, s, bad, strlen(bad));
+	rc2 = collect_feed(&c, s, "<b/>", 4);
+	ok(rc1 == -1 && rc2 == -1 && c.errors == 1,
 	    "error reported once, later input refused");
 	ok(xml_stream_error(s, NULL) == XML_STREAM_COND_RESTRICTED_XML,
 	    "xml_stream_error() tells the condition");
 	xml_stream_reset(s);
-	ok(xml_stream_feed(s, good, strlen(good)) == 0 && err_calls == 1,
+	ok(collect_feed(&c, s, good, strlen(good)) == 0 && c.errors == 1,
 	    "after reset a new stream parses");
 	ok(xml_stream_error(s, NULL) == XML_STREAM_COND_NONE,
 	    "reset clears the error");
 	xml_stream_reset(s);
-	ok(xml_stream_feed(s, good, strlen(good)) == 0,
+	ok(collect_feed(&c, s, good, strlen(good)) == 0,
 	    "reset after a clean close");
 	xml_stream_free(&s);
+	collect_free(&c);
 
 	/* Input after the close is dropped. */
 	collect_init(&c);
@@ -558,47 +542,226 @@ test_error_once_and_reset(void)
 	    "policy-violation", "condition names");
 }
 
-/* A callback may free or reset the stream it is called from. */
-struct reent {
-	struct xml_stream *s;
-	int stanzas;
-	int do_reset;
-};
-
-static void
-reent_stanza_cb(void *arg, struct xml_node *n)
+/* Stanzas <iq id='0'/> ... <iq id='n-1'/> after the header. */
+static char *
+numbered(size_t n, size_t *len_r)
 {
-	struct reent *r = arg;
+	struct xml_buf b = XML_BUF_INIT;
+	char tag[64];
+	size_t i;
 
-	r->stanzas++;
-	xml_node_free(&n);
-	if (r->do_reset)
-		xml_stream_reset(r->s);
-	else
-		xml_stream_free(&r->s);
+	xml_buf_append_str(&b, TEST_STREAM_HEAD);
+	for (i = 0; i < n; i++) {
+		snprintf(tag, sizeof(tag), "<iq id='%zu'/>", i);
+		xml_buf_append_str(&b, tag);
+	}
+	*len_r = b.len;
+	xml_buf_append_char(&b, '\0');
+	return b.data;
 }
 
-static void
-test_reentrancy(void)
+static int
+in_order(const struct collect *c, size_t n)
 {
-	const struct xml_stream_cbs cbs = { NULL, reent_stanza_cb, NULL,
-	    NULL };
-	const char *in = TEST_STREAM_HEAD "<iq/><iq/><iq/>";
-	struct reent r;
+	char want[32];
+	size_t i;
 
-	memset(&r, 0, sizeof(r));
-	r.s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL, &cbs, &r);
-	xml_stream_feed(r.s, in, strlen(in));
-	ok(r.s == NULL && r.stanzas == 1, "free from a stanza callback");
+	if (c->nstanzas != n)
+		return 0;
+	for (i = 0; i < n; i++) {
+		snprintf(want, sizeof(want), "%zu", i);
+		if (xml_node_attr(c->stanzas[i], "id") == NULL ||
+		    strcmp(xml_node_attr(c->stanzas[i], "id"), want) != 0)
+			return 0;
+	}
+	return 1;
+}
 
-	memset(&r, 0, sizeof(r));
-	r.do_reset = 1;
-	r.s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL, &cbs, &r);
-	xml_stream_feed(r.s, in, strlen(in));
-	ok(r.stanzas == 1, "reset from a stanza callback drops the rest");
-	xml_stream_feed(r.s, in, strlen(in));
-	ok(r.stanzas == 2, "and the stream starts again");
-	xml_stream_free(&r.s);
+/* Several stanzas in one feed come out in order, after the header. */
+static void
+test_queue_order(void)
+{
+	struct xml_stream_event ev;
+	struct xml_stream *s;
+	struct collect c;
+	size_t len, used;
+	char *in;
+
+	in = numbered(10, &len);
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL);
+	ok(xml_stream_feed(s, in, len, &used) == 0 && used == len,
+	    "one feed takes ten stanzas");
+	ok(xml_stream_next(s, &ev) == XML_STREAM_EV_OPEN &&
+	    ev.header != NULL && strcmp(ev.header->id, "s1") == 0,
+	    "the header comes first");
+	collect_init(&c);
+	collect_events(&c, s);
+	ok(in_order(&c, 10) && c.errors == 0, "then the ten stanzas in order");
+	ok(xml_stream_next(s, &ev) == XML_STREAM_EV_NONE &&
+	    ev.stanza == NULL, "then nothing until the next feed");
+	collect_free(&c);
+	xml_stream_free(&s);
+	free(in);
+
+	/* Stanzas before an error or a close come out before it. */
+	collect_init(&c);
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL);
+	in = TEST_STREAM_HEAD "<iq id='0'/><iq id='1'/><a><!-- x --></a>";
+	ok(xml_stream_feed(s, in, strlen(in), &used) == -1 &&
+	    used == strlen(in), "an error in the feed: -1, all taken");
+	ok(xml_stream_next(s, &ev) == XML_STREAM_EV_OPEN, "header");
+	collect_events(&c, s);
+	ok(in_order(&c, 2) && c.errors == 1 &&
+	    c.cond == XML_STREAM_COND_RESTRICTED_XML,
+	    "two stanzas, then the error");
+	xml_stream_free(&s);
+	collect_free(&c);
+
+	collect_init(&c);
+	in = TEST_STREAM_HEAD "<iq id='0'/><iq id='1'/>" TEST_STREAM_TAIL;
+	collect_parse(&c, NULL, in, strlen(in), 0);
+	ok(in_order(&c, 2) && c.closes == 1 && c.errors == 0,
+	    "two stanzas, then the close");
+	collect_free(&c);
+}
+
+/*
+ * The queue's bound: with room for `queue` stanzas the parser pauses once
+ * they wait, takes no more input, and goes on as they are taken.
+ */
+static void
+test_queue_bound(void)
+{
+	struct xml_stream_limits l;
+	struct xml_stream_event ev;
+	struct xml_stream *s;
+	struct collect c;
+	size_t len, used, off, feeds, i;
+	char *in;
+	int rc;
+
+	xml_stream_limits_default(&l);
+	ok(l.queue == XML_STREAM_MAX_QUEUE, "queue limit defaults to %d",
+	    XML_STREAM_MAX_QUEUE);
+	l.queue = 3;
+	in = numbered(5000, &len);
+	ok(len > 3 * 16384, "%zu bytes of small stanzas", len);
+
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, &l);
+	rc = xml_stream_feed(s, in, len, &used);
+	ok(rc == 0 && used > 0 && used < len,
+	    "a full queue stops the feed after %zu of %zu bytes", used, len);
+	ok(xml_stream_feed(s, in + used, len - used, &off) == 0 && off == 0,
+	    "and it takes nothing more until the queue is drained");
+	ok(xml_stream_next(s, &ev) == XML_STREAM_EV_OPEN, "header");
+	for (i = 0; i < 3; i++)
+		if (xml_stream_next(s, &ev) == XML_STREAM_EV_STANZA)
+			xml_node_free(&ev.stanza);
+	ok(i == 3 && xml_stream_next(s, &ev) == XML_STREAM_EV_STANZA,
+	    "taking the queued stanzas resumes the parser");
+	xml_node_free(&ev.stanza);
+	xml_stream_free(&s);
+
+	/* Fed in full, drained between feeds: everything, in order. */
+	collect_init(&c);
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, &l);
+	for (off = 0, feeds = 0; off < len; off += used, feeds++) {
+		xml_stream_feed(s, in + off, len - off, &used);
+		collect_events(&c, s);
+	}
+	ok(in_order(&c, 5000) && c.errors == 0 && feeds > 1,
+	    "5000 stanzas through a queue of 3 in %zu feeds, in order", feeds);
+	xml_stream_free(&s);
+	collect_free(&c);
+
+	/* The smallest queue with every chunk size of a fixture stream. */
+	{
+		struct collect ref;
+		size_t chunk, bad = 0;
+
+		l.queue = 1;
+		collect_init(&ref);
+		collect_parse(&ref, NULL, in, 2000, 0);
+		for (chunk = 1; chunk <= 2000; chunk += chunk < 64 ? 1 : 97) {
+			collect_init(&c);
+			collect_parse(&c, &l, in, 2000, chunk);
+			if (c.nstanzas != ref.nstanzas || c.errors != 0 ||
+			    c.out.len != ref.out.len || memcmp(c.out.data,
+			    ref.out.data, c.out.len) != 0)
+				bad++;
+			collect_free(&c);
+		}
+		ok(ref.nstanzas > 100 && bad == 0,
+		    "a queue of 1 gives the same %zu stanzas in any chunking",
+		    ref.nstanzas);
+		collect_free(&ref);
+	}
+	free(in);
+}
+
+#define THREE_IQS	TEST_STREAM_HEAD "<iq/><iq/><iq/>"
+
+/* A stream fed THREE_IQS, its header and first stanza taken. */
+static struct xml_stream *
+two_queued(int *taken)
+{
+	struct xml_stream_event ev;
+	struct xml_stream *s;
+	size_t used;
+
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL);
+	xml_stream_feed(s, THREE_IQS, strlen(THREE_IQS), &used);
+	xml_stream_next(s, &ev);
+	if (xml_stream_next(s, &ev) == XML_STREAM_EV_STANZA) {
+		(*taken)++;
+		xml_node_free(&ev.stanza);
+	}
+	return s;
+}
+
+/*
+ * Reset and free drop what is queued (LSan checks the trees are freed);
+ * after a reset the stream starts again.
+ */
+static void
+test_queue_drop(void)
+{
+	const char *in = THREE_IQS;
+	struct xml_stream_limits l;
+	struct xml_stream_event ev;
+	struct xml_stream *s;
+	struct collect c;
+	size_t used;
+	int stanzas = 0;
+
+	s = two_queued(&stanzas);
+	xml_stream_free(&s);
+	ok(s == NULL && stanzas == 1, "free with two stanzas still queued");
+
+	collect_init(&c);
+	s = two_queued(&stanzas);
+	xml_stream_reset(s);
+	ok(xml_stream_next(s, &ev) == XML_STREAM_EV_NONE,
+	    "reset drops the queued stanzas");
+	collect_feed(&c, s, in, strlen(in));
+	ok(c.opens == 1 && c.nstanzas == 3, "and the stream starts again");
+	xml_stream_free(&s);
+	collect_free(&c);
+
+	/* A paused parser with a full queue and input left in expat. */
+	xml_stream_limits_default(&l);
+	l.queue = 2;
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, &l);
+	xml_stream_feed(s, in, strlen(in), &used);
+	xml_stream_reset(s);
+	collect_init(&c);
+	collect_feed(&c, s, in, strlen(in));
+	ok(c.opens == 1 && c.nstanzas == 3 && c.errors == 0,
+	    "reset while paused: the next stream parses from its start");
+	collect_free(&c);
+	xml_stream_feed(s, "<iq/><iq/><iq/>", 15, &used);
+	xml_stream_free(&s);
+	ok(s == NULL, "free while paused");
 }
 
 static void
@@ -623,8 +786,8 @@ test_misc(void)
 		struct xml_stream *s;
 
 		collect_init(&c);
-		s = xml_stream_new(NULL, NULL, &collect_cbs, &c);
-		xml_stream_feed(s, h, strlen(h));
+		s = xml_stream_new(NULL, NULL);
+		collect_feed(&c, s, h, strlen(h));
 		ok(c.errors == 0 && c.nstanzas == 1 &&
 		    xml_node_is(c.stanzas[0], "message", "jabber:client"),
 		    "content namespace not checked when NULL");
@@ -653,7 +816,9 @@ main(void)
 	test_doctype_early();
 	test_limits();
 	test_error_once_and_reset();
-	test_reentrancy();
+	test_queue_order();
+	test_queue_bound();
+	test_queue_drop();
 	test_misc();
 	return tap_done();
 }

@@ -16,7 +16,11 @@
  *   - character data directly inside <stream:stream> other than whitespace
  *     is bad-format, as is a second stream header;
  *   - reparse deferral (expat >= 2.6, CVE-2023-52425 backports) is turned
- *     off, so a stanza is delivered as soon as its last '>' arrives.
+ *     off, so a stanza is queued as soon as its last '>' arrives;
+ *   - the handlers only build trees and queue events; when the queue is
+ *     full the end-element handler suspends expat (XML_StopParser with
+ *     resumable set), and xml_stream_next() resumes it once the queue is
+ *     empty, so expat keeps at most the rest of one slice.
  */
 #include "config.h"
 
@@ -53,11 +57,10 @@ enum stream_state {
 struct xml_stream {
 	XML_Parser		 parser;
 	struct xml_stream_limits lim;
-	struct xml_stream_cbs	 cb;
-	void			*arg;
 	char			*content_ns;	/* expected, NULL: any */
 
 	enum stream_state	 state;
+	bool			 suspended;	/* queue full, expat paused */
 	unsigned int		 depth;		/* 1: inside the stream */
 	struct xml_node		*stanza;	/* being built */
 	struct xml_node		*cur;
@@ -74,9 +77,13 @@ struct xml_stream {
 	enum xml_stream_cond	 cond;
 	char			 errtext[160];
 
-	bool			 in_feed;
-	bool			 reset_pending;
-	bool			 free_pending;
+	/* Events not yet taken, in order: open, stanzas, close or error. */
+	struct xml_stream_header hdr;
+	bool			 open_queued;
+	struct xml_node		**queue;	/* ring of lim.queue stanzas */
+	unsigned int		 qhead;
+	unsigned int		 qlen;
+	enum xml_stream_ev	 end_queued;	/* CLOSE, ERROR or NONE */
 };
 
 static const char *const stream_cond_names[] = {
@@ -88,8 +95,6 @@ static const char *const stream_cond_names[] = {
 	[XML_STREAM_COND_RESTRICTED_XML] = "restricted-xml",
 	[XML_STREAM_COND_UNSUPPORTED_ENCODING] = "unsupported-encoding",
 };
-
-static void	stream_setup(struct xml_stream *);
 
 const char *
 xml_stream_cond_name(enum xml_stream_cond c)
@@ -107,6 +112,7 @@ xml_stream_limits_default(struct xml_stream_limits *l)
 	l->attrs = XML_STREAM_MAX_ATTRS;
 	l->attr_len = XML_STREAM_MAX_ATTR_LEN;
 	l->text_len = XML_STREAM_MAX_TEXT_LEN;
+	l->queue = XML_STREAM_MAX_QUEUE;
 }
 
 /* The first failure wins; the parser stops at once. */
@@ -250,7 +256,7 @@ stream_hdr_dup(struct xml_stream *s, const char *v)
 static void
 stream_open(struct xml_stream *s, const struct qname *q, const char **atts)
 {
-	struct xml_stream_header h;
+	struct xml_stream_header *h = &s->hdr;
 	struct qname aq;
 	unsigned int n;
 
@@ -271,8 +277,8 @@ stream_open(struct xml_stream *s, const struct qname *q, const char **atts)
 		    s->content_ns);
 		return;
 	}
-	memset(&h, 0, sizeof(h));
-	h.content_ns = s->decl_ns;
+	memset(h, 0, sizeof(*h));
+	h->content_ns = s->decl_ns;
 	for (n = 0; atts[n] != NULL; n += 2) {
 		if (n / 2 >= s->lim.attrs) {
 			stream_fail(s, XML_STREAM_COND_POLICY_VIOLATION,
@@ -287,20 +293,19 @@ stream_open(struct xml_stream *s, const struct qname *q, const char **atts)
 		stream_split(atts[n], &aq);
 		if (aq.uri == NULL) {
 			if (str_eq_len("id", aq.local, aq.locallen))
-				h.id = stream_hdr_dup(s, atts[n + 1]);
+				h->id = stream_hdr_dup(s, atts[n + 1]);
 			else if (str_eq_len("from", aq.local, aq.locallen))
-				h.from = stream_hdr_dup(s, atts[n + 1]);
+				h->from = stream_hdr_dup(s, atts[n + 1]);
 			else if (str_eq_len("to", aq.local, aq.locallen))
-				h.to = stream_hdr_dup(s, atts[n + 1]);
+				h->to = stream_hdr_dup(s, atts[n + 1]);
 			else if (str_eq_len("version", aq.local, aq.locallen))
-				h.version = stream_hdr_dup(s, atts[n + 1]);
+				h->version = stream_hdr_dup(s, atts[n + 1]);
 		} else if (qname_is(&aq, XML_NS_XML, "lang"))
-			h.lang = stream_hdr_dup(s, atts[n + 1]);
+			h->lang = stream_hdr_dup(s, atts[n + 1]);
 	}
 	s->state = STREAM_OPEN;
 	s->anchor = stream_event_end(s);
-	if (s->cb.open != NULL)
-		s->cb.open(s->arg, &h);
+	s->open_queued = true;
 }
 
 static void
@@ -376,6 +381,35 @@ stream_start_cb(void *arg, const XML_Char *name, const XML_Char **atts)
 	}
 }
 
+/*
+ * expat calls no handler after a suspension from an end-element handler,
+ * so the queue never holds more than its size.
+ */
+static void
+stream_enqueue(struct xml_stream *s, struct xml_node *stanza)
+{
+	if (s->qlen == s->lim.queue)
+		abort();
+	s->queue[(s->qhead + s->qlen) % s->lim.queue] = stanza;
+	if (++s->qlen == s->lim.queue) {
+		s->suspended = true;
+		XML_StopParser(s->parser, XML_TRUE);
+	}
+}
+
+static void
+stream_drop_queue(struct xml_stream *s)
+{
+	while (s->qlen > 0) {
+		xml_node_free(&s->queue[s->qhead]);
+		s->qhead = (s->qhead + 1) % s->lim.queue;
+		s->qlen--;
+	}
+	s->qhead = 0;
+	s->open_queued = false;
+	s->end_queued = XML_STREAM_EV_NONE;
+}
+
 static void
 stream_end_cb(void *arg, const XML_Char *name)
 {
@@ -388,9 +422,8 @@ stream_end_cb(void *arg, const XML_Char *name)
 	if (s->depth == 1) {
 		s->depth = 0;
 		s->state = STREAM_CLOSED;
+		s->end_queued = XML_STREAM_EV_CLOSE;
 		XML_StopParser(s->parser, XML_FALSE);
-		if (s->cb.close != NULL)
-			s->cb.close(s->arg);
 		return;
 	}
 	stream_flush_text(s);
@@ -409,10 +442,7 @@ stream_end_cb(void *arg, const XML_Char *name)
 	stanza = s->stanza;
 	stanza->owns_arena = true;
 	s->stanza = s->cur = NULL;
-	if (s->cb.stanza != NULL)
-		s->cb.stanza(s->arg, stanza);
-	else
-		xml_node_free(&stanza);
+	stream_enqueue(s, stanza);
 }
 
 static bool
@@ -542,8 +572,7 @@ stream_setup(struct xml_stream *s)
 }
 
 struct xml_stream *
-xml_stream_new(const char *content_ns, const struct xml_stream_limits *lim,
-    const struct xml_stream_cbs *cb, void *arg)
+xml_stream_new(const char *content_ns, const struct xml_stream_limits *lim)
 {
 	struct xml_stream *s;
 
@@ -554,9 +583,9 @@ xml_stream_new(const char *content_ns, const struct xml_stream_limits *lim,
 		s->lim = *lim;
 	else
 		xml_stream_limits_default(&s->lim);
-	if (cb != NULL)
-		s->cb = *cb;
-	s->arg = arg;
+	if (s->lim.queue == 0)
+		s->lim.queue = 1;
+	s->queue = xml_mem_calloc(s->lim.queue, sizeof(*s->queue));
 	s->content_ns = content_ns ? xml_mem_strdup(content_ns) : NULL;
 	xml_buf_init(&s->text);
 	s->hdr_arena = xml_arena_new(512);
@@ -564,10 +593,11 @@ xml_stream_new(const char *content_ns, const struct xml_stream_limits *lim,
 	return s;
 }
 
-static void
-stream_do_reset(struct xml_stream *s)
+void
+xml_stream_reset(struct xml_stream *s)
 {
 	stream_drop_stanza(s);
+	stream_drop_queue(s);
 	if (XML_ParserReset(s->parser, "UTF-8") != XML_TRUE)
 		abort();
 	stream_setup(s);
@@ -575,33 +605,11 @@ stream_do_reset(struct xml_stream *s)
 	s->hdr_arena = xml_arena_new(512);
 	s->decl_ns = NULL;
 	s->state = STREAM_START;
+	s->suspended = false;
 	s->depth = 0;
 	s->fed = s->anchor = 0;
 	s->cond = XML_STREAM_COND_NONE;
 	s->errtext[0] = '\0';
-	s->reset_pending = false;
-}
-
-void
-xml_stream_reset(struct xml_stream *s)
-{
-	if (s->in_feed) {
-		s->reset_pending = true;
-		XML_StopParser(s->parser, XML_FALSE);
-		return;
-	}
-	stream_do_reset(s);
-}
-
-static void
-stream_destroy(struct xml_stream *s)
-{
-	stream_drop_stanza(s);
-	XML_ParserFree(s->parser);
-	xml_arena_free(s->hdr_arena);
-	xml_buf_free(&s->text);
-	free(s->content_ns);
-	free(s);
 }
 
 void
@@ -612,12 +620,14 @@ xml_stream_free(struct xml_stream **sp)
 	if (s == NULL)
 		return;
 	*sp = NULL;
-	if (s->in_feed) {
-		s->free_pending = true;
-		XML_StopParser(s->parser, XML_FALSE);
-		return;
-	}
-	stream_destroy(s);
+	stream_drop_stanza(s);
+	stream_drop_queue(s);
+	XML_ParserFree(s->parser);
+	xml_arena_free(s->hdr_arena);
+	xml_buf_free(&s->text);
+	free(s->queue);
+	free(s->content_ns);
+	free(s);
 }
 
 /* After a parse error of expat's own (not one of our stops). */
@@ -636,60 +646,81 @@ stream_expat_error(struct xml_stream *s)
 	    (unsigned long)XML_GetCurrentColumnNumber(s->parser));
 }
 
+/*
+ * What XML_Parse or XML_ResumeParser returned.  While suspended, bytes
+ * fed but not yet parsed would count against the stanza limit, so the
+ * limit is checked once expat has parsed all it holds.
+ */
 static void
-stream_report(struct xml_stream *s)
+stream_parsed(struct xml_stream *s, enum XML_Status st)
 {
-	stream_drop_stanza(s);
-	if (s->cb.error != NULL)
-		s->cb.error(s->arg, s->cond, s->errtext);
+	s->suspended = st == XML_STATUS_SUSPENDED;
+	if (s->suspended || s->state == STREAM_CLOSED)
+		return;
+	if (st == XML_STATUS_ERROR && s->cond == XML_STREAM_COND_NONE)
+		stream_expat_error(s);
+	if (s->cond == XML_STREAM_COND_NONE &&
+	    s->fed - s->anchor > s->lim.stanza_bytes)
+		stream_fail(s, XML_STREAM_COND_POLICY_VIOLATION,
+		    "more than %zu bytes without a complete stanza",
+		    s->lim.stanza_bytes);
+	if (s->cond != XML_STREAM_COND_NONE && s->end_queued ==
+	    XML_STREAM_EV_NONE) {
+		stream_drop_stanza(s);
+		s->end_queued = XML_STREAM_EV_ERROR;
+	}
 }
 
-/*
- * Returns 0 when all is well (including input dropped after the stream
- * closed or after a reset or free from a callback), -1 after an error,
- * which has then been reported through the error callback (once).
- */
 int
-xml_stream_feed(struct xml_stream *s, const void *data, size_t len)
+xml_stream_feed(struct xml_stream *s, const void *data, size_t len,
+    size_t *used_r)
 {
 	const char *p = data;
 	enum XML_Status st;
 	size_t n;
-	int rc = 0;
 
-	if (s->state == STREAM_FAILED)
-		return -1;
-	if (s->state == STREAM_CLOSED || s->in_feed)
-		return 0;
-	s->in_feed = true;
-	while (len > 0) {
+	*used_r = 0;
+	while (len > 0 && !s->suspended) {
+		if (s->state == STREAM_CLOSED || s->state == STREAM_FAILED) {
+			*used_r += len;
+			break;
+		}
 		n = len < FEED_SLICE ? len : FEED_SLICE;
 		st = XML_Parse(s->parser, p, (int)n, XML_FALSE);
 		p += n;
 		len -= n;
+		*used_r += n;
 		s->fed += n;
-		if (s->free_pending || s->reset_pending ||
-		    s->state == STREAM_CLOSED)
-			break;
-		if (st == XML_STATUS_ERROR && s->cond == XML_STREAM_COND_NONE)
-			stream_expat_error(s);
-		if (s->cond == XML_STREAM_COND_NONE &&
-		    s->fed - s->anchor > s->lim.stanza_bytes)
-			stream_fail(s, XML_STREAM_COND_POLICY_VIOLATION,
-			    "more than %zu bytes without a complete stanza",
-			    s->lim.stanza_bytes);
-		if (s->cond != XML_STREAM_COND_NONE) {
-			stream_report(s);
-			rc = -1;
-			break;
-		}
+		stream_parsed(s, st);
 	}
-	s->in_feed = false;
-	if (s->free_pending)
-		stream_destroy(s);
-	else if (s->reset_pending)
-		stream_do_reset(s);
-	return rc;
+	return s->state == STREAM_FAILED ? -1 : 0;
+}
+
+enum xml_stream_ev
+xml_stream_next(struct xml_stream *s, struct xml_stream_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	if (s->open_queued) {
+		s->open_queued = false;
+		ev->header = &s->hdr;
+		return ev->type = XML_STREAM_EV_OPEN;
+	}
+	if (s->qlen == 0 && s->suspended)
+		stream_parsed(s, XML_ResumeParser(s->parser));
+	if (s->qlen > 0) {
+		ev->stanza = s->queue[s->qhead];
+		s->queue[s->qhead] = NULL;
+		s->qhead = (s->qhead + 1) % s->lim.queue;
+		s->qlen--;
+		return ev->type = XML_STREAM_EV_STANZA;
+	}
+	ev->type = s->end_queued;
+	s->end_queued = XML_STREAM_EV_NONE;
+	if (ev->type == XML_STREAM_EV_ERROR) {
+		ev->cond = s->cond;
+		ev->text = s->errtext;
+	}
+	return ev->type;
 }
 
 enum xml_stream_cond

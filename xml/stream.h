@@ -1,9 +1,18 @@
 /*
  * Incremental XMPP stream parser (RFC 6120 §4, XEP-0114): feed it bytes in
- * any chunking, get the stream header, each complete top-level stanza as a
- * tree, the stream close, or one error naming the stream error condition to
- * send.  Restricted XML (RFC 6120 §11.1) is enforced and every input is
- * bounded by the limits below.
+ * any chunking, then take the events they completed, in order: the stream
+ * header, each complete top-level stanza as a tree, the stream close, or
+ * one error naming the stream error condition to send.  Restricted XML
+ * (RFC 6120 §11.1) is enforced and every input is bounded by the limits
+ * below.
+ *
+ * Feeding only parses: nothing of the caller runs while expat does, so
+ * the caller may reset or free the stream, or feed it again, whenever it
+ * likes.  The queue between the two is bounded: once it holds `queue`
+ * stanzas the parser pauses, takes no more input, and goes on only when
+ * xml_stream_next() has emptied it.  What a stream holds at any time is
+ * therefore at most `queue` stanzas of at most `stanza_bytes` each, one
+ * stanza being built, and one slice of input not yet parsed.
  */
 #ifndef XP_XML_STREAM_H
 #define XP_XML_STREAM_H
@@ -21,6 +30,12 @@
 #define XML_STREAM_MAX_ATTRS		32	/* per element */
 #define XML_STREAM_MAX_ATTR_LEN		8192	/* one value, bytes */
 #define XML_STREAM_MAX_TEXT_LEN		65536	/* one text run, bytes */
+/*
+ * Stanzas parsed and not yet taken.  A 64 kB read holds up to 16,384
+ * stanzas as small as <a/>, and each tree starts with an 8 kB arena:
+ * without a bound one read could cost 128 MB before the first is handled.
+ */
+#define XML_STREAM_MAX_QUEUE		64
 
 struct xml_stream_limits {
 	size_t		stanza_bytes;
@@ -28,6 +43,7 @@ struct xml_stream_limits {
 	unsigned int	attrs;
 	size_t		attr_len;
 	size_t		text_len;
+	unsigned int	queue;
 };
 
 /* RFC 6120 §4.9.3 conditions this parser can detect. */
@@ -51,29 +67,48 @@ struct xml_stream_header {
 	const char	*content_ns;	/* the default namespace declared */
 };
 
-/*
- * Callbacks, each optional.  The stanza callback receives a tree it owns:
- * free it with xml_node_free() whenever it is done, possibly much later.
- * The header is only valid during the open callback.  error is called at
- * most once per stream; the parser then refuses input until reset.
- * A callback may call xml_stream_reset() or xml_stream_free(): both take
- * effect when xml_stream_feed() returns, and the rest of that input is
- * dropped.  xml_stream_feed() called from a callback does nothing.
- */
-struct xml_stream_cbs {
-	void	(*open)(void *arg, const struct xml_stream_header *);
-	void	(*stanza)(void *arg, struct xml_node *stanza);
-	void	(*close)(void *arg);
-	void	(*error)(void *arg, enum xml_stream_cond, const char *text);
+/* What xml_stream_next() hands back, in stream order. */
+enum xml_stream_ev {
+	XML_STREAM_EV_NONE = 0,		/* nothing more until the next feed */
+	XML_STREAM_EV_OPEN,		/* the peer's header */
+	XML_STREAM_EV_STANZA,		/* a complete top-level stanza */
+	XML_STREAM_EV_CLOSE,		/* </stream:stream> */
+	XML_STREAM_EV_ERROR,		/* the stream failed: cond, text */
+};
+
+struct xml_stream_event {
+	enum xml_stream_ev		 type;
+	/* OPEN: valid until the stream is reset or freed. */
+	const struct xml_stream_header	*header;
+	/* STANZA: the caller's now; free it with xml_node_free(). */
+	struct xml_node			*stanza;
+	/* ERROR: text is valid until the stream is reset or freed. */
+	enum xml_stream_cond		 cond;
+	const char			*text;
 };
 
 struct xml_stream;
 
 void		 xml_stream_limits_default(struct xml_stream_limits *);
 struct xml_stream *xml_stream_new(const char *content_ns,
-		    const struct xml_stream_limits *,
-		    const struct xml_stream_cbs *, void *arg);
-int		 xml_stream_feed(struct xml_stream *, const void *, size_t);
+		    const struct xml_stream_limits *);
+/*
+ * Parses len bytes and queues the events they complete.  It stops taking
+ * input once the queue is full: *used_r tells how much it took, and the
+ * caller feeds the rest after draining the queue with xml_stream_next().  Bytes after
+ * the stream's close or error are taken and dropped.  Returns -1 once the
+ * stream has failed (its error event is queued after the stanzas that
+ * came before it), 0 otherwise.
+ */
+int		 xml_stream_feed(struct xml_stream *, const void *, size_t,
+		    size_t *used_r);
+/*
+ * The next event, XML_STREAM_EV_NONE when the input fed so far holds no
+ * more.  The error event comes once; the stream then takes no input until
+ * reset.  Reset and free drop whatever is still queued.
+ */
+enum xml_stream_ev xml_stream_next(struct xml_stream *,
+		    struct xml_stream_event *);
 void		 xml_stream_reset(struct xml_stream *);
 void		 xml_stream_free(struct xml_stream **);
 enum xml_stream_cond xml_stream_error(const struct xml_stream *,

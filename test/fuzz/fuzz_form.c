@@ -53,22 +53,26 @@ fuzz_walk(const struct xml_node *n)
 			fuzz_walk(c);
 }
 
-static void
-fuzz_stanza_cb(void *arg, struct xml_node *n)
-{
-	fuzz_walk(n);
-	xml_node_free(&n);
-}
-
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const struct xml_stream_cbs cbs = { NULL, fuzz_stanza_cb, NULL, NULL };
+	struct xml_stream_event ev;
 	struct xml_stream *s;
+	size_t used;
+	int rc;
 
-	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL, &cbs, NULL);
-	if (xml_stream_feed(s, HEAD, strlen(HEAD)) == 0)
-		xml_stream_feed(s, data, size);
+	s = xml_stream_new(XML_STREAM_COMPONENT_NS, NULL);
+	xml_stream_feed(s, HEAD, strlen(HEAD), &used);
+	do {
+		rc = xml_stream_feed(s, data, size, &used);
+		while (xml_stream_next(s, &ev) != XML_STREAM_EV_NONE)
+			if (ev.type == XML_STREAM_EV_STANZA) {
+				fuzz_walk(ev.stanza);
+				xml_node_free(&ev.stanza);
+			}
+		data += used;
+		size -= used;
+	} while (size > 0 && rc == 0);
 	xml_stream_free(&s);
 	return 0;
 }
