@@ -405,8 +405,6 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 	char text[256];
 
 	j->busy = false;
-	stats_provider_outcome(j->provider, outcome,
-	    (double)(now - j->started) / 1000.0);
 	switch (outcome) {
 	case XP_SENT:
 		job_ok(j);
@@ -507,9 +505,8 @@ job_send(struct pjob *j)
 		evtimer_add(j->timeout, &tv);
 	}
 	j->busy = true;
-	if (p->mod->send(p->self, &j->push, job_sent_cb, j) == -1) {
+	if (provider_send(p, &j->push, job_sent_cb, j) == -1) {
 		j->busy = false;
-		stats_provider_outcome(j->provider, XP_TEMPORARY, 0);
 		job_error(j, "wait", "resource-constraint",
 		    "the push provider's queue is full: try again later");
 		job_maybe_free(j);

@@ -101,9 +101,6 @@ struct fcm_req {
 	bool		 retried;	/* after a 401 */
 	xp_sent_cb	*cb;		/* NULL: the token request */
 	void		*arg;
-	enum xp_outcome	 outcome;
-	unsigned int	 retry;
-	char		*reason;
 };
 TAILQ_HEAD(fcm_reqs, fcm_req);
 
@@ -123,7 +120,6 @@ struct fcm {
 	struct fcm_easies idle;		/* configured send handles */
 	size_t		 nidle;
 	struct fcm_curl	*curl;
-	struct event	*done_ev;	/* delivers finished sends */
 	struct event	*auth_ev;	/* retries a token request */
 
 	/* OAuth2 */
@@ -143,7 +139,6 @@ struct fcm {
 	struct fcm_reqs	 waiting;	/* for an access token */
 	struct fcm_reqs	 ready;		/* for room in flight */
 	struct fcm_reqs	 flight;
-	struct fcm_reqs	 done;
 	size_t		 outstanding;	/* accepted, not answered */
 };
 
@@ -346,42 +341,23 @@ fcm_req_free(struct fcm_req *req)
 	}
 	free(req->body);
 	fcm_buf_free(&req->resp);
-	free(req->reason);
 	free(req);
 }
-/* Answer a send from the loop, never from inside send() (the contract). */
+
+/*
+ * Answers a send now.  Callers run outside curl's callbacks (after
+ * curl_multi_socket_action returned) or inside send(), whose answers the
+ * host delivers from the loop.  A callback may send() again.
+ */
 static void
 fcm_req_finish(struct fcm_req *req, enum xp_outcome outcome,
     unsigned int retry, const char *reason)
 {
 	struct fcm *f = req->f;
 
-	req->outcome = outcome;
-	req->retry = retry;
-	free(req->reason);
-	req->reason = reason != NULL ? fcm_strdup(reason) : NULL;
-	TAILQ_INSERT_TAIL(&f->done, req, entry);
-	event_active(f->done_ev, EV_TIMEOUT, 0);
-}
-
-static void
-fcm_done_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct fcm *f = arg;
-	struct fcm_reqs list;
-	struct fcm_req *req;
-
-	(void)fd;
-	(void)what;
-	/* Callbacks may send() again: their answers wait for the next turn. */
-	TAILQ_INIT(&list);
-	TAILQ_CONCAT(&list, &f->done, entry);
-	while ((req = TAILQ_FIRST(&list)) != NULL) {
-		TAILQ_REMOVE(&list, req, entry);
-		f->outstanding--;
-		req->cb(req->arg, req->outcome, req->retry, req->reason);
-		fcm_req_free(req);
-	}
+	f->outstanding--;
+	req->cb(req->arg, outcome, retry, reason);
+	fcm_req_free(req);
 }
 
 static size_t
@@ -497,15 +473,14 @@ static void
 fcm_fail_auth(struct fcm *f, const char *reason)
 {
 	if (f->failing) {
-		f->host->log(f->host, XP_LOG_DEBUG, "fcm %s: %s", f->id,
+		f->host->log(f->host, XP_LOG_DEBUG, "%s",
 		    reason);
 		return;
 	}
 	f->failing = true;
-	f->host->log(f->host, XP_LOG_WARN, "fcm %s: FCM refuses our "
+	f->host->log(f->host, XP_LOG_WARN, "FCM refuses our "
 	    "credentials or configuration: %s; check the service account "
-	    "file and the project (not logged again until it works)",
-	    f->id, reason);
+	    "file and the project (not logged again until it works)", reason);
 }
 
 static void
@@ -514,8 +489,8 @@ fcm_recovered(struct fcm *f)
 	if (!f->failing)
 		return;
 	f->failing = false;
-	f->host->log(f->host, XP_LOG_INFO, "fcm %s: FCM accepts our "
-	    "credentials again", f->id);
+	f->host->log(f->host, XP_LOG_INFO, "FCM accepts our "
+	    "credentials again");
 }
 
 /* OAuth2 access tokens. */
@@ -537,7 +512,7 @@ fcm_token_failed(struct fcm *f, enum xp_outcome outcome, const char *reason)
 		f->auth_backoff = FCM_AUTH_RETRY;
 		f->why = "FCM refuses the service account's credentials";
 	} else {
-		f->host->log(f->host, XP_LOG_WARN, "fcm %s: %s", f->id,
+		f->host->log(f->host, XP_LOG_WARN, "%s",
 		    reason);
 		f->auth_backoff = f->auth_backoff == 0 ? 1 :
 		    f->auth_backoff * 2 > FCM_TEMP_RETRY_MAX ?
@@ -590,8 +565,8 @@ fcm_token_ok(struct fcm *f, const char *token, long expires_in)
 	tv.tv_usec = (suseconds_t)(refresh_ms % 1000) * 1000;
 	evtimer_add(f->auth_ev, &tv);
 	fcm_recovered(f);
-	f->host->log(f->host, XP_LOG_DEBUG, "fcm %s: new access token, "
-	    "valid %ld s", f->id, expires_in);
+	f->host->log(f->host, XP_LOG_DEBUG, "new access token, "
+	    "valid %ld s", expires_in);
 	while ((req = TAILQ_FIRST(&f->waiting)) != NULL) {
 		TAILQ_REMOVE(&f->waiting, req, entry);
 		fcm_req_start(req);
@@ -819,8 +794,8 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 		req->retried = true;
 		if (req->token_gen == f->token_gen)
 			f->token_until = 0;
-		f->host->log(f->host, XP_LOG_DEBUG, "fcm %s: 401, refreshing "
-		    "the access token", f->id);
+		f->host->log(f->host, XP_LOG_DEBUG, "401, refreshing "
+		    "the access token");
 		json_object_put(root);
 		fcm_req_submit(req);
 		return;
@@ -1074,14 +1049,8 @@ fcm_answer_all(struct fcm_reqs *list, bool removing, struct fcm *f)
 		TAILQ_REMOVE(list, req, entry);
 		if (removing && req->h != NULL)
 			fcm_curl_remove(f->curl, req->h->easy);
-		f->outstanding--;
-		if (list == &f->done)
-			req->cb(req->arg, req->outcome, req->retry,
-			    req->reason);
-		else
-			req->cb(req->arg, XP_TEMPORARY, 0, "the FCM provider "
-			    "is shutting down");
-		fcm_req_free(req);
+		fcm_req_finish(req, XP_TEMPORARY, 0, "the FCM provider is "
+		    "shutting down");
 	}
 }
 
@@ -1102,15 +1071,12 @@ fcm_destroy(void *self)
 		fcm_answer_all(&f->flight, true, f);
 		fcm_answer_all(&f->waiting, false, f);
 		fcm_answer_all(&f->ready, false, f);
-		fcm_answer_all(&f->done, false, f);
 	}
 	while ((h = SLIST_FIRST(&f->idle)) != NULL) {
 		SLIST_REMOVE_HEAD(&f->idle, entry);
 		fcm_easy_free(h);
 	}
 	fcm_curl_free(&f->curl);
-	if (f->done_ev != NULL)
-		event_free(f->done_ev);
 	if (f->auth_ev != NULL)
 		event_free(f->auth_ev);
 	fcm_sa_free(&f->sa);
@@ -1150,7 +1116,6 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 	TAILQ_INIT(&f->waiting);
 	TAILQ_INIT(&f->ready);
 	TAILQ_INIT(&f->flight);
-	TAILQ_INIT(&f->done);
 	SLIST_INIT(&f->idle);
 
 	s = h->opt_str(h, block, "service-account-file");
@@ -1191,12 +1156,11 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 
 	f->curl = fcm_curl_new(h->base, h->opt_int(h, block, "pool-size"),
 	    fcm_curl_done);
-	f->done_ev = event_new(h->base, -1, 0, fcm_done_cb, f);
 	f->auth_ev = evtimer_new(h->base, fcm_auth_cb, f);
-	if (f->done_ev == NULL || f->auth_ev == NULL)
+	if (f->auth_ev == NULL)
 		abort();
-	h->log(h, XP_LOG_INFO, "fcm %s: project %s, service account %s, "
-	    "%s", id, project, f->sa.client_email, f->send_url);
+	h->log(h, XP_LOG_INFO, "project %s, service account %s, "
+	    "%s", project, f->sa.client_email, f->send_url);
 	return f;
 fail:
 	fcm_destroy(f);

@@ -9,11 +9,13 @@
  *	DRAINING --(no streams left)--> freed
  *
  * and any state goes straight to freed on an error.  Nothing runs inside
- * nghttp2's callbacks that could free the session: they only record
- * outcomes and flags; conn_check() acts on them once nghttp2 has returned.
- * Sending is deferred to one event per connection so that a burst of
- * requests goes out in as few TLS records as possible, and so a callback
- * never runs from inside h2_client_request().
+ * nghttp2's callbacks that could free the session: they record flags, and
+ * a finished stream's answer goes to the caller's callback
+ * (on_stream_close_cb -> req_complete), which must not free the client or
+ * the connection; closing and reconnecting wait for conn_check(), which
+ * acts once nghttp2 has returned.  Sending is deferred to one event per
+ * client so that a burst of requests goes out in as few TLS records as
+ * possible; h2_client_request() therefore never answers by itself.
  *
  * Retries: a request is moved to another connection only when HTTP/2 says
  * the server never processed it (RST_STREAM/GOAWAY with REFUSED_STREAM, a
