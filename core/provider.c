@@ -142,6 +142,7 @@ static const struct xp_provider *
 module_load(const char *dir, const char *name, char **error_r)
 {
 	const struct xp_provider *prov;
+	const lt_dlinfo *info;
 	struct module *m;
 	lt_dlhandle h;
 	char *path;
@@ -170,6 +171,11 @@ module_load(const char *dir, const char *name, char **error_r)
 		    "%s", path, lt_dlerror());
 		free(path);
 		return NULL;
+	}
+	/* From here on, messages name the file that was opened. */
+	if ((info = lt_dlgetinfo(h)) != NULL && info->filename != NULL) {
+		free(path);
+		path = xstrdup(info->filename);
 	}
 	prov = lt_dlsym(h, "xpushd_provider");
 	if (prov == NULL) {

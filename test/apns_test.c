@@ -1134,6 +1134,8 @@ test_db_cert(void)
 		records_free(rec, n);
 		is_int(ph_log_count(ph, XP_LOG_INFO, "from the database"), 2,
 		    "both certificates logged as loaded");
+		is_int(ph_log_count(ph, -1, "apns-binary-api"), 0,
+		    "the module does not prefix its lines: the host does");
 		prov->destroy(inst);
 		free(p12);
 	}
