@@ -107,7 +107,7 @@ static struct {
 	struct store		*store;
 	struct cert_watch	*watches;
 	char			*module_path;
-	struct psendq		 deferred;	/* answers given inside send() */
+	struct psendq		 deferred;	/* answered inside send() */
 	struct event		*deferred_ev;
 	struct psendq		 spare;
 	size_t			 nspare;

@@ -44,7 +44,7 @@
 #include "plugins/apns_auth.h"
 #include "plugins/apns_payload.h"
 #include "plugins/h2/h2.h"
-#include "plugins/h2/util.h"
+#include "plugins/lib/pu.h"
 #include "plugins/provider.h"
 
 #ifdef APNS_VOIP_ONLY
@@ -327,9 +327,9 @@ apns_auth_failing(struct apns *a, const char *reason)
 	if (a->auth_fail != NULL)
 		return;
 	a->auth_fail = reason;
-	a->host->log(a->host, XP_LOG_WARN, "APNs refuses our "
-	    "credentials or topic (%s): every push of this provider fails "
-	    "until the %s is fixed", reason,
+	a->host->log(a->host, XP_LOG_WARN, "APNs refuses our credentials or "
+	    "topic (%s): every push of this provider fails until the %s is "
+	    "fixed", reason,
 	    a->auth == AUTH_TOKEN ? "key, key-id, team-id or apns-topic" :
 	    "certificate or apns-topic");
 }
@@ -339,8 +339,8 @@ apns_auth_ok(struct apns *a)
 {
 	if (a->auth_fail == NULL)
 		return;
-	a->host->log(a->host, XP_LOG_INFO, "APNs accepts our "
-	    "credentials again");
+	a->host->log(a->host, XP_LOG_INFO, "APNs accepts our credentials "
+	    "again");
 	a->auth_fail = NULL;
 }
 
@@ -552,13 +552,13 @@ apns_cert_got_cb(void *arg, int status, const struct xp_cert *c)
 		if (status == 0)
 			apns_cert_use(a, c);
 		else if (status == 1) {
-			a->host->log(a->host, XP_LOG_WARN, "no "
-			    "certificate stored for this provider: set one "
-			    "with the set-apns-certificate command or cert-file");
+			a->host->log(a->host, XP_LOG_WARN, "no certificate "
+			    "stored for this provider: set one with the "
+			    "set-apns-certificate command or cert-file");
 			a->cert_state = CERT_NONE;
 		} else
-			a->host->log(a->host, XP_LOG_WARN, "cannot "
-			    "read the certificate from the database now");
+			a->host->log(a->host, XP_LOG_WARN, "cannot read the "
+			    "certificate from the database now");
 	}
 	apns_ticket_unref(t);
 }
@@ -768,9 +768,8 @@ apns_create(const struct xp_host *host, const void *block, const char *id,
 		    error_r) == -1)
 			goto fail;
 		a->cert_not_after = ident.not_after;
-		host->log(host, XP_LOG_INFO, "certificate %s valid "
-		    "until %lld", ident.subject,
-		    (long long)ident.not_after);
+		host->log(host, XP_LOG_INFO, "certificate %s valid until %lld",
+		    ident.subject, (long long)ident.not_after);
 		ctx = apns_tls_ctx(a->ca_file, &ident, error_r);
 		apns_ident_clear(&ident);
 		if (ctx == NULL)

@@ -25,7 +25,7 @@
 #include <string.h>
 
 #include "plugins/apns_payload.h"
-#include "plugins/h2/util.h"
+#include "plugins/lib/pu.h"
 
 #define ELLIPSIS	"\xe2\x80\xa6"
 #define JOUT_FIRST	512	/* first size of a payload buffer */
@@ -49,9 +49,9 @@ placeholder(const struct xp_push *push)
 
 /*
  * The payload is written directly rather than built as a json-c object
- * tree: that tree (a hash table per object, a printbuf, snprintf for
- * every number) cost about 19,000 instructions per push, a tenth of the
- * whole publish path.  Output is what json-c printed with
+ * tree: the tree costs a hash table per object, a printbuf and snprintf
+ * for every number, on every push (BENCHMARKS.md has the profile).
+ * Output is what json-c printed with
  * JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE: members in
  * insertion order, no spaces, '/' as is.
  */

@@ -95,7 +95,7 @@ struct fcm_req {
 	struct fcm_easy	*h;		/* while it has one */
 	char		*body;
 	size_t		 body_len;
-	struct fcm_buf	 resp;
+	struct pu_buf	 resp;
 	long		 retry_after;	/* -1: no Retry-After header */
 	unsigned int	 token_gen;	/* access token it carries */
 	bool		 retried;	/* after a 401 */
@@ -184,73 +184,6 @@ static const char *const fcm_features[] = {
 	NULL,
 };
 
-void *
-fcm_calloc(size_t n, size_t size)
-{
-	void *p;
-
-	if ((p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size)) == NULL)
-		abort();
-	return p;
-}
-
-char *
-fcm_strdup(const char *s)
-{
-	char *p;
-
-	if ((p = strdup(s)) == NULL)
-		abort();
-	return p;
-}
-
-char *
-fcm_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *p;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	if (n == -1)
-		abort();
-	return p;
-}
-
-void
-fcm_buf_add(struct fcm_buf *b, const void *data, size_t len)
-{
-	char *p;
-
-	if (b->overflow || len == 0)
-		return;
-	if (b->max != 0 && b->len + len > b->max) {
-		b->overflow = true;
-		return;
-	}
-	if (b->len + len > b->cap) {
-		b->cap = b->cap == 0 ? 1024 : b->cap;
-		while (b->cap < b->len + len)
-			b->cap *= 2;
-		if ((p = realloc(b->data, b->cap)) == NULL)
-			abort();
-		b->data = p;
-	}
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-}
-
-void
-fcm_buf_free(struct fcm_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-	b->overflow = false;
-}
-
 /* Monotonic milliseconds: token lifetimes must not follow the wall clock. */
 static long long
 fcm_now(void)
@@ -267,7 +200,7 @@ fcm_now(void)
 static struct fcm_easy *
 fcm_easy_new(struct fcm *f, const char *url)
 {
-	struct fcm_easy *h = fcm_calloc(1, sizeof(*h));
+	struct fcm_easy *h = pu_calloc(1, sizeof(*h));
 	CURL *e;
 
 	if ((h->easy = e = curl_easy_init()) == NULL)
@@ -340,7 +273,7 @@ fcm_req_free(struct fcm_req *req)
 			fcm_easy_free(req->h);
 	}
 	free(req->body);
-	fcm_buf_free(&req->resp);
+	pu_buf_free(&req->resp);
 	free(req);
 }
 
@@ -370,7 +303,7 @@ fcm_write_cb(char *data, size_t size, size_t n, void *arg)
 	if (req->cb != NULL && curl_easy_getinfo(req->h->easy,
 	    CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200)
 		return size * n;
-	fcm_buf_add(&req->resp, data, size * n);
+	pu_buf_add(&req->resp, data, size * n);
 	return size * n;
 }
 
@@ -424,7 +357,7 @@ fcm_req_setup(struct fcm_req *req)
 	struct fcm_easy *h = req->h;
 	CURL *e = h->easy;
 
-	fcm_buf_free(&req->resp);
+	pu_buf_free(&req->resp);
 	req->resp.max = FCM_RESP_MAX;
 	req->retry_after = -1;
 	if (req->cb != NULL && (h->hdrs == NULL ||
@@ -521,7 +454,7 @@ fcm_token_failed(struct fcm *f, enum xp_outcome outcome, const char *reason)
 	}
 	f->auth_outcome = outcome;
 	free(f->auth_reason);
-	f->auth_reason = fcm_strdup(reason);
+	f->auth_reason = pu_strdup(reason);
 	f->auth_retry_at = fcm_now() + f->auth_backoff * 1000LL;
 	/* Try again by itself, so status() recovers without traffic. */
 	tv.tv_sec = f->auth_backoff;
@@ -545,7 +478,7 @@ fcm_token_ok(struct fcm *f, const char *token, long expires_in)
 	margin = expires_in >= 4 * FCM_TOKEN_MARGIN ? FCM_TOKEN_MARGIN :
 	    expires_in / 4;
 	free(f->auth_hdr);
-	f->auth_hdr = fcm_printf("Authorization: Bearer %s", token);
+	f->auth_hdr = pu_asprintf("Authorization: Bearer %s", token);
 	f->token_gen++;
 	f->token_until = fcm_now() + (expires_in - margin) * 1000LL;
 	/*
@@ -583,14 +516,14 @@ fcm_token_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
 
 	f->token_req = NULL;
 	if (rc != CURLE_OK) {
-		reason = fcm_printf("OAuth2 token request to %s failed: %s",
+		reason = pu_asprintf("OAuth2 token request to %s failed: %s",
 		    f->sa.token_uri, curl_easy_strerror(rc));
 		fcm_token_failed(f, XP_TEMPORARY, reason);
 		goto out;
 	}
 	curl_easy_getinfo(req->h->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (!req->resp.overflow && req->resp.len > 0) {
-		fcm_buf_add(&req->resp, "", 1);
+		pu_buf_add(&req->resp, "", 1);
 		root = json_tokener_parse(req->resp.data);
 	}
 	if (root != NULL && json_object_is_type(root, json_type_object)) {
@@ -615,16 +548,16 @@ fcm_token_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
 		fcm_token_ok(f, token, expires);
 		reason = NULL;
 	} else if (status == 200) {
-		reason = fcm_printf("OAuth2 token endpoint %s: no "
+		reason = pu_asprintf("OAuth2 token endpoint %s: no "
 		    "access_token/expires_in in its answer", f->sa.token_uri);
 		fcm_token_failed(f, XP_TEMPORARY, reason);
 	} else if (status == 429 || status >= 500) {
-		reason = fcm_printf("OAuth2 token endpoint %s: HTTP %ld",
+		reason = pu_asprintf("OAuth2 token endpoint %s: HTTP %ld",
 		    f->sa.token_uri, status);
 		fcm_token_failed(f, XP_TEMPORARY, reason);
 	} else {
 		/* invalid_grant, invalid_client: the key or account is bad. */
-		reason = fcm_printf("OAuth2 token endpoint %s refused the "
+		reason = pu_asprintf("OAuth2 token endpoint %s refused the "
 		    "service account %s: HTTP %ld %s%s%s", f->sa.token_uri,
 		    f->sa.client_email, status, err != NULL ? err : "",
 		    desc != NULL ? ": " : "", desc != NULL ? desc : "");
@@ -644,7 +577,7 @@ fcm_token_fetch(struct fcm *f)
 
 	if (f->token_req != NULL)
 		return;
-	req = fcm_calloc(1, sizeof(*req));
+	req = pu_calloc(1, sizeof(*req));
 	req->f = f;
 	if ((req->body = fcm_sa_token_request(&f->sa, time(NULL), &err)) ==
 	    NULL) {
@@ -770,7 +703,7 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 	char *reason;
 
 	if (rc != CURLE_OK) {
-		reason = fcm_printf("FCM: %s", curl_easy_strerror(rc));
+		reason = pu_asprintf("FCM: %s", curl_easy_strerror(rc));
 		fcm_req_finish(req, XP_TEMPORARY, 0, reason);
 		free(reason);
 		return;
@@ -782,7 +715,7 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 		return;
 	}
 	if (!req->resp.overflow && req->resp.len > 0) {
-		fcm_buf_add(&req->resp, "", 1);
+		pu_buf_add(&req->resp, "", 1);
 		root = json_tokener_parse(req->resp.data);
 	}
 	fcm_error_parse(root, &e);
@@ -818,7 +751,7 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 	else
 		outcome = XP_PERMANENT;
 
-	reason = fcm_printf("FCM: HTTP %ld %s%s%s", e.status,
+	reason = pu_asprintf("FCM: HTTP %ld %s%s%s", e.status,
 	    e.code != NULL ? e.code : "", e.message != NULL ? ": " : "",
 	    e.message != NULL ? e.message : "");
 	if (outcome == XP_AUTH_FAILED) {
@@ -872,7 +805,7 @@ fcm_curl_done(CURL *easy, CURLcode rc, void *arg)
  */
 
 static void
-fcm_json_str(struct fcm_buf *b, const char *s)
+fcm_json_str(struct pu_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	static const char named[] = "\"\\\n\r\t", letter[] = "\"\\nrt";
@@ -880,51 +813,51 @@ fcm_json_str(struct fcm_buf *b, const char *s)
 	char esc[6] = { '\\', 'u', '0', '0' };
 	const char *q;
 
-	fcm_buf_add(b, "\"", 1);
+	pu_buf_add(b, "\"", 1);
 	for (; *p != '\0'; p++) {
 		if (*p >= 0x20 && *p != '"' && *p != '\\')
 			continue;
-		fcm_buf_add(b, run, (size_t)(p - run));
+		pu_buf_add(b, run, (size_t)(p - run));
 		run = p + 1;
 		if ((q = memchr(named, *p, sizeof(named) - 1)) != NULL) {
 			esc[1] = letter[q - named];
-			fcm_buf_add(b, esc, 2);
+			pu_buf_add(b, esc, 2);
 			esc[1] = 'u';
 		} else {
 			esc[4] = hex[*p >> 4];
 			esc[5] = hex[*p & 15];
-			fcm_buf_add(b, esc, sizeof(esc));
+			pu_buf_add(b, esc, sizeof(esc));
 		}
 	}
-	fcm_buf_add(b, run, (size_t)(p - run));
-	fcm_buf_add(b, "\"", 1);
+	pu_buf_add(b, run, (size_t)(p - run));
+	pu_buf_add(b, "\"", 1);
 }
 
 /* ,"key":"value" (no comma first), or nothing when value is NULL. */
 static void
-fcm_json_kv(struct fcm_buf *b, bool *first, const char *key,
+fcm_json_kv(struct pu_buf *b, bool *first, const char *key,
     const char *value)
 {
 	if (value == NULL)
 		return;
 	if (!*first)
-		fcm_buf_add(b, ",", 1);
+		pu_buf_add(b, ",", 1);
 	*first = false;
 	fcm_json_str(b, key);
-	fcm_buf_add(b, ":", 1);
+	pu_buf_add(b, ":", 1);
 	fcm_json_str(b, value);
 }
 
 static void
-fcm_json_lit(struct fcm_buf *b, const char *s)
+fcm_json_lit(struct pu_buf *b, const char *s)
 {
-	fcm_buf_add(b, s, strlen(s));
+	pu_buf_add(b, s, strlen(s));
 }
 
 static char *
 fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 {
-	struct fcm_buf b = { 0 };
+	struct pu_buf b = { 0 };
 	char num[32];
 	bool first;
 
@@ -972,7 +905,7 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 	}
 	fcm_json_lit(&b, "}}");
 	*len_r = b.len;
-	fcm_buf_add(&b, "", 1);
+	pu_buf_add(&b, "", 1);
 	return b.data;
 }
 
@@ -987,12 +920,12 @@ fcm_check_token(void *self, const char *token, bool voip, char **error_r)
 	(void)voip;
 	for (i = 0; token[i] != '\0'; i++)
 		if (token[i] <= ' ' || token[i] > '~') {
-			*error_r = fcm_strdup("an FCM registration token is "
+			*error_r = pu_strdup("an FCM registration token is "
 			    "printable ASCII without spaces");
 			return -1;
 		}
 	if (i == 0 || i > FCM_TOKEN_MAX) {
-		*error_r = fcm_printf("an FCM registration token has 1 to %d "
+		*error_r = pu_asprintf("an FCM registration token has 1 to %d "
 		    "characters", FCM_TOKEN_MAX);
 		return -1;
 	}
@@ -1008,14 +941,14 @@ fcm_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 
 	if (f->outstanding >= f->queue_max)
 		return -1;
-	req = fcm_calloc(1, sizeof(*req));
+	req = pu_calloc(1, sizeof(*req));
 	req->f = f;
 	req->cb = cb;
 	req->arg = arg;
 	f->outstanding++;
 	if (p->token == NULL || fcm_check_token(f, p->token, p->voip,
 	    &err) == -1) {
-		req->body = fcm_strdup("");
+		req->body = pu_strdup("");
 		fcm_req_finish(req, XP_INVALID_TOKEN, 0, err != NULL ? err :
 		    "no device token");
 		free(err);
@@ -1100,19 +1033,19 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 	size_t len;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		*error_r = fcm_strdup("curl_global_init failed");
+		*error_r = pu_strdup("curl_global_init failed");
 		return NULL;
 	}
 	cv = curl_version_info(CURLVERSION_NOW);
 	if (!(cv->features & CURL_VERSION_HTTP2)) {
 		curl_global_cleanup();
-		*error_r = fcm_printf("libcurl %s has no HTTP/2 support",
+		*error_r = pu_asprintf("libcurl %s has no HTTP/2 support",
 		    cv->version);
 		return NULL;
 	}
-	f = fcm_calloc(1, sizeof(*f));
+	f = pu_calloc(1, sizeof(*f));
 	f->host = host;
-	f->id = fcm_strdup(id);
+	f->id = pu_strdup(id);
 	TAILQ_INIT(&f->waiting);
 	TAILQ_INIT(&f->ready);
 	TAILQ_INIT(&f->flight);
@@ -1126,23 +1059,23 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 		project = f->sa.project_id;
 	if (strspn(project, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") != strlen(project)) {
-		*error_r = fcm_printf("project id '%s' holds characters a "
+		*error_r = pu_asprintf("project id '%s' holds characters a "
 		    "Firebase project id cannot", project);
 		goto fail;
 	}
 	endpoint = h->opt_str(h, block, "endpoint");
 	if (strncmp(endpoint, "https://", 8) != 0) {
-		*error_r = fcm_printf("endpoint '%s' must be https://",
+		*error_r = pu_asprintf("endpoint '%s' must be https://",
 		    endpoint);
 		goto fail;
 	}
 	len = strlen(endpoint);
 	while (len > 8 && endpoint[len - 1] == '/')
 		len--;
-	f->send_url = fcm_printf("%.*s/v1/projects/%s/messages:send",
+	f->send_url = pu_asprintf("%.*s/v1/projects/%s/messages:send",
 	    (int)len, endpoint, project);
 	s = h->opt_str(h, block, "ca-file");
-	f->ca_file = s != NULL && *s != '\0' ? fcm_strdup(s) : NULL;
+	f->ca_file = s != NULL && *s != '\0' ? pu_strdup(s) : NULL;
 	f->ttl = h->opt_int(h, block, "ttl");
 	f->timeout_ms = h->opt_int(h, block, "request-timeout") * 1000;
 	f->queue_max = h->opt_int(h, block, "queue-size");

@@ -50,7 +50,7 @@
 #include <openssl/x509v3.h>
 
 #include "plugins/h2/h2.h"
-#include "plugins/h2/util.h"
+#include "plugins/lib/pu.h"
 
 #define H2_MAX_BODY		8192	/* response bodies we keep */
 #define H2_MAX_RETRIES		8	/* moves to another stream */
@@ -154,20 +154,6 @@ h2_log(struct h2_client *cl, enum h2_log_level level, const char *fmt, ...)
 	cl->cfg.log(cl->cfg.log_arg, level, msg);
 }
 
-/* The most useful line of OpenSSL's error queue, which it then clears. */
-static void
-h2_ssl_error(char *buf, size_t len)
-{
-	unsigned long e, last = 0;
-
-	while ((e = ERR_get_error()) != 0)
-		last = e;
-	if (last != 0)
-		ERR_error_string_n(last, buf, len);
-	else
-		snprintf(buf, len, "unknown TLS error");
-}
-
 SSL_CTX *
 h2_tls_ctx_new(const char *ca_file, char **error_r)
 {
@@ -182,7 +168,7 @@ h2_tls_ctx_new(const char *ca_file, char **error_r)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (ca_file != NULL && *ca_file != '\0') {
 		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
-			h2_ssl_error(buf, sizeof(buf));
+			pu_ssl_error(buf, sizeof(buf), "unknown TLS error");
 			*error_r = pu_asprintf("ca-file %s: %s", ca_file, buf);
 			SSL_CTX_free(ctx);
 			return NULL;
@@ -203,7 +189,7 @@ h2_tls_ctx_new(const char *ca_file, char **error_r)
 	 */
 	return ctx;
 fail:
-	h2_ssl_error(buf, sizeof(buf));
+	pu_ssl_error(buf, sizeof(buf), "unknown TLS error");
 	*error_r = pu_asprintf("TLS context: %s", buf);
 	SSL_CTX_free(ctx);
 	return NULL;
@@ -868,7 +854,7 @@ conn_open(struct h2_client *cl)
 fail_ssl:
 	SSL_free(ssl);
 fail:
-	h2_ssl_error(buf, sizeof(buf));
+	pu_ssl_error(buf, sizeof(buf), "unknown TLS error");
 	snprintf(cl->last_error, sizeof(cl->last_error), "%s: TLS setup: %s",
 	    cl->authority, buf);
 	cl->last_error_kind = H2_ECONN;

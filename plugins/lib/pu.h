@@ -1,0 +1,44 @@
+/*
+ * libxpplug: the support library linked into every provider module.  A
+ * module must not use core/'s xmalloc or log (it is dlopened into xpushd
+ * and linked on its own), so it gets these, one of each: allocation that
+ * never returns NULL, a growable buffer, base64url, and OpenSSL's error
+ * queue as text.  Deferring answers is not here: the host does it
+ * (plugins/provider.h).
+ */
+#ifndef XP_PLUGIN_PU_H
+#define XP_PLUGIN_PU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Allocation: aborts when memory is exhausted (alloc.c). */
+void	*pu_calloc(size_t, size_t);
+void	*pu_malloc(size_t);
+void	*pu_realloc(void *, size_t);
+char	*pu_strdup(const char *);
+char	*pu_asprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable buffer; max 0 means unbounded (buf.c). */
+struct pu_buf {
+	char	*data;
+	size_t	 len, cap;
+	size_t	 max;		/* set before the first add */
+	bool	 overflow;	/* an add would have passed max: dropped */
+};
+void	 pu_buf_add(struct pu_buf *, const void *, size_t);
+void	 pu_buf_free(struct pu_buf *);
+
+/* Unpadded base64url of len bytes, NUL-terminated, malloc'd (b64url.c). */
+char	*pu_b64url(const void *, size_t len);
+/* Decodes base64url (padding optional); -1 on a bad character. */
+int	 pu_b64url_decode(const char *, size_t len, unsigned char **out_r,
+	    size_t *outlen_r);
+
+/*
+ * OpenSSL's error queue, emptied, as one line in buf: the last error, then
+ * the first when they differ; none when the queue is empty (sslerr.c).
+ */
+const char *pu_ssl_error(char *buf, size_t len, const char *none);
+
+#endif
