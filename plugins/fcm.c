@@ -523,7 +523,6 @@ fcm_token_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
 	}
 	curl_easy_getinfo(req->h->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (!req->resp.overflow && req->resp.len > 0) {
-		pu_buf_add(&req->resp, "", 1);
 		root = json_tokener_parse(req->resp.data);
 	}
 	if (root != NULL && json_object_is_type(root, json_type_object)) {
@@ -715,7 +714,6 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 		return;
 	}
 	if (!req->resp.overflow && req->resp.len > 0) {
-		pu_buf_add(&req->resp, "", 1);
 		root = json_tokener_parse(req->resp.data);
 	}
 	fcm_error_parse(root, &e);
@@ -799,39 +797,10 @@ fcm_curl_done(CURL *easy, CURLcode rc, void *arg)
 }
 
 /*
- * The message, written straight into a buffer: json-c built a tree of a
- * dozen objects to print it once.  Escapes as RFC 8259 section 7 requires
- * (quote, backslash, controls); UTF-8 passes through, the core checked it.
+ * The message, written straight into a buffer (libxpplug's JSON writer):
+ * json-c built a tree of a dozen objects to print it once.  UTF-8 passes
+ * through unchanged; the core checked it.
  */
-
-static void
-fcm_json_str(struct pu_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	static const char named[] = "\"\\\n\r\t", letter[] = "\"\\nrt";
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-	char esc[6] = { '\\', 'u', '0', '0' };
-	const char *q;
-
-	pu_buf_add(b, "\"", 1);
-	for (; *p != '\0'; p++) {
-		if (*p >= 0x20 && *p != '"' && *p != '\\')
-			continue;
-		pu_buf_add(b, run, (size_t)(p - run));
-		run = p + 1;
-		if ((q = memchr(named, *p, sizeof(named) - 1)) != NULL) {
-			esc[1] = letter[q - named];
-			pu_buf_add(b, esc, 2);
-			esc[1] = 'u';
-		} else {
-			esc[4] = hex[*p >> 4];
-			esc[5] = hex[*p & 15];
-			pu_buf_add(b, esc, sizeof(esc));
-		}
-	}
-	pu_buf_add(b, run, (size_t)(p - run));
-	pu_buf_add(b, "\"", 1);
-}
 
 /* ,"key":"value" (no comma first), or nothing when value is NULL. */
 static void
@@ -840,12 +809,8 @@ fcm_json_kv(struct pu_buf *b, bool *first, const char *key,
 {
 	if (value == NULL)
 		return;
-	if (!*first)
-		pu_buf_add(b, ",", 1);
-	*first = false;
-	fcm_json_str(b, key);
-	pu_buf_add(b, ":", 1);
-	fcm_json_str(b, value);
+	pu_json_key(b, first, key);
+	pu_json_str(b, value, strlen(value));
 }
 
 static void
@@ -865,7 +830,7 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 		abort();
 	b.cap = FCM_JSON_INITIAL;
 	fcm_json_lit(&b, "{\"message\":{\"token\":");
-	fcm_json_str(&b, p->token);
+	pu_json_str(&b, p->token, strlen(p->token));
 
 	fcm_json_lit(&b, ",\"data\":{");
 	first = true;
@@ -890,7 +855,7 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 	    ",\"android\":{\"priority\":\"HIGH\",\"ttl\":" :
 	    ",\"android\":{\"priority\":\"NORMAL\",\"ttl\":");
 	snprintf(num, sizeof(num), "%lds", f->ttl);
-	fcm_json_str(&b, num);
+	pu_json_str(&b, num, strlen(num));
 	fcm_json_lit(&b, "}");
 
 	if (f->notification && p->prio == XP_PRIO_HIGH) {
@@ -905,7 +870,6 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 	}
 	fcm_json_lit(&b, "}}");
 	*len_r = b.len;
-	pu_buf_add(&b, "", 1);
 	return b.data;
 }
 

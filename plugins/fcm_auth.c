@@ -71,8 +71,7 @@ fcm_sa_read(const char *path, char **error_r)
 		return NULL;
 	}
 	fclose(fp);
-	pu_buf_add(&b, "", 1);
-	return b.data;
+	return b.data != NULL ? b.data : pu_strdup("");
 }
 
 int

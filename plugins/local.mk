@@ -1,12 +1,12 @@
 # plugins/: the provider modules and what they share.
 
 # libxpplug: the support library of every module (allocation, buffer,
-# base64url, OpenSSL error text); PIC because it ends up inside shared
-# objects.
+# JSON writer, base64url, OpenSSL error text); PIC because it ends up
+# inside shared objects.
 noinst_LTLIBRARIES += plugins/lib/libxpplug.la
 plugins_lib_libxpplug_la_SOURCES = plugins/lib/pu.h \
-	plugins/lib/alloc.c plugins/lib/buf.c plugins/lib/b64url.c \
-	plugins/lib/sslerr.c
+	plugins/lib/alloc.c plugins/lib/buf.c plugins/lib/json.c \
+	plugins/lib/b64url.c plugins/lib/sslerr.c
 plugins_lib_libxpplug_la_CFLAGS = $(AM_CFLAGS) -fPIC
 
 # libxph2: the HTTP/2 client of the APNs modules.

@@ -1,6 +1,8 @@
 /*
  * libxpplug: a growable byte buffer with an optional size limit, for
- * response bodies and for JSON written in place.
+ * response bodies and for JSON written in place.  The bytes are always
+ * followed by a NUL that len does not count, so a buffer of text is a
+ * string.
  */
 #include "config.h"
 
@@ -11,23 +13,34 @@
 
 #define PU_BUF_FIRST	1024	/* bytes allocated by the first add */
 
-void
-pu_buf_add(struct pu_buf *b, const void *data, size_t len)
+char *
+pu_buf_reserve(struct pu_buf *b, size_t n)
 {
-	if (b->overflow || len == 0)
-		return;
-	if (b->max != 0 && b->len + len > b->max) {
+	if (b->overflow)
+		return NULL;
+	if (b->max != 0 && b->len + n > b->max) {
 		b->overflow = true;
-		return;
+		return NULL;
 	}
-	if (b->len + len > b->cap) {
+	if (b->cap - b->len < n + 1) {
 		b->cap = b->cap == 0 ? PU_BUF_FIRST : b->cap;
-		while (b->cap < b->len + len)
+		while (b->cap - b->len < n + 1)
 			b->cap *= 2;
 		b->data = pu_realloc(b->data, b->cap);
 	}
-	memcpy(b->data + b->len, data, len);
+	return b->data + b->len;
+}
+
+void
+pu_buf_add(struct pu_buf *b, const void *data, size_t len)
+{
+	char *w;
+
+	if ((w = pu_buf_reserve(b, len)) == NULL)
+		return;
+	memcpy(w, data, len);
 	b->len += len;
+	b->data[b->len] = '\0';
 }
 
 void

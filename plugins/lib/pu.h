@@ -2,8 +2,8 @@
  * libxpplug: the support library linked into every provider module.  A
  * module must not use core/'s xmalloc or log (it is dlopened into xpushd
  * and linked on its own), so it gets these, one of each: allocation that
- * never returns NULL, a growable buffer, base64url, and OpenSSL's error
- * queue as text.  Deferring answers is not here: the host does it
+ * never returns NULL, a growable buffer, a JSON writer, base64url, and
+ * OpenSSL's error queue as text.  Deferring answers is not here: the host does it
  * (plugins/provider.h).
  */
 #ifndef XP_PLUGIN_PU_H
@@ -19,7 +19,10 @@ void	*pu_realloc(void *, size_t);
 char	*pu_strdup(const char *);
 char	*pu_asprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 
-/* A growable buffer; max 0 means unbounded (buf.c). */
+/*
+ * A growable buffer; max 0 means unbounded (buf.c).  data is kept
+ * NUL-terminated (the NUL is not counted in len).
+ */
 struct pu_buf {
 	char	*data;
 	size_t	 len, cap;
@@ -27,7 +30,22 @@ struct pu_buf {
 	bool	 overflow;	/* an add would have passed max: dropped */
 };
 void	 pu_buf_add(struct pu_buf *, const void *, size_t);
+/*
+ * Room for n more bytes (and the NUL) at data + len, for writing in
+ * place; the writer then advances len and puts the NUL back.  NULL once
+ * max would be passed (overflow is then set).
+ */
+char	*pu_buf_reserve(struct pu_buf *, size_t n);
 void	 pu_buf_free(struct pu_buf *);
+
+/*
+ * JSON text written straight into a buffer (json.c): a string of n bytes
+ * escaped as RFC 8259 section 7 requires (quote, backslash, controls;
+ * UTF-8 passes through), and an object member's key with the comma that
+ * every member after the first needs.
+ */
+void	 pu_json_str(struct pu_buf *, const char *, size_t n);
+void	 pu_json_key(struct pu_buf *, bool *first, const char *key);
 
 /* Unpadded base64url of len bytes, NUL-terminated, malloc'd (b64url.c). */
 char	*pu_b64url(const void *, size_t len);
