@@ -31,8 +31,9 @@ pu_buf_reserve(struct pu_buf *b, size_t n)
 	return b->data + b->len;
 }
 
+/* pu_buf_add's way when the room or the limit needs looking at. */
 void
-pu_buf_add(struct pu_buf *b, const void *data, size_t len)
+pu_buf_append(struct pu_buf *b, const void *data, size_t len)
 {
 	char *w;
 

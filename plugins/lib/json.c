@@ -17,8 +17,10 @@ pu_json_str(struct pu_buf *b, const char *s, size_t n)
 	char *w;
 	size_t i;
 
-	/* Every byte as \u00XX, and the quotes. */
-	if ((w = pu_buf_reserve(b, 6 * n + 2)) == NULL)
+	/* Every byte as \u00XX, and the quotes; mostly there is room. */
+	if (b->max == 0 && b->cap - b->len > 6 * n + 2)
+		w = b->data + b->len;
+	else if ((w = pu_buf_reserve(b, 6 * n + 2)) == NULL)
 		return;
 	*w++ = '"';
 	for (i = 0; i < n; i++) {
@@ -59,14 +61,4 @@ pu_json_str(struct pu_buf *b, const char *s, size_t n)
 	*w++ = '"';
 	*w = '\0';
 	b->len = (size_t)(w - b->data);
-}
-
-void
-pu_json_key(struct pu_buf *b, bool *first, const char *key)
-{
-	if (!*first)
-		pu_buf_add(b, ",", 1);
-	*first = false;
-	pu_json_str(b, key, strlen(key));
-	pu_buf_add(b, ":", 1);
 }

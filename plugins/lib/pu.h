@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 /* Allocation: aborts when memory is exhausted (alloc.c). */
 void	*pu_calloc(size_t, size_t);
@@ -29,7 +30,7 @@ struct pu_buf {
 	size_t	 max;		/* set before the first add */
 	bool	 overflow;	/* an add would have passed max: dropped */
 };
-void	 pu_buf_add(struct pu_buf *, const void *, size_t);
+void	 pu_buf_append(struct pu_buf *, const void *, size_t);
 /*
  * Room for n more bytes (and the NUL) at data + len, for writing in
  * place; the writer then advances len and puts the NUL back.  NULL once
@@ -45,7 +46,32 @@ void	 pu_buf_free(struct pu_buf *);
  * every member after the first needs.
  */
 void	 pu_json_str(struct pu_buf *, const char *, size_t n);
-void	 pu_json_key(struct pu_buf *, bool *first, const char *key);
+
+/*
+ * Inline because payloads are written a few bytes at a time on every
+ * push: with room to spare an add is a copy, and a literal key's strlen
+ * is folded where it is used.
+ */
+static inline void
+pu_buf_add(struct pu_buf *b, const void *data, size_t len)
+{
+	if (b->max == 0 && b->cap - b->len > len) {
+		memcpy(b->data + b->len, data, len);
+		b->len += len;
+		b->data[b->len] = '\0';
+	} else
+		pu_buf_append(b, data, len);
+}
+
+static inline void
+pu_json_key(struct pu_buf *b, bool *first, const char *key)
+{
+	if (!*first)
+		pu_buf_add(b, ",", 1);
+	*first = false;
+	pu_json_str(b, key, strlen(key));
+	pu_buf_add(b, ":", 1);
+}
 
 /* Unpadded base64url of len bytes, NUL-terminated, malloc'd (b64url.c). */
 char	*pu_b64url(const void *, size_t len);
