@@ -606,10 +606,23 @@ fcm_auth_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fcm *f = arg;
 
+	struct timeval tv;
+	long long left;
+
 	(void)fd;
 	(void)what;
-	if (!fcm_token_valid(f) || fcm_now() >= f->token_refresh)
+	if (!fcm_token_valid(f) || (left = f->token_refresh - fcm_now()) <= 0) {
 		fcm_token_fetch(f);
+		return;
+	}
+	/*
+	 * Early by our clock: libevent's monotonic clock may be the coarse
+	 * one, a tick behind.  Without this the refresh would wait for the
+	 * next push, the very wait it exists to avoid.
+	 */
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	evtimer_add(f->auth_ev, &tv);
 }
 
 /* Sends: queue for a token, or go. */
