@@ -1,8 +1,8 @@
 /*
- * The device cache: one million registrations in about 78 MB, where a
- * malloc'd struct store_device with five strdup'd strings, chained
- * buckets and a doubly linked LRU took about 400 bytes each (issue 12,
- * BENCHMARKS.md "Memory").
+ * The device cache (see devcache.h): a registration in a fixed 72-byte
+ * slot, because a malloc'd record with five strdup'd strings, chained
+ * buckets and a doubly linked LRU costs several times that per entry, and
+ * a publish server keeps a million of them (BENCHMARKS.md "Memory").
  *
  * Layout, and why:
  *
@@ -15,19 +15,19 @@
  * - The index is an open-addressing table (linear probing) of uint32 slot
  *   indices, 1.5 times the maximum, so that the load stays at or below
  *   2/3; positions come from multiply-shift, so the size need not be a
- *   power of two (which cost up to a third more: 8 MB instead of 6.6 for
- *   1.1 million entries).  Deletion shifts the following entries
- *   back instead of leaving tombstones, so probes never lengthen with age.
+ *   power of two (rounding up to one costs up to a third more).  Deletion
+ *   shifts the following entries back instead of leaving tombstones, so
+ *   probes never lengthen with age.
  *
  * - The node is not stored: the slot holds 96 bits of a SipHash-2-4 of it
  *   under a key drawn from getrandom(2) once per cache, and part of them
  *   picks the table position.  Two of one million nodes share a tag with
  *   a probability of about n^2 / 2^97 = 6e-18 (and even then the secret
  *   check refuses the publish rather than misdirect it); 96 bits rather
- *   than 128 is what brought the slot from 80 to 72 bytes, with the
- *   64-bit secret hash.  Nobody outside the
- *   process can aim for a collision or a long probe without the key.  A
- *   NOTIFY payload (a node) is hashed the same way to drop its entry.
+ *   than 128 keep the slot at 72 bytes next to the 64-bit secret hash.
+ *   Nobody outside the process can aim for a collision or a long probe
+ *   without the key.  A NOTIFY payload (a node) is hashed the same way to
+ *   drop its entry.
  *
  * - The secret is not stored either: a 64-bit SipHash under a second key,
  *   compared in constant time.  Guessing it is a 2^-64 chance per try,
@@ -50,8 +50,8 @@
  *   bit instead of two list pointers, and a hit writes one byte instead of
  *   relinking a list.
  *
- * Not kept: created, updated, last_error, last_error_text (the publish
- * path reads none of them; store.c goes to the database for them).
+ * Not kept: anything but what struct devcache_entry holds (the publish
+ * path reads nothing else).
  */
 #include "config.h"
 
@@ -64,12 +64,11 @@
 #include "core/log.h"
 #include "core/rand.h"
 #include "core/siphash.h"
-#include "core/store.h"
 #include "core/xmalloc.h"
 
 #define DEVCACHE_SLOT_BYTES	72	/* sizeof(struct cslot) */
 #define DEVCACHE_INLINE		42	/* bytes of token + local part inline */
-#define DEVCACHE_PAGE_SLOTS	4096	/* slots per mapped page (320 KB) */
+#define DEVCACHE_PAGE_SLOTS	4096	/* slots per mapped page (288 KB) */
 #define DEVCACHE_MAX		(UINT32_MAX / 2)	/* entries at the most */
 #define DEVCACHE_PART_MAX	UINT16_MAX	/* bytes of one blob field */
 #define DEVCACHE_NAME_MAX	255	/* bytes of an interned name */
@@ -98,6 +97,10 @@ struct cslot {
 	uint8_t		 local_len;	/* inline: bytes of the local part */
 	/* Inline: token, then local part.  CS_BLOB: a char *. */
 	unsigned char	 data[DEVCACHE_INLINE];
+};
+/* What devcache.h calls an item is a slot. */
+struct devcache_item {
+	struct cslot	 s;
 };
 _Static_assert(sizeof(struct cslot) == DEVCACHE_SLOT_BYTES,
     "struct cslot is not the size the layout was planned for");
@@ -135,10 +138,6 @@ struct devcache {
 	size_t			 blob_bytes;
 	struct intern		 domains;
 	struct intern		 providers;
-	/* devcache_get's result. */
-	struct store_device	 dev;
-	char			*scratch;
-	size_t			 scratch_size;
 };
 
 /*
@@ -490,7 +489,8 @@ slot_get(struct devcache *dc)
 
 /* Fills s from d, or returns false if d cannot be cached. */
 static bool
-slot_encode(struct devcache *dc, struct cslot *s, const struct store_device *d)
+slot_encode(struct devcache *dc, struct cslot *s,
+    const struct devcache_entry *d)
 {
 	const char *at, *opart;
 	size_t olen, tlen, vlen = 0, tstored, vstored = 0;
@@ -569,77 +569,75 @@ slot_encode(struct devcache *dc, struct cslot *s, const struct store_device *d)
 	return true;
 }
 
-static char *
-scratch_reserve(struct devcache *dc, size_t len)
+/* Where the parts of an entry are in the slot or its blob. */
+struct parts {
+	const unsigned char	*opart, *tok, *voip;
+	size_t			 olen, tlen, vlen, dlen, plen;
+	const char		*dom, *prov;
+};
+
+static void
+slot_parts(const struct devcache *dc, const struct cslot *s, struct parts *p)
 {
-	if (len > dc->scratch_size) {
-		dc->scratch = xrealloc(dc->scratch, len);
-		dc->scratch_size = len;
+	p->voip = NULL;
+	p->vlen = 0;
+	if (s->flags & CS_BLOB) {
+		p->opart = slot_blob(s);
+		p->olen = get16(p->opart);
+		p->tlen = get16(p->opart + 2);
+		p->vlen = get16(p->opart + 4);
+		p->opart += BLOB_HEADER;
+		p->tok = p->opart + p->olen;
+		p->voip = p->tok + p->tlen;
+	} else {
+		p->olen = s->local_len;
+		p->tlen = s->token_len;
+		p->tok = s->data;
+		p->opart = s->data + p->tlen;
 	}
-	return dc->scratch;
+	p->dom = "";
+	p->dlen = 0;
+	if (s->domain != DEVCACHE_DOMAIN_NONE) {
+		p->dom = dc->domains.names[s->domain];
+		p->dlen = strlen(p->dom);
+	}
+	p->prov = dc->providers.names[s->provider];
+	p->plen = strlen(p->prov);
 }
 
-static const struct store_device *
-slot_decode(struct devcache *dc, const struct cslot *s, const char *node)
+/* Bytes the decoded strings take: owner, provider, token, VoIP token. */
+static size_t
+parts_size(const struct parts *p)
 {
-	struct store_device *d = &dc->dev;
-	const unsigned char *opart, *tok, *voip = NULL;
-	const char *dom = "", *prov;
-	size_t olen, tlen, vlen = 0, dlen = 0, plen, nlen, need;
-	char *p;
+	return p->olen + 1 + p->dlen + 1 + p->plen + 1 + 2 * p->tlen + 1 +
+	    2 * p->vlen + 1;
+}
 
-	if (s->flags & CS_BLOB) {
-		opart = slot_blob(s);
-		olen = get16(opart);
-		tlen = get16(opart + 2);
-		vlen = get16(opart + 4);
-		opart += BLOB_HEADER;
-		tok = opart + olen;
-		voip = tok + tlen;
-	} else {
-		olen = s->local_len;
-		tlen = s->token_len;
-		tok = s->data;
-		opart = s->data + tlen;
-	}
-	if (s->domain != DEVCACHE_DOMAIN_NONE) {
-		dom = dc->domains.names[s->domain];
-		dlen = strlen(dom);
-	}
-	prov = dc->providers.names[s->provider];
-	plen = strlen(prov);
-	nlen = strlen(node);
-	need = olen + 1 + dlen + 1 + plen + 1 + 2 * tlen + 1 + 2 * vlen + 1 +
-	    nlen + 1;
-	p = scratch_reserve(dc, need);
-
+static void
+slot_decode(const struct cslot *s, const struct parts *pt,
+    struct devcache_entry *d, char *p)
+{
 	memset(d, 0, sizeof(*d));
 	d->owner = p;
-	memcpy(p, opart, olen);
-	p += olen;
+	memcpy(p, pt->opart, pt->olen);
+	p += pt->olen;
 	if (s->domain != DEVCACHE_DOMAIN_NONE) {
 		if (s->flags & CS_AT)
 			*p++ = '@';
-		memcpy(p, dom, dlen);
-		p += dlen;
+		memcpy(p, pt->dom, pt->dlen);
+		p += pt->dlen;
 	}
 	*p++ = '\0';
 	d->provider = p;
-	memcpy(p, prov, plen + 1);
-	p += plen + 1;
+	memcpy(p, pt->prov, pt->plen + 1);
+	p += pt->plen + 1;
 	d->token = p;
-	p += token_unpack(p, tok, tlen, s->flags & CS_TOKEN_HEX);
+	p += token_unpack(p, pt->tok, pt->tlen, s->flags & CS_TOKEN_HEX);
 	if (s->flags & CS_VOIP) {
 		d->voip_token = p;
-		p += token_unpack(p, voip, vlen, s->flags & CS_VOIP_HEX);
+		token_unpack(p, pt->voip, pt->vlen, s->flags & CS_VOIP_HEX);
 	}
-	d->node = p;
-	memcpy(p, node, nlen + 1);
 	d->last_push = s->last_push;
-	d->cached = true;
-	d->has_secret = (s->flags & CS_SECRET) != 0;
-	memcpy(&d->secret_tag, s->secret, sizeof(d->secret_tag));
-	return d;
 }
 
 /*
@@ -705,12 +703,12 @@ devcache_free(struct devcache **dcp)
 	free(dc->pages);
 	intern_free(&dc->domains);
 	intern_free(&dc->providers);
-	free(dc->scratch);
 	free(dc);
 }
 
 bool
-devcache_put(struct devcache *dc, const struct store_device *d)
+devcache_put(struct devcache *dc, const char *node,
+    const struct devcache_entry *d)
 {
 	uint64_t tag[2];
 	struct cslot *s;
@@ -718,7 +716,7 @@ devcache_put(struct devcache *dc, const struct store_device *d)
 	uint32_t i;
 	bool found;
 
-	node_tag(dc, d->node, tag);
+	node_tag(dc, node, tag);
 	pos = tab_find(dc, tag, &found);
 	if (found) {
 		i = dc->tab[pos] - 1;
@@ -740,8 +738,8 @@ devcache_put(struct devcache *dc, const struct store_device *d)
 	return false;
 }
 
-const struct store_device *
-devcache_get(struct devcache *dc, const char *node)
+struct devcache_item *
+devcache_find(struct devcache *dc, const char *node)
 {
 	uint64_t tag[2];
 	struct cslot *s;
@@ -754,7 +752,48 @@ devcache_get(struct devcache *dc, const char *node)
 		return NULL;
 	s = slot_at(dc, dc->tab[pos] - 1);
 	s->flags |= CS_REF;
-	return slot_decode(dc, s, node);
+	return (struct devcache_item *)s;
+}
+
+size_t
+devcache_item_decode(const struct devcache *dc,
+    const struct devcache_item *it, struct devcache_entry *e, char *buf,
+    size_t size)
+{
+	struct parts p;
+	size_t need;
+
+	slot_parts(dc, &it->s, &p);
+	if ((need = parts_size(&p)) <= size)
+		slot_decode(&it->s, &p, e, buf);
+	return need;
+}
+
+time_t
+devcache_item_last_push(const struct devcache_item *it)
+{
+	return (time_t)it->s.last_push;
+}
+
+void
+devcache_item_set_last_push(struct devcache_item *it, time_t t)
+{
+	if (t > 0 && t <= UINT32_MAX)
+		it->s.last_push = (uint32_t)t;
+}
+
+bool
+devcache_item_secret_ok(const struct devcache *dc,
+    const struct devcache_item *it, const char *presented)
+{
+	uint64_t diff, tag;
+
+	if (!(it->s.flags & CS_SECRET) || presented == NULL)
+		return false;
+	memcpy(&tag, it->s.secret, sizeof(tag));
+	/* A plain comparison of two words does not branch on their bytes. */
+	diff = siphash64(&dc->secret_key, presented, strlen(presented)) ^ tag;
+	return diff == 0;
 }
 
 bool
@@ -769,47 +808,6 @@ devcache_drop(struct devcache *dc, const char *node)
 	if (found)
 		entry_remove(dc, pos);
 	return found;
-}
-
-bool
-devcache_last_push(struct devcache *dc, const char *node, time_t *t_r)
-{
-	uint64_t tag[2];
-	size_t pos;
-	bool found;
-
-	node_tag(dc, node, tag);
-	pos = tab_find(dc, tag, &found);
-	if (found)
-		*t_r = (time_t)slot_at(dc, dc->tab[pos] - 1)->last_push;
-	return found;
-}
-
-void
-devcache_set_last_push(struct devcache *dc, const char *node, time_t t)
-{
-	uint64_t tag[2];
-	size_t pos;
-	bool found;
-
-	node_tag(dc, node, tag);
-	pos = tab_find(dc, tag, &found);
-	if (found && t > 0 && t <= UINT32_MAX)
-		slot_at(dc, dc->tab[pos] - 1)->last_push = (uint32_t)t;
-}
-
-bool
-devcache_secret_ok(const struct devcache *dc, const struct store_device *d,
-    const char *presented)
-{
-	uint64_t diff;
-
-	if (!d->cached || !d->has_secret || presented == NULL)
-		return false;
-	/* A plain comparison of two words does not branch on their bytes. */
-	diff = siphash64(&dc->secret_key, presented, strlen(presented)) ^
-	    d->secret_tag;
-	return diff == 0;
 }
 
 void

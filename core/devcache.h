@@ -1,13 +1,14 @@
 /*
- * The node -> device cache behind store_cache_get(): bounded, compact
- * (about 80 bytes a registration; see the layout notes in devcache.c),
- * CLOCK eviction.  It knows nothing about the database: store.c decides
+ * The node -> registration cache that core/registry.c keeps: a plain
+ * container, bounded, compact (72 bytes a registration plus the table;
+ * see the layout notes in devcache.c), CLOCK eviction.  It knows nothing
+ * of the database or of what a registration means: the registry decides
  * what goes in and when it must leave.
  *
  * The cache keeps neither the node nor the secret, only keyed hashes of
- * them, and none of created, updated, last_error or last_error_text.  A
- * device it hands out has `cached` set, secret NULL and those times 0;
- * check a presented secret with devcache_secret_ok().
+ * them: a secret is checked with devcache_item_secret_ok(), never read
+ * back.  An item is an entry in place: valid until the cache next changes
+ * (a put, drop, flush or eviction), so use it at once.
  */
 #ifndef XP_DEVCACHE_H
 #define XP_DEVCACHE_H
@@ -18,7 +19,18 @@
 #include <time.h>
 
 struct devcache;
-struct store_device;
+struct devcache_item;
+
+/* What the cache keeps of a registration. */
+struct devcache_entry {
+	const char	*owner;		/* bare JID */
+	const char	*provider;
+	const char	*token;
+	const char	*voip_token;	/* NULL if none */
+	const char	*secret;	/* devcache_put: NULL if none; decoded:
+					   always NULL */
+	time_t		 last_push;	/* 0 if never */
+};
 
 struct devcache_stats {
 	size_t		 entries;
@@ -36,23 +48,31 @@ struct devcache_stats {
 struct devcache	*devcache_new(size_t max);
 void		 devcache_free(struct devcache **);
 /*
- * Caches d under d->node, replacing what was cached for that node.  A
- * device that cannot be cached (a field too long, too many providers)
- * leaves nothing behind for its node and returns false.
+ * Caches e under node, replacing what was cached for it.  An entry that
+ * cannot be cached (a field too long, too many providers) leaves nothing
+ * behind for its node and returns false.
  */
-bool		 devcache_put(struct devcache *, const struct store_device *);
-/* The device, decoded into storage valid until the next devcache_get. */
-const struct store_device *devcache_get(struct devcache *, const char *node);
+bool		 devcache_put(struct devcache *, const char *node,
+		    const struct devcache_entry *);
+/* The item cached for node, or NULL; counts as a use for eviction. */
+struct devcache_item *devcache_find(struct devcache *, const char *node);
 bool		 devcache_drop(struct devcache *, const char *node);
 void		 devcache_flush(struct devcache *);
-void		 devcache_set_last_push(struct devcache *, const char *node,
-		    time_t);
-/* The cached last_push of node, without decoding the entry. */
-bool		 devcache_last_push(struct devcache *, const char *node,
-		    time_t *);
-/* Whether presented is the secret of d, a device devcache_get returned. */
-bool		 devcache_secret_ok(const struct devcache *,
-		    const struct store_device *, const char *presented);
+/*
+ * Decodes it into e, with its strings in buf, if they fit in size bytes;
+ * returns the bytes they need either way (call again with more room).
+ */
+size_t		 devcache_item_decode(const struct devcache *,
+		    const struct devcache_item *, struct devcache_entry *e,
+		    char *buf, size_t size);
+time_t		 devcache_item_last_push(const struct devcache_item *);
+void		 devcache_item_set_last_push(struct devcache_item *, time_t);
+/*
+ * Whether presented is the item's secret (constant time in its bytes).
+ * An entry put without a secret refuses every one; NULL is refused.
+ */
+bool		 devcache_item_secret_ok(const struct devcache *,
+		    const struct devcache_item *, const char *presented);
 void		 devcache_stats_get(const struct devcache *,
 		    struct devcache_stats *);
 

@@ -14,10 +14,13 @@ core_libxpcore_a_SOURCES = \
 	core/commands.c core/commands.h \
 	core/certinfo.c core/certinfo.h \
 	core/provider.c core/provider.h \
-	core/priority.c core/priority.h \
+	core/notif.c core/notif.h \
+	core/throttle.c core/throttle.h \
+	core/clock.h \
 	core/publish.c core/publish.h \
 	core/stats.c core/stats.h \
-	core/store.c core/store.h \
+	core/pg.c core/pg.h core/store.c core/store.h \
+	core/migrate.c core/migrate.h core/registry.c core/registry.h \
 	core/devcache.c core/devcache.h \
 	core/siphash.c core/siphash.h \
 	core/rand.c core/rand.h \

@@ -24,9 +24,11 @@
 #include "core/disco.h"
 #include "core/link.h"
 #include "core/log.h"
+#include "core/migrate.h"
 #include "core/options.h"
 #include "core/provider.h"
 #include "core/publish.h"
+#include "core/registry.h"
 #include "core/rest.h"
 #include "core/router.h"
 #include "core/stats.h"
@@ -225,6 +227,15 @@ daemon_signal_cb(evutil_socket_t sig, short events, void *arg)
  * the link reconnects only when its own settings changed.
  */
 static struct link *component_link;
+static struct registry *component_registry;
+
+static void
+registry_conf_from(struct registry_conf *rc, const struct xp_conf *conf)
+{
+	registry_conf_defaults(rc);
+	rc->cache_size = (size_t)conf_int(conf, "database", "cache-size");
+	rc->require_secret = conf_bool(conf, NULL, "require-secret");
+}
 
 static int
 component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
@@ -232,6 +243,7 @@ component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
 	static const char *const restart_keys[] = { "uri", "pool-size",
 	    "cache-size", "query-timeout", "connect-timeout", NULL };
 	struct link_settings set;
+	struct registry_conf rc;
 	size_t i;
 
 	for (i = 0; restart_keys[i] != NULL; i++) {
@@ -255,6 +267,8 @@ component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
 		return -1;
 	disco_reconfigure(next);
 	adhoc_reconfigure(next);
+	registry_conf_from(&rc, next);
+	registry_reconfigure(component_registry, &rc);
 	publish_reconfigure(next);
 	/* Operations: the HTTPS endpoint and the certificate watch. */
 	if (rest_reconfigure(next, error_r) == -1)
@@ -303,18 +317,22 @@ component_start(void)
 {
 	struct link_settings set;
 	struct store_conf sc;
+	struct registry_conf rc;
 	char *err = NULL;
 
 	store_conf_defaults(&sc);
 	sc.conninfo = conf_str(xpd->conf, "database", "uri");
 	sc.pool_size = (int)conf_int(xpd->conf, "database", "pool-size");
-	sc.cache_size = (size_t)conf_int(xpd->conf, "database", "cache-size");
 	sc.query_timeout_ms = (int)conf_int(xpd->conf, "database",
 	    "query-timeout");
 	sc.connect_timeout_ms = (int)conf_int(xpd->conf, "database",
 	    "connect-timeout");
 	if ((xpd->store = store_new(xpd->base, &sc, &err)) == NULL)
 		fatalx("database: %s", err);
+	registry_conf_from(&rc, xpd->conf);
+	if ((component_registry = registry_new(xpd->base, xpd->store, &rc,
+	    &err)) == NULL)
+		fatalx("%s", err);
 	if (providers_start(xpd->base, xpd->store, xpd->conf, &err) == -1)
 		fatalx("%s", err);
 
@@ -325,7 +343,7 @@ component_start(void)
 	disco_init(xpd->conf);
 	adhoc_init(xpd->base, xpd->conf);
 	commands_init(xpd->store);
-	publish_init(xpd->base, xpd->store, xpd->conf);
+	publish_init(xpd->base, component_registry, xpd->conf);
 	/* Operations: the HTTPS endpoint and the certificate watch. */
 	if (rest_init(xpd->base, xpd->store, component_link, xpd->conf,
 	    &err) == -1)
@@ -348,6 +366,7 @@ component_free(void)
 	adhoc_shutdown();
 	disco_shutdown();
 	link_free(&component_link);
+	registry_free(&component_registry);
 	store_free(&xpd->store);
 	stats_free();
 }
@@ -425,7 +444,7 @@ main(int argc, char *argv[])
 	if (migrate) {
 		int applied = 0;
 
-		if (store_migrate(conf_str(xpd->conf, "database", "uri"),
+		if (migrate_run(conf_str(xpd->conf, "database", "uri"),
 		    migrations_dir(xpd->conf), 0, &applied, &err) != STORE_OK) {
 			fprintf(stderr, "xpushd --migrate: %s\n", err);
 			free(err);
@@ -441,7 +460,7 @@ main(int argc, char *argv[])
 	 * An outdated schema stops xpushd; an unreachable database does not:
 	 * the store reconnects and publishes get wait errors meanwhile.
 	 */
-	switch (store_schema_check(conf_str(xpd->conf, "database", "uri"),
+	switch (migrate_check(conf_str(xpd->conf, "database", "uri"),
 	    migrations_dir(xpd->conf), &err)) {
 	case STORE_OK:
 		break;

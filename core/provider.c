@@ -25,11 +25,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/event.h>
 #include <ltdl.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/provider.h"
 #include "core/stats.h"
@@ -52,7 +52,7 @@ struct psend {
 	struct provider		*p;
 	xp_sent_cb		*cb;
 	void			*arg;
-	uint64_t		 started;	/* us, monotonic */
+	uint64_t		 started;	/* clock_ms() */
 	bool			 in_send;	/* the module's send() runs */
 	bool			 answered;	/* answered inside send() */
 	enum xp_outcome		 outcome;	/* the queued answer */
@@ -621,15 +621,6 @@ fail:
 
 /* Dispatch */
 
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 static struct psend *
 psend_get(void)
 {
@@ -676,7 +667,7 @@ psend_deliver(struct psend *ps, enum xp_outcome o, unsigned int retry_after,
 	void *arg = ps->arg;
 
 	stats_provider_outcome(ps->p->id, o,
-	    (double)(now_us() - ps->started) / 1e6);
+	    (double)(clock_ms() - ps->started) / 1000.0);
 	cb(arg, o, retry_after, reason);
 }
 
@@ -747,7 +738,7 @@ provider_send(struct provider *p, const struct xp_push *push, xp_sent_cb *cb,
 	ps->p = p;
 	ps->cb = cb;
 	ps->arg = arg;
-	ps->started = now_us();
+	ps->started = clock_ms();
 	ps->in_send = true;
 	ps->answered = false;
 	ps->reason = NULL;

@@ -6,10 +6,10 @@
 
 #include "core/options.h"
 
-struct store;
+struct registry;
 struct event_base;
 
-void	publish_init(struct event_base *, struct store *,
+void	publish_init(struct event_base *, struct registry *,
 	    const struct xp_conf *);
 void	publish_reconfigure(const struct xp_conf *);
 /* Jobs (and held trailing pushes) still running. */

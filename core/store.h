@@ -1,20 +1,20 @@
 /*
- * PostgreSQL storage for devices and certificates (see sql/schema.sql).
+ * The statements on devices and certificates (see sql/schema.sql), over
+ * the PostgreSQL layer (core/pg.h): every call here is one prepared
+ * statement, asynchronous on the caller's event_base.  Each operation
+ * completes through its callback, never from inside the call that started
+ * it.  While the database is unreachable, operations fail fast with
+ * STORE_ETEMP (answer the XMPP peer with a `wait` error) and the layer
+ * reconnects with backoff.  Every write is a single statement, so a lost
+ * connection never leaves half a registration behind (a write that timed
+ * out may still have committed: registration is idempotent, so retrying
+ * is safe).
  *
- * Everything but the migration helpers is asynchronous on the caller's
- * event_base and never blocks it: a small pool of libpq connections in
- * pipeline mode runs prepared statements; each operation completes through
- * its callback, never from inside the call that started it.  While the
- * database is unreachable, operations fail fast with STORE_ETEMP (answer the
- * XMPP peer with a `wait` error) and the store reconnects with backoff.
- *
- * A bounded cache maps node -> device for the publish hot path; it is filled
- * on lookup misses and kept coherent across processes by LISTEN on the
- * channels the schema's triggers NOTIFY (xpushd_devices, xpushd_certificates).
- * To stay small (core/devcache.c) it keeps only what a publish needs: a
- * device that comes from it has `cached` set, no secret (check one with
- * store_device_secret_ok()) and no created, updated, last_error or
- * last_error_text.
+ * The store LISTENs on the channels the schema's triggers NOTIFY
+ * (xpushd_devices, xpushd_certificates) and passes what it hears on: a
+ * device change to store_on_device_change()'s callback (the registry,
+ * core/registry.c, keeps its node cache coherent with it), a certificate
+ * change to store_on_certificate_change()'s.  There is no cache here.
  *
  * Callbacks must not call store_free().  Pointers handed to a callback are
  * valid only during the call: copy what you keep.  store_free() calls every
@@ -31,6 +31,7 @@
 struct event_base;
 struct store;
 
+/* The same values as enum pg_status (core/pg.h). */
 enum store_status {
 	STORE_OK = 0,
 	STORE_NOTFOUND,		/* no such row */
@@ -42,7 +43,6 @@ enum store_status {
 struct store_conf {
 	const char	*conninfo;	/* libpq URI or "key=value" string */
 	int		 pool_size;	/* connections, >= 1; one LISTENs */
-	size_t		 cache_size;	/* cached devices; 0 disables */
 	int		 query_timeout_ms;
 	int		 connect_timeout_ms;
 };
@@ -59,14 +59,6 @@ struct store_device {
 	time_t		 last_error;	/* 0 if never */
 	char		*last_error_text; /* NULL if none */
 	bool		 inserted;	/* store_device_register: row is new */
-	/*
-	 * From the cache: secret is NULL, created, updated and last_error
-	 * are 0, last_error_text is NULL; has_secret and secret_tag stand
-	 * for the secret, for store_device_secret_ok() only.
-	 */
-	bool		 cached;
-	bool		 has_secret;
-	uint64_t	 secret_tag;
 };
 
 struct store_cert {
@@ -84,8 +76,8 @@ struct store_stats {
 	uint64_t	 queries;	/* statements sent */
 	uint64_t	 errors;	/* failed statements, incl. fail-fast */
 	uint64_t	 timeouts;
-	uint64_t	 cache_hits;
-	uint64_t	 cache_misses;
+	uint64_t	 cache_hits;	/* the registry's node cache: */
+	uint64_t	 cache_misses;	/* see struct store_cache_counters */
 	uint64_t	 cache_evictions;
 	uint64_t	 notifications;	/* NOTIFY messages received */
 	uint64_t	 reconnects;	/* connections (re-)established */
@@ -110,12 +102,44 @@ typedef void store_certs_cb(void *, enum store_status,
 /* provider id, or NULL: everything may have changed (reconnect, TRUNCATE). */
 typedef void store_cert_change_cb(void *, const char *);
 
+enum store_change {
+	STORE_CHANGED_NODE,	/* node's row changed or is gone */
+	STORE_CHANGED_ALL,	/* any row may have changed (TRUNCATE, or
+				   notifications were missed) */
+	STORE_CHANGES_UNSEEN,	/* LISTEN went down, or just came up: a
+				   change may go (or have gone) unnoticed */
+};
+/*
+ * node for STORE_CHANGED_NODE, else NULL.  Told for every NOTIFY on the
+ * devices channel, and at once for every row this store deleted (before
+ * the caller's callback, ahead of the NOTIFY that follows).
+ */
+typedef void store_device_change_cb(void *, enum store_change,
+    const char *node);
+
+/*
+ * The node cache's counters.  The cache is the registry's; they are kept
+ * here so that store_stats_get() reports the database and its cache as
+ * one (/metrics): the registry writes them, nothing else does.
+ */
+struct store_cache_counters {
+	uint64_t	 hits;
+	uint64_t	 misses;
+	uint64_t	 evictions;
+	size_t		 entries;
+};
+
 void		 store_conf_defaults(struct store_conf *);
 struct store	*store_new(struct event_base *, const struct store_conf *,
 		    char **);
 void		 store_free(struct store **);
 void		 store_stats_get(const struct store *, struct store_stats *);
 const char	*store_status_str(enum store_status);
+/* Whether the LISTEN connection is up: changes are being heard. */
+bool		 store_listening(const struct store *);
+struct store_cache_counters *store_cache_counters(struct store *);
+void		 store_on_device_change(struct store *,
+		    store_device_change_cb *, void *);
 
 /* Devices. */
 void	store_device_register(struct store *, const char *owner,
@@ -135,31 +159,11 @@ void	store_device_delete_owner(struct store *, const char *owner,
 	    store_count_cb *, void *);
 void	store_device_count_provider(struct store *, const char *provider,
 	    store_count_cb *, void *);
-void	store_device_mark_push(struct store *, const char *node,
-	    store_done_cb *, void *);
+/* last_push = now() for nodes[0..n), in one statement; n >= 1. */
+void	store_device_mark_pushed(struct store *, const char *const *nodes,
+	    size_t n, store_done_cb *, void *);
 void	store_device_mark_error(struct store *, const char *node,
 	    const char *reason, store_done_cb *, void *);
-
-/*
- * The cached device for node, or NULL.  Never touches the database.  The
- * device is decoded into storage of the store that the next
- * store_cache_get() overwrites: copy what you keep, and do not hold it
- * across the event loop.
- */
-const struct store_device *store_cache_get(struct store *, const char *node);
-/*
- * When node was last pushed to, if it is cached: no decoding, no scratch
- * storage, and not counted as a hit (the publish path asks after a send).
- */
-bool	store_cache_last_push(struct store *, const char *node, time_t *);
-
-/*
- * Whether presented is d's publish secret, for a device from the cache or
- * from the database alike, compared in constant time.  A device without a
- * secret refuses every presented secret; presented NULL is refused too.
- */
-bool	store_device_secret_ok(struct store *, const struct store_device *d,
-	    const char *presented);
 
 /* Certificates. */
 void	store_cert_get(struct store *, const char *provider,
@@ -171,16 +175,5 @@ void	store_cert_delete(struct store *, const char *provider,
 void	store_cert_list(struct store *, store_certs_cb *, void *);
 void	store_on_certificate_change(struct store *, store_cert_change_cb *,
 	    void *);
-
-/*
- * Schema migrations: blocking, for `xpushd --migrate` and start-up, before
- * the event loop runs.  dir holds NNN-name.sql files.  target 0 means the
- * newest.  Both return STORE_OK, STORE_ETEMP (cannot connect) or
- * STORE_EFAIL, with a message for the operator in *err (free it).
- */
-enum store_status store_migrate(const char *conninfo, const char *dir,
-	    int target, int *applied_r, char **err);
-enum store_status store_schema_check(const char *conninfo, const char *dir,
-	    char **err);
 
 #endif

@@ -1,5 +1,5 @@
 #!/bin/sh
-# scripts/bench.sh: xpushd's end-to-end benchmark suite (issue 12).
+# scripts/bench.sh: xpushd's end-to-end benchmark suite.
 #
 #	scripts/bench.sh [--quick] [--keep] [--runs LIST] [--profile]
 #

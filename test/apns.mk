@@ -1,4 +1,4 @@
-# test/apns.mk: the APNs modules (issue 8).  The mock is a real HTTP/2 +
+# test/apns.mk: the APNs modules.  The mock is a real HTTP/2 +
 # TLS server; noinst (not check) so the benchmark can use it too.
 noinst_PROGRAMS += test/mock/apns_mock
 test_mock_apns_mock_SOURCES = test/mock/apns_mock.c \

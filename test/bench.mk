@@ -1,4 +1,4 @@
-# test/bench.mk: the end-to-end benchmark (issue 12).  loadgen plays the
+# test/bench.mk: the end-to-end benchmark.  loadgen plays the
 # XMPP server; scripts/bench.sh runs the suite, test/bench_test.sh a tiny
 # run in `make check` that only keeps the harness working.
 noinst_PROGRAMS += test/bench/loadgen

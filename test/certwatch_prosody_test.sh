@@ -73,7 +73,7 @@ tap_ok $? "psql stores an expired certificate for apns-db"
 
 "$top_builddir/xpushd" -f -d -c "$tmp/xpushd.conf" 2>>"$tmp/xpushd.log" &
 xpid=$!
-tap_wait_for "grep -q 'link: connected to' '$tmp/xpushd.log'" 20
+tap_wait_for prosody_component_up 20
 tap_ok $? "xpushd connects to Prosody"
 
 # The admin logs in and waits for the first chat message, a few times

@@ -8,7 +8,6 @@ TAP output."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,24 +15,12 @@ import time
 import urllib.request
 import urllib.error
 
-top_srcdir = os.environ.get("top_srcdir", ".")
-top_builddir = os.environ.get("top_builddir", ".")
-sys.path.insert(0, os.path.join(top_srcdir, "test", "lib"))
-from taplib import Tap  # noqa: E402
-from fakexmpp import FakeServer, Daemon, COMPONENT  # noqa: E402
+from xptest import Tap, top_srcdir, top_builddir, MIGRATIONS, SECRET, DEADLINE, db_uri, free_port
+from fakexmpp import FakeServer, Daemon, COMPONENT
 
 t = Tap()
-DB = os.environ["XPUSHD_TEST_DB_URI"]
-SECRET = "component-secret"
+DB = db_uri()
 INTERVAL = 2
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def openssl(*args):
@@ -71,7 +58,7 @@ push () {
 }
 rest () { listen = '127.0.0.1:%(rport)d'; tls = false }
 """ % {"mods": os.path.join(top_builddir, "plugins", ".libs"), "interval": INTERVAL, "xport": xport,
-       "secret": SECRET, "db": DB, "mig": os.path.join(top_srcdir, "sql", "migrations"),
+       "secret": SECRET, "db": DB, "mig": MIGRATIONS,
        "certs": certs, "rport": rport}
 
 
@@ -83,18 +70,28 @@ def get(port, path):
         return e.code, e.read().decode()
 
 
-def messages(s, seconds):
-    """The chat messages the component sent within seconds: [(to, body)]."""
+def messages_until(s, want, timeout=DEADLINE):
+    """The chat messages the component sent, [(to, from, type, body)],
+    read until want(messages) holds or the deadline passes."""
     out = []
-    end = time.time() + seconds
-    while time.time() < end:
-        st = s.next_stanza(timeout=max(0.05, end - time.time()))
-        if st is None:
-            continue
-        if st.tag == "{%s}message" % COMPONENT:
+    end = time.monotonic() + timeout
+    while not want(out) and time.monotonic() < end:
+        st = s.next_stanza(timeout=max(0.05, end - time.monotonic()))
+        if st is not None and st.tag == "{%s}message" % COMPONENT:
             out.append((st.get("to"), st.get("from"), st.get("type"),
                         st.findtext("{%s}body" % COMPONENT) or ""))
     return out
+
+
+def messages(s, seconds):
+    """The chat messages the component sent within `seconds`, for the
+    checks that count messages per interval."""
+    return messages_until(s, lambda m: False, seconds)
+
+
+def about(msgs, provider, admins=("admin@localhost", "ops@localhost")):
+    """True once every admin has heard about the provider."""
+    return {x[0] for x in msgs if "'%s'" % provider in x[3]} >= set(admins)
 
 
 def main():
@@ -107,10 +104,10 @@ def main():
     t.ok(m.returncode == 0, "xpushd --migrate")
     d.start()
     s.accept(SECRET)
-    t.ok(d.wait_log("connected to"), "xpushd connects")
+    t.ok(s.ping(), "xpushd connects")
 
     # The start-up check ran before the link was up: its messages wait.
-    msgs = messages(s, INTERVAL + 1.5)
+    msgs = messages_until(s, lambda m: about(m, "apns-soon") and about(m, "apns-p12"))
     soon = [x for x in msgs if "'apns-soon'" in x[3]]
     t.ok({x[0] for x in soon} == {"admin@localhost", "ops@localhost"},
          "both admins hear about the certificate that expires soon")
@@ -121,15 +118,16 @@ def main():
          and re.search(r"expires on \d{4}-\d\d-\d\d \d\d:\d\d UTC, in (9|10) days", body),
          "it names the provider, the certificate, the file and the date: %s" % body)
     t.ok(any("'apns-p12'" in x[3] and "expires on" in x[3] for x in msgs), "a PKCS#12 cert-file is read too")
-    t.ok(not any("'apns-good'" in x[3] for x in msgs), "nothing about a certificate valid for 400 days")
     t.ok(d.wait_log(r"warning: certwatch: xpushd: the APNs certificate of provider 'apns-soon'"),
          "a warning in the log")
 
     # One message per provider and admin per check.
+    first = msgs
     msgs = messages(s, 3 * INTERVAL + 0.5)
     n = len([x for x in msgs if "'apns-soon'" in x[3] and x[0] == "admin@localhost"])
     t.ok(1 <= n <= 4, "one message per provider per admin per check (%d in %d s, every %d s)"
          % (n, 3 * INTERVAL, INTERVAL))
+    t.ok(not any("'apns-good'" in x[3] for x in first + msgs), "nothing about a certificate valid for 400 days")
 
     st, body = get(rport, "/metrics")
     exp = re.search(r'^xpushd_certificate_expiry_seconds\{provider="apns-soon"\} (-?\d+)$', body, re.M)
@@ -149,7 +147,7 @@ def main():
     t.ok(r.returncode == 0, "psql puts an expired certificate in the database")
     if r.returncode:
         t.diag(r.stderr)
-    msgs = messages(s, INTERVAL + 1.5)
+    msgs = messages_until(s, lambda m: about(m, "apns-db"))
     db = [x for x in msgs if "'apns-db'" in x[3]]
     t.ok({x[0] for x in db} == {"admin@localhost", "ops@localhost"}, "both admins hear about the expired one")
     body = db[0][3] if db else ""
@@ -168,7 +166,7 @@ def main():
     # TLS material that no longer loads.
     with open(os.path.join(certs, "good.pem"), "w") as f:
         f.write("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n")
-    msgs = messages(s, INTERVAL + 1.5)
+    msgs = messages_until(s, lambda m: any("'apns-good'" in x[3] and "does not load" in x[3] for x in m))
     bad = [x for x in msgs if "'apns-good'" in x[3]]
     t.ok(bad and "does not load" in bad[0][3], "a cert-file that stops loading: the admins are told (%s)"
          % (bad[0][3] if bad else None))
@@ -176,7 +174,7 @@ def main():
     js = json.loads(body)
     t.ok("does not load" in js["providers"].get("apns-good", ""), "and /health names it")
     os.unlink(os.path.join(certs, "good.pem"))
-    msgs = messages(s, INTERVAL + 1.5)
+    msgs = messages_until(s, lambda m: any("'apns-good'" in x[3] and "cannot open" in x[3] for x in m))
     t.ok(any("'apns-good'" in x[3] and "cannot open" in x[3] for x in msgs), "a cert-file that vanished too")
 
     # apns.so never drops the reference its cert_watch registration holds

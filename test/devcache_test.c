@@ -13,27 +13,97 @@
 
 #include "core/devcache.h"
 #include "core/siphash.h"
-#include "core/store.h"
+#include "core/xmalloc.h"
 #include "test/tap.h"
 
 #define STRESS_NODES	4000	/* distinct nodes in the model */
 #define STRESS_OPS	200000
 #define MANY		100000	/* APNs registrations for the size check */
 
-static struct store_device
+/* A registration as the tests write it: an entry and its node. */
+struct tdev {
+	const char		*node;
+	const char		*owner;
+	const char		*provider;
+	const char		*token;
+	const char		*voip_token;
+	const char		*secret;
+	time_t			 last_push;
+	/* From get(): the item it was decoded from. */
+	struct devcache_item	*item;
+};
+
+static struct tdev
 dev(const char *node, const char *owner, const char *provider,
     const char *token, const char *voip, const char *secret)
 {
-	struct store_device d;
+	struct tdev d;
 
 	memset(&d, 0, sizeof(d));
-	d.node = (char *)node;
-	d.owner = (char *)owner;
-	d.provider = (char *)provider;
-	d.token = (char *)token;
-	d.voip_token = (char *)voip;
-	d.secret = (char *)secret;
+	d.node = node;
+	d.owner = owner;
+	d.provider = provider;
+	d.token = token;
+	d.voip_token = voip;
+	d.secret = secret;
 	return d;
+}
+
+static bool
+put(struct devcache *dc, const struct tdev *d)
+{
+	struct devcache_entry e;
+
+	e.owner = d->owner;
+	e.provider = d->provider;
+	e.token = d->token;
+	e.voip_token = d->voip_token;
+	e.secret = d->secret;
+	e.last_push = d->last_push;
+	return devcache_put(dc, d->node, &e);
+}
+
+/*
+ * The entry cached for node, decoded into caller-owned storage (here one
+ * buffer per test program, grown as needed), or NULL.
+ */
+static const struct tdev *
+get(struct devcache *dc, const char *node)
+{
+	static struct tdev g;
+	static char *buf, nodebuf[256];
+	static size_t size;
+	struct devcache_entry e;
+	size_t need;
+
+	if ((g.item = devcache_find(dc, node)) == NULL)
+		return NULL;
+	need = devcache_item_decode(dc, g.item, &e, buf, size);
+	if (need > size) {
+		buf = xrealloc(buf, need);
+		size = need;
+		devcache_item_decode(dc, g.item, &e, buf, size);
+	}
+	snprintf(nodebuf, sizeof(nodebuf), "%s", node);
+	g.node = nodebuf;
+	g.owner = e.owner;
+	g.provider = e.provider;
+	g.token = e.token;
+	g.voip_token = e.voip_token;
+	g.secret = e.secret;
+	g.last_push = e.last_push;
+	return &g;
+}
+
+/* Whether the item stands for d's secret, and for no other. */
+static bool
+secret_kept(const struct devcache *dc, const struct tdev *g,
+    const struct tdev *d)
+{
+	if (d->secret == NULL)
+		return !devcache_item_secret_ok(dc, g->item, "") &&
+		    !devcache_item_secret_ok(dc, g->item, "s");
+	return devcache_item_secret_ok(dc, g->item, d->secret);
 }
 
 static bool
@@ -46,13 +116,12 @@ same_str(const char *a, const char *b)
 
 /* Puts d, gets it back and compares every field the cache keeps. */
 static void
-round_trip(struct devcache *dc, const struct store_device *d,
-    const char *what)
+round_trip(struct devcache *dc, const struct tdev *d, const char *what)
 {
-	const struct store_device *g;
+	const struct tdev *g;
 
-	ok(devcache_put(dc, d), "%s: cached", what);
-	if ((g = devcache_get(dc, d->node)) == NULL) {
+	ok(put(dc, d), "%s: cached", what);
+	if ((g = get(dc, d->node)) == NULL) {
 		ok(0, "%s: found again", what);
 		return;
 	}
@@ -62,10 +131,8 @@ round_trip(struct devcache *dc, const struct store_device *d,
 	    same_str(g->node, d->node) && g->last_push == d->last_push,
 	    "%s: round trip (owner %s, token %s, voip %s)", what, g->owner,
 	    g->token, g->voip_token ? g->voip_token : "none");
-	ok(g->cached && g->secret == NULL && g->has_secret ==
-	    (d->secret != NULL) && g->created == 0 && g->last_error == 0 &&
-	    g->last_error_text == NULL, "%s: a cached device, no secret",
-	    what);
+	ok(g->secret == NULL && secret_kept(dc, g, d),
+	    "%s: a cached entry, its secret only as a hash", what);
 }
 
 static void
@@ -116,7 +183,7 @@ test_encodings(void)
 {
 	struct devcache *dc = devcache_new(64);
 	struct devcache_stats st;
-	struct store_device d;
+	struct tdev d;
 	const char *apns = "0123456789abcdef0123456789abcdef"
 	    "0123456789abcdef0123456789abcdef";
 	const char *upper = "0123456789ABCDEF0123456789ABCDEF"
@@ -178,11 +245,11 @@ test_encodings(void)
 	for (i = 0; i < 260; i++) {
 		snprintf(name, sizeof(name), "prov-%d", i);
 		d = dev("n-prov", "frank@example.com", name, apns, NULL, "s");
-		if (!devcache_put(dc, &d))
+		if (!put(dc, &d))
 			break;
 	}
 	ok(i == 253, "provider table full after 255 (%d more)", i);
-	ok(devcache_get(dc, "n-prov") == NULL, "... the refused one left "
+	ok(get(dc, "n-prov") == NULL, "... the refused one left "
 	    "nothing behind, not even the earlier entry for its node");
 	devcache_flush(dc);
 	devcache_free(&dc);
@@ -194,7 +261,7 @@ test_encodings(void)
 		snprintf(name, sizeof(name), "u@d%d.example", i);
 		snprintf(local, sizeof(local), "n%d", i);
 		d = dev(local, name, "apns", apns, NULL, "s");
-		devcache_put(dc, &d);
+		put(dc, &d);
 	}
 	devcache_stats_get(dc, &st);
 	is_int(st.domains, 4096, "domain table bounded");
@@ -208,31 +275,30 @@ static void
 test_secret(void)
 {
 	struct devcache *dc = devcache_new(16), *other = devcache_new(16);
-	const struct store_device *g;
-	struct store_device d, copy;
+	const struct tdev *g;
+	struct tdev d;
 
 	d = dev("n1", "a@example.com", "apns", "00", NULL, "right-secret");
-	devcache_put(dc, &d);
-	devcache_put(other, &d);
-	g = devcache_get(dc, "n1");
-	ok(g != NULL && devcache_secret_ok(dc, g, "right-secret"),
+	put(dc, &d);
+	put(other, &d);
+	g = get(dc, "n1");
+	ok(g != NULL && devcache_item_secret_ok(dc, g->item, "right-secret"),
 	    "right secret");
-	ok(!devcache_secret_ok(dc, g, "wrong-secret"), "wrong secret");
-	ok(!devcache_secret_ok(dc, g, "right-secre"), "prefix");
-	ok(!devcache_secret_ok(dc, g, ""), "empty secret");
-	ok(!devcache_secret_ok(dc, g, NULL), "absent secret");
-	copy = *g;
-	ok(!devcache_secret_ok(other, &copy, "right-secret"),
+	ok(!devcache_item_secret_ok(dc, g->item, "wrong-secret"),
+	    "wrong secret");
+	ok(!devcache_item_secret_ok(dc, g->item, "right-secre"), "prefix");
+	ok(!devcache_item_secret_ok(dc, g->item, ""), "empty secret");
+	ok(!devcache_item_secret_ok(dc, g->item, NULL), "absent secret");
+	ok(!devcache_item_secret_ok(other, g->item, "right-secret"),
 	    "another cache's key does not match");
 	d = dev("n2", "a@example.com", "apns", "00", NULL, NULL);
-	devcache_put(dc, &d);
-	g = devcache_get(dc, "n2");
-	ok(g != NULL && !g->has_secret && !devcache_secret_ok(dc, g, "") &&
-	    !devcache_secret_ok(dc, g, "anything"),
+	put(dc, &d);
+	g = get(dc, "n2");
+	ok(g != NULL && !devcache_item_secret_ok(dc, g->item, "") &&
+	    !devcache_item_secret_ok(dc, g->item, "anything"),
 	    "no secret: every presented secret refused");
-	d = dev("n3", "a@example.com", "apns", "00", NULL, "x");
-	ok(!devcache_secret_ok(dc, &d, "x"), "a device not from the cache "
-	    "is not checked here");
+	ok(devcache_find(dc, "n3") == NULL, "a node never put has no item "
+	    "to check a secret against");
 	devcache_free(&dc);
 	devcache_free(&other);
 }
@@ -240,7 +306,7 @@ test_secret(void)
 static bool
 present(struct devcache *dc, const char *node)
 {
-	return devcache_get(dc, node) != NULL;
+	return get(dc, node) != NULL;
 }
 
 static void
@@ -248,19 +314,19 @@ test_eviction(void)
 {
 	struct devcache *dc = devcache_new(8);
 	struct devcache_stats st;
-	struct store_device d;
+	struct tdev d;
 	char node[16];
 	int i, n;
 
 	for (i = 0; i < 8; i++) {
 		snprintf(node, sizeof(node), "e%d", i);
 		d = dev(node, "a@example.com", "apns", "00", NULL, "s");
-		devcache_put(dc, &d);
+		put(dc, &d);
 	}
 	devcache_stats_get(dc, &st);
 	is_int(st.entries, 8, "eight entries at cache-size 8");
 	d = dev("e8", "a@example.com", "apns", "00", NULL, "s");
-	devcache_put(dc, &d);
+	put(dc, &d);
 	devcache_stats_get(dc, &st);
 	is_int(st.entries, 8, "a ninth evicts one");
 	is_int(st.evictions, 1, "... counted");
@@ -273,13 +339,13 @@ test_eviction(void)
 	}
 	present(dc, "e1");
 	d = dev("e9", "a@example.com", "apns", "00", NULL, "s");
-	devcache_put(dc, &d);
+	put(dc, &d);
 	ok(present(dc, "e1") && !present(dc, "e2") && present(dc, "e9"),
 	    "CLOCK spares the entries used since the hand passed");
 	for (i = 10; i < 1000; i++) {
 		snprintf(node, sizeof(node), "e%d", i);
 		d = dev(node, "a@example.com", "apns", "00", NULL, "s");
-		devcache_put(dc, &d);
+		put(dc, &d);
 	}
 	devcache_stats_get(dc, &st);
 	for (n = 0, i = 0; i < 1000; i++) {
@@ -296,29 +362,24 @@ test_eviction(void)
 	devcache_stats_get(dc, &st);
 	is_int(st.entries, 7, "entries counted down");
 	d = dev("e999", "b@example.com", "apns", "01", NULL, "s");
-	devcache_put(dc, &d);
+	put(dc, &d);
 	d = dev("e999", "b@example.com", "apns", "02", NULL, "s");
-	devcache_put(dc, &d);
+	put(dc, &d);
 	devcache_stats_get(dc, &st);
-	ok(st.entries == 8 && strcmp(devcache_get(dc, "e999")->token, "02") ==
+	ok(st.entries == 8 && strcmp(get(dc, "e999")->token, "02") ==
 	    0, "a second put for a node replaces the first");
-	devcache_set_last_push(dc, "e999", 1800000000);
-	is_int(devcache_get(dc, "e999")->last_push, 1800000000,
+	devcache_item_set_last_push(devcache_find(dc, "e999"), 1800000000);
+	is_int(get(dc, "e999")->last_push, 1800000000,
 	    "last_push updated in place");
-	{
-		time_t t = 0;
-
-		ok(devcache_last_push(dc, "e999", &t) && t == 1800000000,
-		    "devcache_last_push reads it without decoding");
-		ok(!devcache_last_push(dc, "nope", &t),
-		    "devcache_last_push: not cached");
-	}
+	ok(devcache_item_last_push(devcache_find(dc, "e999")) == 1800000000,
+	    "devcache_item_last_push reads it without decoding");
+	ok(devcache_find(dc, "nope") == NULL, "devcache_find: not cached");
 	devcache_flush(dc);
 	devcache_stats_get(dc, &st);
 	ok(st.entries == 0 && st.slot_bytes == 0 && !present(dc, "e1"),
 	    "flush: empty, pages unmapped");
 	d = dev("e1", "a@example.com", "apns", "00", NULL, "s");
-	ok(devcache_put(dc, &d) && present(dc, "e1"), "usable after a flush");
+	ok(put(dc, &d) && present(dc, "e1"), "usable after a flush");
 	devcache_free(&dc);
 }
 
@@ -330,7 +391,7 @@ struct model {
 
 static void
 model_dev(int node, int version, char *nodebuf, char *owner, char *token,
-    struct store_device *d)
+    struct tdev *d)
 {
 	static const char *providers[] = { "apns", "fcm", "apns-voip" };
 
@@ -351,9 +412,10 @@ model_dev(int node, int version, char *nodebuf, char *owner, char *token,
 }
 
 static bool
-model_match(const struct store_device *g, int node, int version)
+model_match(const struct devcache *dc, const struct tdev *g, int node,
+    int version)
 {
-	struct store_device d;
+	struct tdev d;
 	char nb[32], ob[96], tb[64];
 
 	model_dev(node, version, nb, ob, tb, &d);
@@ -361,7 +423,7 @@ model_match(const struct store_device *g, int node, int version)
 	    d.provider) && same_str(g->token, d.token) &&
 	    same_str(g->voip_token, d.voip_token) &&
 	    same_str(g->node, d.node) && g->last_push == d.last_push &&
-	    g->has_secret == (d.secret != NULL);
+	    secret_kept(dc, g, &d);
 }
 
 /*
@@ -373,9 +435,9 @@ stress(size_t max, const char *what)
 {
 	struct devcache *dc = devcache_new(max);
 	struct model *m = calloc(STRESS_NODES, sizeof(*m));
-	const struct store_device *g;
+	const struct tdev *g;
 	struct devcache_stats st;
-	struct store_device d;
+	struct tdev d;
 	char nb[32], ob[96], tb[64];
 	int i, node, op, version = 0, bad = 0, n;
 
@@ -388,7 +450,7 @@ stress(size_t max, const char *what)
 			m[node].in = true;
 			m[node].version = ++version;
 			model_dev(node, version, nb, ob, tb, &d);
-			if (!devcache_put(dc, &d))
+			if (!put(dc, &d))
 				bad++;
 		} else if (op < 7) {
 			if (devcache_drop(dc, nb) != m[node].in &&
@@ -396,9 +458,9 @@ stress(size_t max, const char *what)
 				bad++;
 			m[node].in = false;
 		} else {
-			g = devcache_get(dc, nb);
+			g = get(dc, nb);
 			if (g != NULL && (!m[node].in ||
-			    !model_match(g, node, m[node].version)))
+			    !model_match(dc, g, node, m[node].version)))
 				bad++;
 			if (g == NULL && m[node].in && max >= STRESS_NODES)
 				bad++;
@@ -422,7 +484,7 @@ test_size(void)
 {
 	struct devcache *dc = devcache_new(MANY);
 	struct devcache_stats st;
-	struct store_device d;
+	struct tdev d;
 	char node[40], owner[32], token[72];
 	int i;
 
@@ -431,7 +493,7 @@ test_size(void)
 		snprintf(owner, sizeof(owner), "u%d@localhost", i);
 		snprintf(token, sizeof(token), "%064x", i * 7919);
 		d = dev(node, owner, "bench", token, NULL, "secret");
-		devcache_put(dc, &d);
+		put(dc, &d);
 	}
 	devcache_stats_get(dc, &st);
 	ok(st.entries == MANY && st.blobs == 0, "%d APNs registrations, all "

@@ -122,12 +122,14 @@ out=$(e2e_client --jid erin@localhost -- command push.localhost register-device 
 enode=$(e2e_field "$out" node)
 e2e_client --jid erin@localhost -- enable-push push.localhost "$enode" "$(e2e_field "$out" secret)" >/dev/null
 e2e_client --jid bob@localhost -- send erin@localhost "hello erin" >/dev/null
-tap_wait_for "grep -q 'registration $enode deleted' '$E2E_XPUSHD_LOG'" 10
+rows() {	# NODE: how many registrations the node has in PostgreSQL
+	psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from devices where node = '$1'"
+}
+tap_wait_for "[ \"\$(rows '$enode')\" = 0 ]" 20
 tap_ok $? "APNs says Unregistered: xpushd deletes the registration"
 tap_wait_for "grep -q 'Disabling push notifications for identifier' '$PROSODY_DIR/prosody.log'" 10
 tap_ok $? "Prosody receives item-not-found and disables push for it"
-n=$(psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from devices where node = '$enode'")
-tap_is "$n" "0" "the row is gone from PostgreSQL"
+tap_is "$(rows "$enode")" "0" "the row is gone from PostgreSQL"
 
 # --- A transient provider failure never costs the user a registration
 out=$(e2e_client --jid admin@localhost -- command push.localhost register-device \
@@ -138,8 +140,7 @@ before=$(prosody_saw "NOT increasing error count")
 e2e_client --jid bob@localhost -- send admin@localhost "hello admin" >/dev/null
 tap_wait_for "[ \$(prosody_saw 'NOT increasing error count') -gt $before ]" 20
 tap_ok $? "APNs 503: Prosody gets a wait error and does not count it"
-n=$(psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from devices where node = '$anode'")
-tap_is "$n" "1" "the registration stays"
+tap_is "$(rows "$anode")" "1" "the registration stays"
 
 # --- Certificates and the admin commands, through the admin's real client
 p12=$(base64 -w 0 "$E2E_DIR/apns/client.p12")

@@ -1,4 +1,4 @@
-# test/: fcm.so (issue 9).  fcm_test.sh makes the keys and certificates and
+# test/fcm.mk: fcm.so.  fcm_test.sh makes the keys and certificates and
 # runs test/fcm_test, which dlopens plugins/.libs/fcm.so and drives it
 # against test/mock/fcm_mock.py (Debian: python3-h2, python3-cryptography);
 # fcm_cmock_test.sh runs the same test against the C mock, which is also

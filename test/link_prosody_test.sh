@@ -51,10 +51,6 @@ start_xpushd() {
 	xpid=$!
 }
 
-connections() {
-	grep -c "link: connected to 127.0.0.1:$PROSODY_COMPONENT_PORT as push.localhost" "$tmp/xpushd.log"
-}
-
 # A wrong secret first.
 write_conf wrong-secret
 start_xpushd
@@ -67,7 +63,7 @@ tap_ok $? "xpushd keeps running"
 
 write_conf "$PROSODY_SECRET"
 kill -HUP "$xpid"
-tap_wait_for "[ \$(connections) -ge 1 ]" 15
+tap_wait_for prosody_component_up 15
 tap_ok $? "the fixed secret and SIGHUP connect at once"
 
 out=$(client disco-info push.localhost)
@@ -100,7 +96,7 @@ prosody_stop_server
 tap_wait_for "grep -q 'connection closed by the server\|server closed the stream' '$tmp/xpushd.log'" 10
 tap_ok $? "xpushd notices Prosody going away"
 prosody_start_server || echo "# prosody did not come back"
-tap_wait_for "[ \$(connections) -ge 2 ]" 20
+tap_wait_for prosody_component_up 20
 tap_ok $? "xpushd reconnects when Prosody is back"
 out=$(client ping push.localhost)
 echo "$out" | grep -q '"type": "result"'

@@ -15,7 +15,8 @@ include $(srcdir)/test/xml.mk
 
 TESTS += test/link_fake_test.py test/link_prosody_test.sh
 EXTRA_DIST += test/link_fake_test.py test/link_prosody_test.sh \
-	test/lib/taplib.py test/lib/client.py test/lib/prosody.sh
+	test/lib/taplib.py test/lib/xptest.py test/lib/client.py \
+	test/lib/prosody.sh
 include $(srcdir)/test/fcm.mk
 
 # A provider module for the pipeline tests (not installed).
@@ -51,11 +52,11 @@ EXTRA_DIST += test/publish_test.sh test/publish_run.py test/lib/fakexmpp.py
 include $(srcdir)/test/bench.mk
 include $(srcdir)/test/man.mk
 
-check_PROGRAMS += test/priority_test
-TESTS += test/priority_test
-test_priority_test_SOURCES = test/priority_test.c core/priority.c \
-	core/priority.h
-test_priority_test_LDADD = xml/libxpxml.a $(EXPAT_LIBS)
+check_PROGRAMS += test/notif_test test/throttle_test
+TESTS += test/notif_test test/throttle_test
+test_notif_test_SOURCES = test/notif_test.c core/notif.c core/notif.h
+test_notif_test_LDADD = xml/libxpxml.a $(EXPAT_LIBS)
+test_throttle_test_LDADD = $(XP_TEST_LDADD)
 TESTS += test/e2e_test.sh
 EXTRA_DIST += test/e2e_test.sh test/lib/e2e.sh test/prosody
 include $(srcdir)/test/rest.mk

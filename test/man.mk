@@ -1,4 +1,4 @@
-# test/man.mk: the documentation and the installation (issue 11).
+# test/man.mk: the documentation and the installation.
 # options_dump prints options_table so that man_test.sh can hold
 # xpushd.conf(5) against it; install_test.sh runs make install DESTDIR=...
 check_PROGRAMS += test/options_dump

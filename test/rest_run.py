@@ -8,32 +8,17 @@ automake's .py.log rule does not shadow the .sh wrapper) and testprov.so.  TAP."
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
-top_srcdir = os.environ.get("top_srcdir", ".")
-top_builddir = os.environ.get("top_builddir", ".")
-sys.path.insert(0, os.path.join(top_srcdir, "test", "lib"))
-from taplib import Tap  # noqa: E402
-from fakexmpp import FakeServer, Daemon  # noqa: E402
+from xptest import (Tap, top_builddir, MODULE_PATH, MIGRATIONS, SECRET, CMD, XD, db_uri,
+                    free_port, finish_daemon, wait_until)
+from fakexmpp import FakeServer, Daemon
 
 t = Tap()
-DB = os.environ["XPUSHD_TEST_DB_URI"]
-SECRET = "component-secret"
-CMD = "http://jabber.org/protocol/commands"
-XD = "jabber:x:data"
+DB = db_uri()
 TOKEN = "metrics-secret-token"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def make_cert(d):
@@ -58,8 +43,7 @@ push () {
 }
 rest () { %s }
 %s
-""" % (os.path.join(top_builddir, "test", "plugins", ".libs"), xport, SECRET, DB,
-       os.path.join(top_srcdir, "sql", "migrations"), record, rest, extra)
+""" % (MODULE_PATH, xport, SECRET, DB, MIGRATIONS, record, rest, extra)
 
 
 class Http:
@@ -211,8 +195,8 @@ def main():
     t.ok(m.returncode == 0, "xpushd --migrate")
     d.start()
     s.accept(SECRET)
-    t.ok(d.wait_log("connected to") and d.wait_log("rest: listening"), "xpushd connects and listens")
     h = Http("https://127.0.0.1:%d" % port, crt)
+    t.ok(s.ping() and wait_until(lambda: h.req("/health")[0] is not None), "xpushd connects and listens")
 
     # --- unregister
     reg = register(s, "aa01")
@@ -305,14 +289,17 @@ def main():
     for i in range(3):
         r = publish(s, reg["node"], reg["secret"], body="m%d" % i)
     r = publish(s, reg_bad["node"], reg_bad["secret"])
-    ok = False
-    for _ in range(40):
+
+    def scrape():
         st, _, text = h.req("/metrics", headers=auth)
-        after, bad = prom_parse(text)
-        if metric(after, "xpushd_registrations", provider="apns-binary-api") == float(db_count_provider()):
-            ok = True
-            break
-        time.sleep(0.25)
+        return prom_parse(text)
+
+    def gauge_follows():
+        after, _ = scrape()
+        return metric(after, "xpushd_registrations", provider="apns-binary-api") == float(db_count_provider())
+
+    ok = wait_until(gauge_follows)
+    after, bad = scrape()
     t.ok(not bad, "still well formed after pushes")
     t.is_(metric(after, "xpushd_publishes_received_total") - metric(before, "xpushd_publishes_received_total"), 4.0,
           "publishes_received moved by the four publishes")
@@ -368,11 +355,7 @@ def main():
     t.ok(st == 200 and js.get("status") == "ok" and js.get("providers", {}).get("other") == "ok",
          "/health: 200 ok with every provider")
     subprocess.run(["sh", "-c", ". \"$top_srcdir/test/lib/pg.sh\"; pg_stop_server"], check=False)
-    for _ in range(40):
-        st, js = h.json("/health")
-        if st == 503:
-            break
-        time.sleep(0.25)
+    st, js = health_until(h, 503)
     t.ok(st == 503 and "database: unreachable" in js.get("problems", []),
          "PostgreSQL down: 503 naming the database (%s)" % js.get("problems"))
     st, _, text = h.req("/metrics", headers=auth)
@@ -382,26 +365,14 @@ def main():
                     json.dumps({"account": "alice@localhost", "provider": "apns-binary-api", "device-token": "aa03"}))
     t.is_((st, js.get("result")), (503, "failure"), "unregister while the database is down: 503 failure")
     subprocess.run(["sh", "-c", ". \"$top_srcdir/test/lib/pg.sh\"; pg_start_server"], check=False)
-    for _ in range(120):
-        st, js = h.json("/health")
-        if st == 200:
-            break
-        time.sleep(0.25)
+    st, js = health_until(h, 200)
     t.is_(st, 200, "PostgreSQL back: 200")
     s.conn.close()
-    for _ in range(40):
-        st, js = h.json("/health")
-        if st == 503:
-            break
-        time.sleep(0.25)
+    st, js = health_until(h, 503)
     t.ok(st == 503 and any(p.startswith("xmpp link") for p in js.get("problems", [])),
          "the XMPP link down: 503 naming the link (%s)" % js.get("problems"))
     s.accept(SECRET)
-    for _ in range(40):
-        st, js = h.json("/health")
-        if st == 200:
-            break
-        time.sleep(0.25)
+    st, js = health_until(h, 200)
     t.is_(st, 200, "the link back: 200")
 
     # --- rate limit, after a reload that tightens it
@@ -421,22 +392,29 @@ def main():
     port2 = free_port()
     d.write_conf(conf(s.port, "listen = '127.0.0.1:%d'; tls = false; 'rate-burst' = 100" % port2, rec))
     d.hup()
-    t.ok(d.wait_log("rest: now listening on 127.0.0.1 port %d" % port2), "SIGHUP moves the endpoint")
-    st, js = Http("http://127.0.0.1:%d" % port2, None).json("/health")
+    h2 = Http("http://127.0.0.1:%d" % port2, None)
+    t.ok(wait_until(lambda: h2.req("/health")[0] is not None), "SIGHUP moves the endpoint")
+    st, js = h2.json("/health")
     t.is_(st, 200, "plain HTTP on loopback after the reload; no token needed any more for /health")
-    st, _, text = Http("http://127.0.0.1:%d" % port2, None).req("/metrics")
+    st, _, text = h2.req("/metrics")
     t.is_(st, 200, "metrics-token removed: /metrics open")
     st, _, _ = h.req("/health")
     t.ok(st is None, "the old HTTPS port is closed")
 
-    rc = d.stop()
-    t.is_(rc, 0, "xpushd stops cleanly")
-    rep = d.sanitizer_report()
-    t.ok(rep is None, "no sanitizer report")
-    if rep:
-        t.diag(rep)
-    if t.failed:
-        t.diag(d.logtext()[-4000:])
+    finish_daemon(t, d)
+
+
+def health_until(h, status):
+    """GET /health until it answers `status` (or the deadline passes):
+    (status, body) of the last answer."""
+    last = [None, {}]
+
+    def answered():
+        last[:] = h.json("/health")
+        return last[0] == status
+
+    wait_until(answered)
+    return tuple(last)
 
 
 def db_count_provider():

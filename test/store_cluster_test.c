@@ -1,7 +1,8 @@
 /*
  * Two xpushd processes on one database: what one of them (or psql)
- * changes reaches the other's cache within a second through LISTEN/NOTIFY.
- * The second process is this program run again with --peer OP ARGS.
+ * changes reaches the other's registry cache within a second through
+ * LISTEN/NOTIFY.  The second process is this program run again with
+ * --peer OP ARGS.
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@
 #define WITHIN_MS	1000
 
 static struct store *store;
+static struct registry *reg;
 static int cert_calls;
 static char *cert_provider;
 
@@ -36,12 +38,12 @@ peer_main(const char *uri, int argc, char **argv)
 	const char *op = argv[0];
 	int rc;
 
-	store = test_store(uri, 1, 100, 5000);
+	store = test_store(uri, 1, 5000);
 	if (strcmp(op, "delete") == 0 && argc == 2)
 		CALL(&r, store_device_delete(store, argv[1], res_done_cb, &r));
 	else if (strcmp(op, "markpush") == 0 && argc == 2)
-		CALL(&r, store_device_mark_push(store, argv[1], res_done_cb,
-		    &r));
+		CALL(&r, store_device_mark_pushed(store,
+		    (const char *const *)&argv[1], 1, res_done_cb, &r));
 	else if (strcmp(op, "register") == 0 && argc == 5)
 		CALL(&r, store_device_register(store, argv[1], argv[2],
 		    argv[3], argv[4], res_device_cb, &r));
@@ -98,7 +100,7 @@ registered(const char *owner, const char *token)
 	CALL(&r, store_device_register(store, owner, "fcm", token, NULL,
 	    res_device_cb, &r));
 	node = xstrdup(r.st == STORE_OK ? r.dev.node : "?");
-	CALL(&r, store_device_lookup(store, node, res_device_cb, &r));
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
 	res_reset(&r);
 	return node;
 }
@@ -109,7 +111,7 @@ gone_after(const char *node)
 {
 	double t0 = now_ms();
 
-	if (!WAIT_FOR(store_cache_get(store, node) == NULL, WITHIN_MS))
+	if (!WAIT_FOR(!registry_cached(reg, node), WITHIN_MS))
 		return -1;
 	return now_ms() - t0;
 }
@@ -118,7 +120,6 @@ int
 main(int argc, char **argv)
 {
 	const char *uri = test_db_uri();
-	const struct store_device *d;
 	struct store_stats st;
 	struct res r = { 0 };
 	char *n1, *n2, *n3, *n4;
@@ -133,14 +134,15 @@ main(int argc, char **argv)
 		return rc;
 	}
 	test_migrate(uri);
-	store = test_store(uri, 2, 1000, 5000);
+	store = test_store(uri, 2, 5000);
+	reg = test_registry(store, 1000, false, NULL);
 	store_on_certificate_change(store, cert_change_cb, NULL);
 	n1 = registered("one@example.com", "t1");
 	n2 = registered("two@example.com", "t2");
 	n3 = registered("three@example.com", "t3");
 	n4 = registered("four@example.com", "t4");
-	ok(store_cache_get(store, n1) && store_cache_get(store, n2) &&
-	    store_cache_get(store, n3) && store_cache_get(store, n4),
+	ok(registry_cached(reg, n1) && registry_cached(reg, n2) &&
+	    registry_cached(reg, n3) && registry_cached(reg, n4),
 	    "four devices cached");
 
 	/* Another xpushd process. */
@@ -154,18 +156,20 @@ main(int argc, char **argv)
 	is_int(peer("markpush", n2, NULL, NULL, NULL), 0,
 	    "other process marked a push");
 	spin(300);
-	ok(store_cache_get(store, n2) != NULL, "... which does not flush "
+	ok(registry_cached(reg, n2), "... which does not flush "
 	    "our cache entry");
 
 	is_int(peer("register", "two@example.com", "fcm", "t2", "voip-new"),
 	    0, "other process re-registered with a VoIP token");
 	t = gone_after(n2);
 	ok(t >= 0, "... our stale entry dropped (%.1f ms)", t);
-	CALL(&r, store_device_lookup(store, n2, res_device_cb, &r));
+	CALL(&r, reg_lookup(reg, n2, "example.com", NULL, &r));
 	is_str(r.dev.voip_token, "voip-new", "... lookup sees the new token");
-	ok((d = store_cache_get(store, n2)) != NULL &&
-	    d->voip_token != NULL && strcmp(d->voip_token, "voip-new") == 0,
-	    "... and caches it");
+	ok(registry_cached(reg, n2), "... and caches it");
+	CALL(&r, reg_lookup(reg, n2, "example.com", NULL, &r));
+	ok(r.reentrant && r.dev.voip_token != NULL &&
+	    strcmp(r.dev.voip_token, "voip-new") == 0,
+	    "... the cached entry has the new token");
 
 	cert_calls = 0;
 	is_int(peer("cert", "apns-peer", NULL, NULL, NULL), 0,
@@ -185,12 +189,12 @@ main(int argc, char **argv)
 	    "provider = 'apns-peer'"), 0, "psql updated a certificate");
 	ok(WAIT_FOR(cert_calls > 0, WITHIN_MS) &&
 	    strcmp(cert_provider, "apns-peer") == 0, "... reached us");
-	CALL(&r, store_device_lookup(store, n2, res_device_cb, &r));
-	ok(store_cache_get(store, n2) && store_cache_get(store, n4),
+	CALL(&r, reg_lookup(reg, n2, "example.com", NULL, &r));
+	ok(registry_cached(reg, n2) && registry_cached(reg, n4),
 	    "two entries cached");
 	is_int(psql("TRUNCATE devices"), 0, "psql truncated devices");
-	ok(WAIT_FOR(store_cache_get(store, n4) == NULL &&
-	    store_cache_get(store, n2) == NULL, WITHIN_MS),
+	ok(WAIT_FOR(!registry_cached(reg, n4) &&
+	    !registry_cached(reg, n2), WITHIN_MS),
 	    "... everything dropped");
 
 	store_stats_get(store, &st);
@@ -204,6 +208,7 @@ main(int argc, char **argv)
 	free(n3);
 	free(n4);
 	free(cert_provider);
+	registry_free(&reg);
 	store_free(&store);
 	event_base_free(base);
 	return tap_done();

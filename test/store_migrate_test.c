@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 #include "core/log.h"
+#include "core/migrate.h"
 #include "core/store.h"
 #include "core/xmalloc.h"
 #include "test/tap.h"
@@ -135,17 +136,17 @@ test_empty(const char *dir)
 	char *uri = newdb("m_empty"), *err = NULL, *v;
 	int applied = -1;
 
-	is_int(store_schema_check(uri, dir, &err), STORE_EFAIL,
+	is_int(migrate_check(uri, dir, &err), STORE_EFAIL,
 	    "empty database: check fails");
 	ok(contains(err, "run xpushd --migrate"), "... telling the operator "
 	    "what to do: %s", err ? err : "");
 	free(err);
 	err = NULL;
-	is_int(store_migrate(uri, dir, 0, &applied, &err), STORE_OK,
+	is_int(migrate_run(uri, dir, 0, &applied, &err), STORE_OK,
 	    "migrate an empty database %s", err ? err : "");
 	is_int(applied, 1, "... applied one migration");
-	is_int(store_schema_check(uri, dir, &err), STORE_OK, "now current");
-	is_int(store_migrate(uri, dir, 0, &applied, &err), STORE_OK,
+	is_int(migrate_check(uri, dir, &err), STORE_OK, "now current");
+	is_int(migrate_run(uri, dir, 0, &applied, &err), STORE_OK,
 	    "migrate again");
 	is_int(applied, 0, "... is a no-op");
 	v = sql_value(uri, "SELECT string_agg(version || ' ' || name, ',') "
@@ -176,16 +177,16 @@ test_steps(const char *dir)
 		snprintf(name, sizeof(name), "m_from_%d", v0);
 		u = newdb(name);
 		if (v0 > 0)
-			(void)store_migrate(u, tmpdir, v0, &applied, &err);
-		is_int(store_schema_check(u, tmpdir, &err), STORE_EFAIL,
+			(void)migrate_run(u, tmpdir, v0, &applied, &err);
+		is_int(migrate_check(u, tmpdir, &err), STORE_EFAIL,
 		    "at version %d: outdated", v0);
 		ok(contains(err, "xpushd --migrate"), "... %s", err);
 		free(err);
 		err = NULL;
-		is_int(store_migrate(u, tmpdir, 0, &applied, &err), STORE_OK,
+		is_int(migrate_run(u, tmpdir, 0, &applied, &err), STORE_OK,
 		    "migrate from version %d", v0);
 		is_int(applied, 2 - v0, "... applied %d", 2 - v0);
-		is_int(store_schema_check(u, tmpdir, &err), STORE_OK,
+		is_int(migrate_check(u, tmpdir, &err), STORE_OK,
 		    "... current");
 		v = sql_value(u, "SELECT count(*) FROM information_schema."
 		    "columns WHERE table_name = 'devices' AND "
@@ -196,11 +197,11 @@ test_steps(const char *dir)
 	}
 
 	/* A broken 003 rolls back entirely. */
-	(void)store_migrate(uri, tmpdir, 0, &applied, &err);
+	(void)migrate_run(uri, tmpdir, 0, &applied, &err);
 	write_file(tmpdir, "003-broken.sql",
 	    "CREATE TABLE half_done (x int);\n"
 	    "SELECT no_such_function();\n");
-	is_int(store_migrate(uri, tmpdir, 0, &applied, &err), STORE_EFAIL,
+	is_int(migrate_run(uri, tmpdir, 0, &applied, &err), STORE_EFAIL,
 	    "broken migration fails");
 	ok(contains(err, "003-broken.sql"), "... naming the file: %s", err);
 	free(err);
@@ -217,7 +218,7 @@ test_steps(const char *dir)
 
 	/* Two files with one number. */
 	write_file(tmpdir, "002-again.sql", "SELECT 1;\n");
-	is_int(store_migrate(uri, tmpdir, 0, &applied, &err), STORE_EFAIL,
+	is_int(migrate_run(uri, tmpdir, 0, &applied, &err), STORE_EFAIL,
 	    "duplicate number refused");
 	ok(contains(err, "same number"), "... %s", err);
 	free(err);
@@ -235,27 +236,27 @@ test_future(const char *dir)
 	PGconn *pg;
 	int applied;
 
-	(void)store_migrate(uri, dir, 0, &applied, &err);
+	(void)migrate_run(uri, dir, 0, &applied, &err);
 	pg = PQconnectdb(uri);
 	sql(pg, "INSERT INTO xpushd_schema_version (version, name) "
 	    "VALUES (999, '999-future.sql')");
 	PQfinish(pg);
-	is_int(store_schema_check(uri, dir, &err), STORE_EFAIL,
+	is_int(migrate_check(uri, dir, &err), STORE_EFAIL,
 	    "future version: check fails");
 	ok(contains(err, "newer") && contains(err, "upgrade xpushd"),
 	    "... %s", err);
 	free(err);
 	err = NULL;
-	is_int(store_migrate(uri, dir, 0, &applied, &err), STORE_EFAIL,
+	is_int(migrate_run(uri, dir, 0, &applied, &err), STORE_EFAIL,
 	    "future version: migrate refuses");
 	free(err);
 	err = NULL;
 
-	is_int(store_schema_check("postgresql://x@127.0.0.1:1/none", dir,
+	is_int(migrate_check("postgresql://x@127.0.0.1:1/none", dir,
 	    &err), STORE_ETEMP, "no server: STORE_ETEMP");
 	free(err);
 	err = NULL;
-	is_int(store_migrate(uri, "/nonexistent", 0, &applied, &err),
+	is_int(migrate_run(uri, "/nonexistent", 0, &applied, &err),
 	    STORE_EFAIL, "missing directory");
 	free(err);
 	free(uri);
@@ -279,7 +280,7 @@ test_schema_file(void)
 	free(a);
 	free(b);
 	dir = xprintf("%s/sql/migrations", top);
-	is_int(store_schema_check(uri, dir, &err), STORE_OK,
+	is_int(migrate_check(uri, dir, &err), STORE_OK,
 	    "schema.sql records its version");
 	free(err);
 	free(dir);

@@ -1,7 +1,7 @@
 /*
  * PostgreSQL stopped mid-run: operations fail fast with STORE_ETEMP, the
- * event loop keeps running, cached devices keep answering, and after the
- * restart everything works again with no stored row lost.  The server is
+ * event loop keeps running, the registry's cached devices keep answering,
+ * and after the restart everything works again with no stored row lost.  The server is
  * stopped and started through test/lib/pg.sh ($XPUSHD_PG_SH).
  */
 #include "config.h"
@@ -17,6 +17,7 @@
 #define NBURST	100
 
 static struct store *store;
+static struct registry *reg;
 static int ticks;
 static int cert_all;
 
@@ -86,7 +87,8 @@ main(void)
 	log_init(true, getenv("XPUSHD_DEBUG") != NULL, "store_outage_test");
 	base = event_base_new();
 	test_migrate(uri);
-	store = test_store(uri, 2, 1000, 2000);
+	store = test_store(uri, 2, 2000);
+	reg = test_registry(store, 1000, false, NULL);
 	store_on_certificate_change(store, cert_change_cb, NULL);
 	tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
 	event_add(tick, &tv);
@@ -99,8 +101,8 @@ main(void)
 		n += r.st == STORE_OK;
 	}
 	is_int(n, NDEV, "%d devices registered", NDEV);
-	CALL(&r, store_device_lookup(store, nodes[0], res_device_cb, &r));
-	ok(store_cache_get(store, nodes[0]) != NULL, "one of them cached");
+	CALL(&r, reg_lookup(reg, nodes[0], "example.com", NULL, &r));
+	ok(registry_cached(reg, nodes[0]), "one of them cached");
 
 	/* Registrations in flight while the server goes down. */
 	for (i = 0; i < NBURST; i++) {
@@ -128,6 +130,10 @@ main(void)
 	}
 	is_int(n, 20, "lookups during the outage: STORE_ETEMP, deferred");
 	ok(worst < 100, "... fast (worst %.1f ms)", worst);
+	CALL(&r, reg_lookup(reg, nodes[1], "example.com", NULL, &r));
+	ok(r.calls == 1 && r.rst == REGISTRY_UNAVAILABLE && !r.reentrant,
+	    "registry lookup of an uncached node: unavailable, deferred (%s)",
+	    r.err ? r.err : "");
 	t0 = now_ms();
 	CALL(&r, store_device_register(store, "new@example.com", "fcm", "x",
 	    NULL, res_device_cb, &r));
@@ -137,10 +143,10 @@ main(void)
 	is_int(r.st, STORE_ETEMP, "unregister during the outage: STORE_ETEMP");
 	CALL(&r, store_cert_list(store, res_certs_cb, &r));
 	is_int(r.st, STORE_ETEMP, "certificate list during the outage");
-	ok(store_cache_get(store, nodes[0]) != NULL, "cached device still "
-	    "served");
-	CALL(&r, store_device_lookup(store, nodes[0], res_device_cb, &r));
-	is_int(r.st, STORE_OK, "... also through store_device_lookup");
+	ok(registry_cached(reg, nodes[0]), "cached device still kept");
+	CALL(&r, reg_lookup(reg, nodes[0], "example.com", NULL, &r));
+	ok(r.rst == REGISTRY_FOUND && r.reentrant, "... and served by the "
+	    "registry at once");
 
 	t = ticks;
 	spin(1000);
@@ -153,7 +159,7 @@ main(void)
 	    now_ms() - t0);
 	ok(WAIT_FOR((store_stats_get(store, &st), st.connections == 2), 10000),
 	    "... both connections (%.0f ms)", now_ms() - t0);
-	ok(store_cache_get(store, nodes[0]) == NULL, "cache dropped: "
+	ok(!registry_cached(reg, nodes[0]), "cache dropped: "
 	    "notifications may have been missed");
 	ok(cert_all > 0, "certificate listeners told to reload everything");
 
@@ -174,8 +180,8 @@ main(void)
 	CALL(&r, store_device_register(store, "new@example.com", "fcm", "x",
 	    NULL, res_device_cb, &r));
 	is_int(r.st, STORE_OK, "register works again");
-	CALL(&r, store_device_lookup(store, nodes[0], res_device_cb, &r));
-	ok(r.st == STORE_OK && store_cache_get(store, nodes[0]) != NULL,
+	CALL(&r, reg_lookup(reg, nodes[0], "example.com", NULL, &r));
+	ok(r.rst == REGISTRY_FOUND && registry_cached(reg, nodes[0]),
 	    "cache fills again");
 	is_int(res_reentrant, 0, "no callback ran inside its call");
 
@@ -183,6 +189,7 @@ main(void)
 		free(nodes[i]);
 	res_reset(&r);
 	event_free(tick);
+	registry_free(&reg);
 	store_free(&store);
 	event_base_free(base);
 	return tap_done();

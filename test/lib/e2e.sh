@@ -114,7 +114,7 @@ CONF
 	"$top_builddir/xpushd" -f -d -c "$E2E_DIR/xpushd.conf" 2>"$E2E_XPUSHD_LOG" &
 	E2E_XPUSHD_PID=$!
 	_i=0
-	while ! grep -q "link: connected to" "$E2E_XPUSHD_LOG" 2>/dev/null; do
+	while ! prosody_component_up; do
 		_i=$((_i + 1))
 		if [ $_i -gt 150 ] || ! kill -0 "$E2E_XPUSHD_PID" 2>/dev/null; then
 			echo "# xpushd did not connect:"; tail -20 "$E2E_XPUSHD_LOG"

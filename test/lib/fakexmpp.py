@@ -13,6 +13,8 @@ import signal
 import time
 import xml.etree.ElementTree as ET
 
+from xptest import DEADLINE, wait_until
+
 PR_SET_PDEATHSIG = 1
 
 
@@ -115,6 +117,13 @@ class FakeServer:
                   (typ, xml_escape_attr(iq_id), frm, self.jid, xml_payload))
         return self.wait_id(iq_id, timeout)
 
+    def ping(self, timeout=DEADLINE):
+        """True once xpushd answers a XEP-0199 ping: the session is up and
+        stanzas reach the router, which is what a test waits for before it
+        starts, rather than for a line in the log."""
+        r = self.iq("<ping xmlns='urn:xmpp:ping'/>", typ="get", timeout=timeout)
+        return r is not None and r.get("type") == "result"
+
 
 def xml_escape_attr(s):
     return s.replace("&", "&amp;").replace("'", "&apos;").replace("<", "&lt;")
@@ -162,13 +171,10 @@ class Daemon:
         with open(self.logpath) as f:
             return f.read()
 
-    def wait_log(self, pattern, timeout=10, count=1):
-        end = time.time() + timeout
-        while time.time() < end:
-            if len(re.findall(pattern, self.logtext())) >= count:
-                return True
-            time.sleep(0.05)
-        return False
+    def wait_log(self, pattern, timeout=DEADLINE, count=1):
+        """For tests of what the log says; to wait for a state, ask the
+        daemon (ping(), /health, /metrics)."""
+        return wait_until(lambda: len(re.findall(pattern, self.logtext())) >= count, timeout)
 
     def hup(self):
         self.proc.send_signal(1)

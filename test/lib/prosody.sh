@@ -8,6 +8,7 @@
 #					PROSODY_C2S_PORT, PROSODY_COMPONENT_PORT,
 #					PROSODY_SECRET, PROSODY_DIR
 #	prosody_stop_server / prosody_start_server	an outage
+#	prosody_component_up		push.localhost answers a ping
 #	prosody_stop			stop (by PID) and remove everything
 #
 # Prosody refuses to run as root: as root it runs as the prosody user.
@@ -103,6 +104,14 @@ PY
 
 prosody_pid() {
 	[ -f "$PROSODY_DIR/prosody.pid" ] && cat "$PROSODY_DIR/prosody.pid"
+}
+
+# The component answers a XEP-0199 ping through Prosody: it is connected
+# and serving.  Tests wait on this, not on a line in xpushd's log.  alice
+# asks, so that no admin's client takes the admins' chat messages.
+prosody_component_up() {
+	/usr/bin/python3 "$top_srcdir/test/lib/client.py" --port "$PROSODY_C2S_PORT" \
+	    --timeout 5 ping push.localhost 2>/dev/null | grep -q '"type": "result"'
 }
 
 prosody_stop_server() {

@@ -1,7 +1,8 @@
 /*
- * Helpers shared by the store tests: run the event loop until something
- * happened, record what a store callback reported, start shell commands
- * without blocking the loop.  Header-only, like test/tap.h.
+ * Helpers shared by the store and registry tests: run the event loop until
+ * something happened, record what a store or registry callback reported,
+ * start shell commands without blocking the loop.  Header-only, like
+ * test/tap.h.
  */
 #ifndef XP_TEST_STORE_UTIL_H
 #define XP_TEST_STORE_UTIL_H
@@ -18,6 +19,8 @@
 
 #include <event2/event.h>
 
+#include "core/migrate.h"
+#include "core/registry.h"
 #include "core/store.h"
 #include "core/xmalloc.h"
 #include "test/tap.h"
@@ -70,6 +73,7 @@ struct res {
 	struct store_device	*devs;
 	size_t			 ndevs;
 	long long		 count;
+	enum registry_status	 rst;		/* a registry answer */
 	struct store_cert	 cert;
 	size_t			 ncerts;
 	char			*cert_providers;	/* space separated */
@@ -225,6 +229,62 @@ res_certs_cb(void *arg, enum store_status st, const struct store_cert *c,
 	}
 }
 
+/* Answers to many operations issued at once, and how many went wrong. */
+static int many_done, many_bad;
+
+__attribute__((unused)) static void
+many_done_cb(void *arg, enum store_status st, const char *err)
+{
+	many_done++;
+	if (st != STORE_OK)
+		many_bad++;
+}
+
+/*
+ * A registry answer: the target goes into r->dev.  A cache hit answers
+ * inside its call by design, so this notes r->reentrant but does not
+ * count it in res_reentrant (which is about the store's callbacks).
+ */
+__attribute__((unused)) static void
+res_registry_cb(void *arg, enum registry_status st,
+    const struct push_target *t, const char *reason)
+{
+	struct res *r = arg;
+	struct store_device d;
+
+	if (!r->returned)
+		r->reentrant = true;
+	r->calls++;
+	r->rst = st;
+	r->st = st == REGISTRY_FOUND ? STORE_OK : STORE_EFAIL;
+	free(r->err);
+	r->err = dupn(reason);
+	dev_clear(&r->dev);
+	if (t == NULL)
+		return;
+	memset(&d, 0, sizeof(d));
+	d.node = (char *)t->node;
+	d.owner = (char *)t->owner;
+	d.provider = (char *)t->provider;
+	d.token = (char *)t->token;
+	d.voip_token = (char *)t->voip_token;
+	dev_copy(&r->dev, &d);
+}
+
+/* A registry lookup of node by from, with secret (or NULL). */
+__attribute__((unused)) static void
+reg_lookup(struct registry *reg, const char *node, const char *from,
+    const char *secret, struct res *r)
+{
+	struct registry_query q;
+
+	memset(&q, 0, sizeof(q));
+	q.node = node;
+	q.from = from;
+	q.secret = secret;
+	registry_lookup(reg, &q, res_registry_cb, r);
+}
+
 /* Issue an operation, note that it returned, wait for its callback. */
 #define CALL(r, expr) do {						\
 	res_reset(r);							\
@@ -280,7 +340,7 @@ test_migrate(const char *uri)
 	const char *top = getenv("top_srcdir");
 
 	dir = xprintf("%s/sql/migrations", top != NULL ? top : ".");
-	if (store_migrate(uri, dir, 0, NULL, &err) != STORE_OK) {
+	if (migrate_run(uri, dir, 0, NULL, &err) != STORE_OK) {
 		printf("Bail out! migrate: %s\n", err);
 		exit(1);
 	}
@@ -288,7 +348,7 @@ test_migrate(const char *uri)
 }
 
 __attribute__((unused)) static struct store *
-test_store(const char *uri, int pool, size_t cache, int timeout_ms)
+test_store(const char *uri, int pool, int timeout_ms)
 {
 	struct store_conf conf;
 	struct store_stats st;
@@ -298,7 +358,6 @@ test_store(const char *uri, int pool, size_t cache, int timeout_ms)
 	store_conf_defaults(&conf);
 	conf.conninfo = uri;
 	conf.pool_size = pool;
-	conf.cache_size = cache;
 	conf.query_timeout_ms = timeout_ms;
 	if ((s = store_new(base, &conf, &err)) == NULL) {
 		printf("Bail out! store_new: %s\n", err);
@@ -307,6 +366,26 @@ test_store(const char *uri, int pool, size_t cache, int timeout_ms)
 	(void)WAIT_FOR((store_stats_get(s, &st), st.connections == pool &&
 	    st.listening), 10000);
 	return s;
+}
+
+/* A registry over s with room for cache nodes (0: none). */
+__attribute__((unused)) static struct registry *
+test_registry(struct store *s, size_t cache, bool require_secret,
+    time_t (*now)(void))
+{
+	struct registry_conf conf;
+	struct registry *reg;
+	char *err = NULL;
+
+	registry_conf_defaults(&conf);
+	conf.cache_size = cache;
+	conf.require_secret = require_secret;
+	conf.now = now;
+	if ((reg = registry_new(base, s, &conf, &err)) == NULL) {
+		printf("Bail out! registry_new: %s\n", err);
+		exit(1);
+	}
+	return reg;
 }
 
 #endif

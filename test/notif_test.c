@@ -1,6 +1,5 @@
 /*
- * Reading notifications and deciding priority (core/priority.c), and the
- * per-device throttle driven by a fake clock.
+ * Reading notifications and deciding priority (core/notif.c).
  */
 #include "config.h"
 
@@ -8,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/priority.h"
+#include "core/notif.h"
 #include "test/tap.h"
 #include "xml/stream.h"
 
@@ -125,72 +124,9 @@ test_classify(void)
 	    "a publish with no notification is a wake-up");
 }
 
-static void
-test_throttle(void)
-{
-	struct throttle_conf tc = { 60000, 3.0, 60.0 / 60000.0 };
-	struct throttle_state ts;
-	uint64_t when = 0, now = 1000000;
-	int i, sent;
-
-	memset(&ts, 0, sizeof(ts));
-	is_int(throttle_check(&ts, &tc, XP_PRIO_LOW, now, &when),
-	    THROTTLE_SEND, "the first low push goes");
-	is_int(throttle_check(&ts, &tc, XP_PRIO_LOW, now + 10, &when),
-	    THROTTLE_COALESCE, "a second within the window waits");
-	is_int(when, now + 60000, "until the window ends");
-	is_int(throttle_check(&ts, &tc, XP_PRIO_LOW, now + 59999, &when),
-	    THROTTLE_COALESCE, "still inside the window");
-	is_int(throttle_check(&ts, &tc, XP_PRIO_LOW, now + 60000, &when),
-	    THROTTLE_SEND, "the window's end lets the next one go");
-
-	memset(&ts, 0, sizeof(ts));
-	for (i = 0, sent = 0; i < 5; i++)
-		if (throttle_check(&ts, &tc, XP_PRIO_HIGH, now, &when) ==
-		    THROTTLE_SEND)
-			sent++;
-	is_int(sent, 3, "a burst of 3 high pushes passes");
-	is_int(when, now + 1001, "the next token comes in a second");
-	is_int(throttle_check(&ts, &tc, XP_PRIO_HIGH, now + 999, &when),
-	    THROTTLE_COALESCE, "not before");
-	is_int(throttle_check(&ts, &tc, XP_PRIO_HIGH, now + 1001, &when),
-	    THROTTLE_SEND, "then one more");
-	is_int(throttle_check(&ts, &tc, XP_PRIO_HIGH, now + 600000, &when),
-	    THROTTLE_SEND, "after a long pause the bucket is full again");
-	is_int(throttle_check(&ts, &tc, XP_PRIO_HIGH, now + 600000, &when),
-	    THROTTLE_SEND, "burst 2 of 3");
-	is_int(throttle_check(&ts, &tc, XP_PRIO_HIGH, now + 600000, &when),
-	    THROTTLE_SEND, "burst 3 of 3");
-	is_int(throttle_check(&ts, &tc, XP_PRIO_HIGH, now + 600000, &when),
-	    THROTTLE_COALESCE, "and never more than the burst");
-	is_int(throttle_check(&ts, &tc, XP_PRIO_LOW, now + 600000, &when),
-	    THROTTLE_SEND, "low and high are throttled apart");
-
-	/* When a state may be forgotten (the sweep in core/publish.c). */
-	memset(&ts, 0, sizeof(ts));
-	ok(throttle_idle(&ts, &tc, now), "a fresh state is idle");
-	throttle_check(&ts, &tc, XP_PRIO_HIGH, now, &when);
-	ok(!throttle_idle(&ts, &tc, now + 999),
-	    "a token short of a full bucket: not idle");
-	ok(throttle_idle(&ts, &tc, now + 1000),
-	    "idle once the bucket has refilled");
-	throttle_check(&ts, &tc, XP_PRIO_LOW, now + 2000, &when);
-	ok(!throttle_idle(&ts, &tc, now + 2000 + 59999),
-	    "a low push keeps it for the low window");
-	ok(throttle_idle(&ts, &tc, now + 2000 + 60000),
-	    "idle when the window is over and the bucket full");
-	memset(&ts, 0, sizeof(ts));
-	throttle_check(&ts, &tc, XP_PRIO_HIGH, now, &when);
-	throttle_check(&ts, &tc, XP_PRIO_HIGH, now, &when);
-	ok(!throttle_idle(&ts, &tc, now + 1999) &&
-	    throttle_idle(&ts, &tc, now + 2000),
-	    "two tokens spent: idle after two refills");
-}
-
 int
 main(void)
 {
 	test_classify();
-	test_throttle();
 	return tap_done();
 }

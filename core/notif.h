@@ -1,13 +1,12 @@
 /*
- * What a notification is and how urgent (DESIGN "Publish rules"), and
- * per-device throttling.  Pure logic with the clock passed in, so that
- * tests drive it with a fake clock.
+ * What a notification is and how urgent (DESIGN "Publish rules"): reading
+ * <notification xmlns='urn:xmpp:push:0'/> with its summary form and the
+ * Tigase extensions.  Pure: no I/O, no clock.
  */
-#ifndef XP_PRIORITY_H
-#define XP_PRIORITY_H
+#ifndef XP_NOTIF_H
+#define XP_NOTIF_H
 
 #include <stdbool.h>
-#include <stdint.h>
 #include "plugins/provider.h"
 #include "xml/node.h"
 
@@ -42,34 +41,8 @@ struct notif {
 int	notif_parse(const struct xml_node *notification, struct notif *,
 	    const char **error_r);
 
-/* Priority and kind; *voip_r when this should ring a PushKit token. */
+/* Priority and kind; *call_r when this should ring a PushKit token. */
 void	notif_classify(const struct notif *, enum xp_prio *prio_r,
 	    enum xp_kind *kind_r, bool *call_r);
-
-struct throttle_conf {
-	uint64_t	low_window_ms;	/* one low push per window */
-	double		high_burst;	/* token bucket size */
-	double		high_per_ms;	/* tokens refilled per millisecond */
-};
-
-struct throttle_state {
-	uint64_t	low_last;	/* when the last low push went out */
-	bool		low_sent_once;
-	double		tokens;
-	uint64_t	refilled;
-	bool		primed;
-};
-
-enum throttle_verdict {
-	THROTTLE_SEND,
-	THROTTLE_COALESCE,	/* hold it; send the latest at *when_r */
-};
-
-enum throttle_verdict throttle_check(struct throttle_state *,
-	    const struct throttle_conf *, enum xp_prio, uint64_t now_ms,
-	    uint64_t *when_r);
-/* True when the state throttles nothing any more: forgetting it is the same. */
-bool	throttle_idle(const struct throttle_state *,
-	    const struct throttle_conf *, uint64_t now_ms);
 
 #endif

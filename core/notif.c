@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/priority.h"
+#include "core/notif.h"
 #include "xml/form.h"
 
 static long
@@ -167,57 +167,4 @@ notif_classify(const struct notif *nf, enum xp_prio *prio_r,
 		*prio_r = XP_PRIO_HIGH;
 	else
 		*prio_r = XP_PRIO_LOW;
-}
-
-enum throttle_verdict
-throttle_check(struct throttle_state *ts, const struct throttle_conf *tc,
-    enum xp_prio prio, uint64_t now, uint64_t *when_r)
-{
-	double need;
-
-	if (!ts->primed) {
-		ts->tokens = tc->high_burst;
-		ts->refilled = now;
-		ts->primed = true;
-	}
-	if (prio == XP_PRIO_LOW) {
-		if (!ts->low_sent_once || now >= ts->low_last +
-		    tc->low_window_ms) {
-			ts->low_last = now;
-			ts->low_sent_once = true;
-			return THROTTLE_SEND;
-		}
-		*when_r = ts->low_last + tc->low_window_ms;
-		return THROTTLE_COALESCE;
-	}
-	if (now > ts->refilled) {
-		ts->tokens += (double)(now - ts->refilled) * tc->high_per_ms;
-		if (ts->tokens > tc->high_burst)
-			ts->tokens = tc->high_burst;
-		ts->refilled = now;
-	}
-	if (ts->tokens >= 1.0) {
-		ts->tokens -= 1.0;
-		return THROTTLE_SEND;
-	}
-	need = (1.0 - ts->tokens) / tc->high_per_ms;
-	*when_r = now + (uint64_t)need + 1;
-	return THROTTLE_COALESCE;
-}
-
-bool
-throttle_idle(const struct throttle_state *ts, const struct throttle_conf *tc,
-    uint64_t now)
-{
-	double tokens;
-
-	if (!ts->primed)
-		return !ts->low_sent_once || now >= ts->low_last +
-		    tc->low_window_ms;
-	if (ts->low_sent_once && now < ts->low_last + tc->low_window_ms)
-		return false;
-	tokens = ts->tokens;
-	if (now > ts->refilled)
-		tokens += (double)(now - ts->refilled) * tc->high_per_ms;
-	return tokens >= tc->high_burst;
 }

@@ -1,0 +1,577 @@
+/*
+ * The registry (see registry.h): node -> push target, with the node
+ * cache, its coherence rules, the publisher and secret checks and the
+ * last_push write policy in one place.
+ *
+ * The hot path is a cache hit: one hash of the node (devcache_find), the
+ * entry decoded into a buffer on this call's stack, the publisher's JID
+ * compared with the owner's, the presented secret hashed and compared,
+ * and the answer given before registry_lookup() returns.  A miss costs
+ * one allocation (the lookup waiting for the database, with its strings)
+ * and a prepared statement.
+ *
+ * last_push: a device pushed to many times a second would otherwise write
+ * its row as often.  The registry writes it at most once every
+ * REGISTRY_MARK_EVERY seconds per cached device (the cache remembers when),
+ * and sends the writes in batches of up to REGISTRY_MARK_BATCH_MAX nodes
+ * per UPDATE, at the latest REGISTRY_MARK_BATCH_SECONDS after the first.
+ */
+#include "config.h"
+
+#include <sys/queue.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "core/devcache.h"
+#include "core/log.h"
+#include "core/registry.h"
+#include "core/store.h"
+#include "core/xmalloc.h"
+#include "xml/jid.h"
+
+#define REGISTRY_MARK_BATCH_MAX		1000	/* nodes per last_push UPDATE */
+#define REGISTRY_MARK_BATCH_SECONDS	1	/* at the latest, then sent */
+/* Room on the stack for a decoded cache entry; a larger one is malloc'd. */
+#define REGISTRY_DECODE_BYTES		512
+
+struct registry;
+
+/* A lookup of a registered row waiting for the database. */
+struct lookup {
+	TAILQ_ENTRY(lookup)	 entry;
+	struct registry		*r;		/* NULL: the registry is gone */
+	registry_cb		*cb;
+	void			*arg;
+	bool			 cacheable;	/* its result may fill the cache */
+	char			*node;		/* these point after the struct */
+	char			*from;
+	char			*secret;	/* NULL if none */
+};
+TAILQ_HEAD(lookupq, lookup);
+
+/*
+ * A source of push targets.  claims: whether node is this source's (NULL:
+ * every node); lookup answers through cb exactly once.
+ */
+struct source {
+	const char	*name;
+	bool		(*claims)(const struct registry *, const char *node);
+	void		(*lookup)(struct registry *, const struct registry_query *,
+			    registry_cb *, void *);
+};
+
+struct registry {
+	struct event_base		*base;
+	struct store			*store;
+	struct store_cache_counters	*counters;
+	struct devcache			*cache;		/* NULL: cache-size 0 */
+	bool				 require_secret;
+	time_t				(*now)(void);
+	struct lookupq			 inflight;
+	char				**marks;	/* nodes to mark */
+	size_t				 nmarks;
+	struct event			*ev_marks;
+	struct registry_stats		 stats;
+};
+
+static void	rows_lookup(struct registry *, const struct registry_query *,
+		    registry_cb *, void *);
+
+/* Tried in order; the first that claims the node answers. */
+static const struct source sources[] = {
+	{ "registered", NULL, rows_lookup },
+};
+
+/*
+ * Checks shared by every source.
+ */
+
+/* from is the owner's domain (no local part, no resource) or bare JID. */
+static bool
+from_authorized(const char *from, const char *owner)
+{
+	struct jid *f, *o;
+	bool ok = false;
+
+	if (from == NULL || (f = jid_parse(from, NULL)) == NULL)
+		return false;
+	if ((o = jid_parse(owner, NULL)) == NULL) {
+		jid_free(&f);
+		return false;
+	}
+	if (jid_resource(f) == NULL) {
+		if (jid_local(f) == NULL)
+			ok = strcmp(jid_domain(f), jid_domain(o)) == 0;
+		else
+			ok = strcmp(jid_bare(f), jid_bare(o)) == 0;
+	}
+	jid_free(&f);
+	jid_free(&o);
+	return ok;
+}
+
+/* Whether presented is secret, in a time that depends on the lengths only. */
+static bool
+secret_equal(const char *secret, const char *presented)
+{
+	size_t la, lb, i;
+	unsigned char diff;
+
+	if (secret == NULL || presented == NULL)
+		return false;
+	la = strlen(presented);
+	lb = strlen(secret);
+	diff = la != lb;
+	for (i = 0; i < la && i < lb; i++)
+		diff |= (unsigned char)(presented[i] ^ secret[i]);
+	return diff == 0;
+}
+
+/*
+ * The publisher and secret checks of a registered row: NULL if the
+ * publish may go, else the reason.  secret_ok says whether the presented
+ * secret (if any) matched.
+ */
+static const char *
+rows_refusal(const struct registry *r, const char *node, const char *from,
+    const char *owner, const char *presented, bool secret_ok)
+{
+	if (!from_authorized(from, owner)) {
+		log_info("publish: %s may not publish to node %s of %s",
+		    from != NULL ? from : "(nobody)", node, owner);
+		return "only the owner's server may publish to this node";
+	}
+	if ((presented != NULL && !secret_ok) ||
+	    (presented == NULL && r->require_secret)) {
+		log_info("publish: %s secret for node %s from %s",
+		    presented ? "wrong" : "missing", node, from);
+		/* from is not NULL: from_authorized() accepted it. */
+		return presented ? "wrong secret" :
+		    "this service requires the publish-options secret";
+	}
+	return NULL;
+}
+
+/*
+ * The cache.
+ */
+
+static void
+cache_count(struct registry *r)
+{
+	struct devcache_stats st;
+
+	devcache_stats_get(r->cache, &st);
+	r->counters->evictions = st.evictions;
+	r->counters->entries = st.entries;
+}
+
+static void
+cache_put(struct registry *r, const struct store_device *d)
+{
+	struct devcache_entry e;
+
+	e.owner = d->owner;
+	e.provider = d->provider;
+	e.token = d->token;
+	e.voip_token = d->voip_token;
+	e.secret = d->secret;
+	e.last_push = d->last_push;
+	if (!devcache_put(r->cache, d->node, &e))
+		log_debug("device %s not cached: too large", d->node);
+	cache_count(r);
+}
+
+/*
+ * A lookup of node (NULL: any) still in flight may carry data older than
+ * an invalidation that just arrived: its result must not fill the cache.
+ */
+static void
+uncache_inflight(struct registry *r, const char *node)
+{
+	struct lookup *l;
+
+	TAILQ_FOREACH(l, &r->inflight, entry)
+		if (node == NULL || strcmp(l->node, node) == 0)
+			l->cacheable = false;
+}
+
+static void
+cache_drop(struct registry *r, const char *node)
+{
+	if (r->cache != NULL && devcache_drop(r->cache, node))
+		r->counters->entries--;
+	uncache_inflight(r, node);
+}
+
+static void
+registry_change_cb(void *arg, enum store_change what, const char *node)
+{
+	struct registry *r = arg;
+
+	switch (what) {
+	case STORE_CHANGED_NODE:
+		cache_drop(r, node);
+		break;
+	case STORE_CHANGED_ALL:
+		log_debug("registry: every registration may have changed; "
+		    "dropping the cache");
+		if (r->cache != NULL) {
+			devcache_flush(r->cache);
+			r->counters->entries = 0;
+		}
+		uncache_inflight(r, NULL);
+		break;
+	case STORE_CHANGES_UNSEEN:
+		uncache_inflight(r, NULL);
+		break;
+	}
+}
+
+/*
+ * The registered-rows source.
+ */
+
+static void
+rows_answer_cached(struct registry *r, const struct registry_query *q,
+    const struct devcache_item *it, registry_cb *cb, void *arg)
+{
+	char stack[REGISTRY_DECODE_BYTES], *buf = stack;
+	struct devcache_entry e;
+	struct push_target t;
+	const char *why;
+	size_t need;
+	bool secret_ok;
+
+	need = devcache_item_decode(r->cache, it, &e, buf, sizeof(stack));
+	if (need > sizeof(stack)) {
+		buf = xmalloc(need);
+		devcache_item_decode(r->cache, it, &e, buf, need);
+	}
+	secret_ok = q->secret != NULL &&
+	    devcache_item_secret_ok(r->cache, it, q->secret);
+	if ((why = rows_refusal(r, q->node, q->from, e.owner, q->secret,
+	    secret_ok)) != NULL)
+		cb(arg, REGISTRY_FORBIDDEN, NULL, why);
+	else {
+		t.node = q->node;
+		t.owner = e.owner;
+		t.provider = e.provider;
+		t.token = e.token;
+		t.voip_token = e.voip_token;
+		t.stored = true;
+		cb(arg, REGISTRY_FOUND, &t, NULL);
+	}
+	if (buf != stack)
+		free(buf);
+}
+
+static void
+rows_result_cb(void *arg, enum store_status st, const struct store_device *d,
+    const char *msg)
+{
+	struct lookup *l = arg;
+	struct registry *r = l->r;
+	struct push_target t;
+	const char *why;
+
+	if (r == NULL) {
+		l->cb(l->arg, REGISTRY_UNAVAILABLE, NULL,
+		    "the registry is shutting down");
+		free(l);
+		return;
+	}
+	TAILQ_REMOVE(&r->inflight, l, entry);
+	switch (st) {
+	case STORE_OK:
+		if (l->cacheable && r->cache != NULL &&
+		    store_listening(r->store))
+			cache_put(r, d);
+		why = rows_refusal(r, l->node, l->from, d->owner, l->secret,
+		    secret_equal(d->secret, l->secret));
+		if (why != NULL) {
+			l->cb(l->arg, REGISTRY_FORBIDDEN, NULL, why);
+			break;
+		}
+		t.node = d->node;
+		t.owner = d->owner;
+		t.provider = d->provider;
+		t.token = d->token;
+		t.voip_token = d->voip_token;
+		t.stored = true;
+		l->cb(l->arg, REGISTRY_FOUND, &t, NULL);
+		break;
+	case STORE_NOTFOUND:
+		log_debug("publish: unknown node %s from %s", l->node, l->from);
+		l->cb(l->arg, REGISTRY_UNKNOWN, NULL, "no such node");
+		break;
+	default:
+		log_warnx("publish: node look-up failed: %s",
+		    msg ? msg : store_status_str(st));
+		l->cb(l->arg, REGISTRY_UNAVAILABLE, NULL,
+		    "the registration database cannot be reached now");
+		break;
+	}
+	free(l);
+}
+
+/* The lookup and its strings in one allocation. */
+static struct lookup *
+lookup_new(struct registry *r, const struct registry_query *q,
+    registry_cb *cb, void *arg)
+{
+	const char *from = q->from != NULL ? q->from : "";
+	size_t nlen = strlen(q->node) + 1, flen = strlen(from) + 1;
+	size_t slen = q->secret != NULL ? strlen(q->secret) + 1 : 0;
+	struct lookup *l;
+	char *p;
+
+	l = xcalloc(1, sizeof(*l) + nlen + flen + slen);
+	p = (char *)(l + 1);
+	l->node = memcpy(p, q->node, nlen);
+	l->from = memcpy(p + nlen, from, flen);
+	if (q->secret != NULL)
+		l->secret = memcpy(p + nlen + flen, q->secret, slen);
+	l->r = r;
+	l->cb = cb;
+	l->arg = arg;
+	return l;
+}
+
+static void
+rows_lookup(struct registry *r, const struct registry_query *q,
+    registry_cb *cb, void *arg)
+{
+	struct devcache_item *it;
+	struct lookup *l;
+
+	if (r->cache != NULL && (it = devcache_find(r->cache, q->node)) !=
+	    NULL) {
+		r->counters->hits++;
+		rows_answer_cached(r, q, it, cb, arg);
+		return;
+	}
+	/* The one place a miss is counted: the database is asked next. */
+	r->counters->misses++;
+	l = lookup_new(r, q, cb, arg);
+	/* A lookup sent while changes go unheard must not fill the cache. */
+	l->cacheable = store_listening(r->store);
+	TAILQ_INSERT_TAIL(&r->inflight, l, entry);
+	store_device_lookup(r->store, q->node, rows_result_cb, l);
+}
+
+/*
+ * last_push.
+ */
+
+static void
+marks_flush(struct registry *r)
+{
+	size_t i;
+
+	if (r->nmarks == 0)
+		return;
+	store_device_mark_pushed(r->store, (const char *const *)r->marks,
+	    r->nmarks, NULL, NULL);
+	for (i = 0; i < r->nmarks; i++)
+		free(r->marks[i]);
+	r->nmarks = 0;
+	r->stats.mark_batches++;
+	evtimer_del(r->ev_marks);
+}
+
+static void
+registry_marks_cb(evutil_socket_t fd, short events, void *arg)
+{
+	marks_flush(arg);
+}
+
+static void
+marks_add(struct registry *r, const char *node)
+{
+	struct timeval tv = { REGISTRY_MARK_BATCH_SECONDS, 0 };
+
+	r->marks[r->nmarks++] = xstrdup(node);
+	r->stats.marks++;
+	if (r->nmarks >= REGISTRY_MARK_BATCH_MAX)
+		marks_flush(r);
+	else if (!evtimer_pending(r->ev_marks, NULL))
+		evtimer_add(r->ev_marks, &tv);
+}
+
+static time_t
+clock_now(void)
+{
+	return time(NULL);
+}
+
+/*
+ * The registry.
+ */
+
+void
+registry_conf_defaults(struct registry_conf *conf)
+{
+	memset(conf, 0, sizeof(*conf));
+	conf->cache_size = 100000;
+}
+
+struct registry *
+registry_new(struct event_base *base, struct store *store,
+    const struct registry_conf *conf, char **error_r)
+{
+	struct registry *r;
+
+	if (store == NULL) {
+		*error_r = xstrdup("registry: no store");
+		return NULL;
+	}
+	r = xcalloc(1, sizeof(*r));
+	r->base = base;
+	r->store = store;
+	r->counters = store_cache_counters(store);
+	memset(r->counters, 0, sizeof(*r->counters));
+	if (conf->cache_size > 0)
+		r->cache = devcache_new(conf->cache_size);
+	r->require_secret = conf->require_secret;
+	r->now = conf->now != NULL ? conf->now : clock_now;
+	TAILQ_INIT(&r->inflight);
+	r->marks = xcalloc(REGISTRY_MARK_BATCH_MAX, sizeof(*r->marks));
+	if ((r->ev_marks = evtimer_new(base, registry_marks_cb, r)) == NULL)
+		fatalx("registry: evtimer_new");
+	store_on_device_change(store, registry_change_cb, r);
+	return r;
+}
+
+void
+registry_free(struct registry **rp)
+{
+	struct registry *r = *rp;
+	struct lookup *l;
+	size_t i;
+
+	if (r == NULL)
+		return;
+	*rp = NULL;
+	/* Lookups still in flight are answered by the store, without us. */
+	while ((l = TAILQ_FIRST(&r->inflight)) != NULL) {
+		TAILQ_REMOVE(&r->inflight, l, entry);
+		l->r = NULL;
+	}
+	store_on_device_change(r->store, NULL, NULL);
+	for (i = 0; i < r->nmarks; i++)
+		free(r->marks[i]);
+	free(r->marks);
+	event_free(r->ev_marks);
+	devcache_free(&r->cache);
+	free(r);
+}
+
+void
+registry_reconfigure(struct registry *r, const struct registry_conf *conf)
+{
+	r->require_secret = conf->require_secret;
+}
+
+void
+registry_stats_get(const struct registry *r, struct registry_stats *st)
+{
+	*st = r->stats;
+	st->marks_pending = r->nmarks;
+}
+
+void
+registry_lookup(struct registry *r, const struct registry_query *q,
+    registry_cb *cb, void *arg)
+{
+	size_t i;
+
+	r->stats.lookups++;
+	for (i = 0; i < sizeof(sources) / sizeof(sources[0]); i++)
+		if (sources[i].claims == NULL ||
+		    sources[i].claims(r, q->node)) {
+			sources[i].lookup(r, q, cb, arg);
+			return;
+		}
+	cb(arg, REGISTRY_UNKNOWN, NULL, "no such node");
+}
+
+void
+registry_pushed(struct registry *r, const struct push_target *t)
+{
+	struct devcache_item *it;
+	time_t now;
+
+	if (!t->stored)
+		return;
+	now = r->now();
+	if (r->cache != NULL && (it = devcache_find(r->cache, t->node)) !=
+	    NULL) {
+		if (now - devcache_item_last_push(it) < REGISTRY_MARK_EVERY)
+			return;
+		devcache_item_set_last_push(it, now);
+	}
+	marks_add(r, t->node);
+}
+
+void
+registry_failed(struct registry *r, const struct push_target *t,
+    const char *reason)
+{
+	if (t->stored)
+		store_device_mark_error(r->store, t->node, reason, NULL, NULL);
+}
+
+struct forget_done {
+	store_done_cb	*cb;
+	void		*arg;
+};
+
+static void
+forget_done_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct forget_done *fd_ = arg;
+
+	fd_->cb(fd_->arg, STORE_OK, NULL);
+	free(fd_);
+}
+
+void
+registry_forget(struct registry *r, const struct push_target *t,
+    const char *why, store_done_cb *cb, void *arg)
+{
+	struct forget_done *fd_;
+
+	log_debug("registry: forgetting node %s: %s", t->node, why);
+	if (t->stored) {
+		/* Gone from the cache now: a publish next asks the database. */
+		cache_drop(r, t->node);
+		store_device_delete(r->store, t->node, cb, arg);
+		return;
+	}
+	/* Nothing is kept for it: done, answered from the loop. */
+	if (cb == NULL)
+		return;
+	fd_ = xcalloc(1, sizeof(*fd_));
+	fd_->cb = cb;
+	fd_->arg = arg;
+	if (event_base_once(r->base, -1, EV_TIMEOUT, forget_done_cb, fd_,
+	    NULL) == -1)
+		fatalx("registry: event_base_once");
+}
+
+void
+registry_flush_marks(struct registry *r)
+{
+	marks_flush(r);
+}
+
+bool
+registry_cached(struct registry *r, const char *node)
+{
+	return r->cache != NULL && devcache_find(r->cache, node) != NULL;
+}
