@@ -137,16 +137,16 @@ settings_from_conf(const struct xp_conf *conf)
 	const struct cfg_value *const *items;
 	const struct cfg_node *b;
 	struct cw_spec *s, **tail;
-	const char *mod, *cert, *key;
+	const struct provider *p;
+	const char *cert, *key;
 	size_t i, n;
 
 	specs_free();
 	admins_free();
 	tail = &cw.specs;
 	for (b = conf_providers(conf); b != NULL; b = b->next) {
-		if (!conf_block_active(b) ||
-		    (mod = provider_module_name(b)) == NULL ||
-		    strncmp(mod, "apns", 4) != 0)
+		if (!conf_block_active(b) || (p = provider_find(b->key)) ==
+		    NULL || !provider_has_cap(p, XP_CAP_APNS_CERT))
 			continue;
 		cert = block_str(b, "cert-file");
 		key = block_str(b, "key-file");

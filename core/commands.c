@@ -65,10 +65,10 @@ provider_options(struct xml_node *x, bool apns_only)
 	f = form_build_field(x, "provider", FORM_FIELD_LIST_SINGLE,
 	    "Push provider");
 	form_build_required(f);
-	for (p = providers_first(); p != NULL; p = p->next) {
-		if (apns_only && strncmp(p->mod->name, "apns", 4) != 0)
+	for (p = providers_first(); p != NULL; p = providers_next(p)) {
+		if (apns_only && !provider_has_cap(p, XP_CAP_APNS_CERT))
 			continue;
-		form_build_option(f, p->id, p->id);
+		form_build_option(f, provider_id(p), provider_id(p));
 	}
 }
 
@@ -84,8 +84,7 @@ check_token(struct provider *p, const char *token, bool voip, char **err)
 		if (*c <= 0x20 || *c >= 0x7f)
 			return "holds spaces or characters that are not "
 			    "printable ASCII";
-	if (p->mod->check_token != NULL &&
-	    p->mod->check_token(p->self, token, voip, err) == -1)
+	if (provider_check_token(p, token, voip, err) == -1)
 		return *err;
 	return NULL;
 }
@@ -139,12 +138,13 @@ register_done_cb(void *arg, enum store_status st,
 	if (fl != NULL && fl->value != NULL && fl->value->type == CFG_LIST) {
 		for (i = 0; i < fl->value->nitems; i++)
 			form_build_value(f, fl->value->items[i]->str);
-	} else if (p != NULL && (features = p->mod->features) != NULL) {
+	} else if (p != NULL && (features = provider_push_features(p)) !=
+	    NULL) {
 		for (i = 0; features[i] != NULL; i++)
 			form_build_value(f, features[i]);
 	}
-	snprintf(size, sizeof(size), "%zu", p != NULL ? p->mod->max_payload :
-	    (size_t)0);
+	snprintf(size, sizeof(size), "%zu", p != NULL ?
+	    provider_max_payload(p) : (size_t)0);
 	add_field(x, "max-payload-size", FORM_FIELD_TEXT_SINGLE, NULL, size);
 	stats_inc(STAT_COMMANDS);
 	adhoc_complete(&ctx, NULL);
@@ -308,7 +308,7 @@ cert_submit_cb(void *arg, struct adhoc_ctx *ctx)
 	size_t i, len = 0;
 
 	if (prov == NULL || (p = provider_find(prov)) == NULL ||
-	    strncmp(p->mod->name, "apns", 4) != 0) {
+	    !provider_has_cap(p, XP_CAP_APNS_CERT)) {
 		adhoc_fail(&ctx, "provider: '%s' is not an APNs provider of "
 		    "this service", prov ? prov : "");
 		return;
@@ -368,15 +368,15 @@ stats_count_cb(void *arg, enum store_status st, long long n, const char *msg)
 	struct stats_job *job = arg;
 	char var[256], val[32];
 
-	snprintf(var, sizeof(var), "registrations-%s", job->next->id);
+	snprintf(var, sizeof(var), "registrations-%s", provider_id(job->next));
 	if (st == STORE_OK)
 		snprintf(val, sizeof(val), "%lld", n);
 	else
 		snprintf(val, sizeof(val), "unavailable");
 	add_field(job->x, var, FORM_FIELD_TEXT_SINGLE, NULL, val);
-	job->next = job->next->next;
+	job->next = providers_next(job->next);
 	if (job->next != NULL) {
-		store_device_count_provider(cmd_store, job->next->id,
+		store_device_count_provider(cmd_store, provider_id(job->next),
 		    stats_count_cb, job);
 		return;
 	}
@@ -422,8 +422,8 @@ stats_submit_cb(void *arg, struct adhoc_ctx *ctx)
 	job->ctx = ctx;
 	job->x = x;
 	job->next = providers_first();
-	store_device_count_provider(cmd_store, job->next->id, stats_count_cb,
-	    job);
+	store_device_count_provider(cmd_store, provider_id(job->next),
+	    stats_count_cb, job);
 }
 
 /* list-devices and delete-devices */

@@ -1,5 +1,7 @@
 /*
- * Provider module loader (xpushd-provider(7)).
+ * Provider modules (xpushd-provider(7)): the loader and the dispatch layer
+ * through which the core reaches them, as OpenSMTPD's table.c wraps each
+ * backend call.
  *
  * A provider block's module is its 'plugin' key or, for the well-known
  * Tigase provider ids, the module that serves them.  Modules are opened
@@ -7,22 +9,58 @@
  * export `xpushd_provider` with the ABI number this xpushd was built with,
  * and declare their options, which are checked here so that a typo in a
  * provider block is an error with file:line:col, like everywhere else.
+ *
+ * The contract's rules are enforced here, once, rather than by every
+ * module: an answer a module gives inside send() is queued and delivered
+ * from the event loop (one queue, one event); every answer, and every send
+ * a module refuses at once, is counted in the provider's statistics
+ * exactly once; log lines of a module carry the block id, added here.
  */
 #include "config.h"
 
+#include <sys/queue.h>
+
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
 #include <ltdl.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/provider.h"
+#include "core/stats.h"
 #include "core/store.h"
 #include "core/xmalloc.h"
 
 #define PROVIDER_MAX_MODULES	16
+/* Finished send records kept for reuse: sends come and go in bursts. */
+#define PROVIDER_SEND_SPARE	1024
+
+struct provider {
+	char			*id;		/* the provider block's name */
+	const struct xp_provider *mod;
+	void			*self;
+	struct provider		*next;
+};
+
+/* One send between provider_send() and its answer. */
+struct psend {
+	struct provider		*p;
+	xp_sent_cb		*cb;
+	void			*arg;
+	uint64_t		 started;	/* clock_ms() */
+	bool			 in_send;	/* the module's send() runs */
+	bool			 answered;	/* answered inside send() */
+	enum xp_outcome		 outcome;	/* the queued answer */
+	unsigned int		 retry_after;
+	char			*reason;
+	TAILQ_ENTRY(psend)	 entry;		/* deferred queue or spares */
+};
+TAILQ_HEAD(psendq, psend);
 
 static const struct {
 	const char	*id;
@@ -69,9 +107,16 @@ static struct {
 	struct store		*store;
 	struct cert_watch	*watches;
 	char			*module_path;
-} pv;
+	struct psendq		 deferred;	/* answered inside send() */
+	struct event		*deferred_ev;
+	struct psendq		 spare;
+	size_t			 nspare;
+} pv = {
+	.deferred = TAILQ_HEAD_INITIALIZER(pv.deferred),
+	.spare = TAILQ_HEAD_INITIALIZER(pv.spare),
+};
 
-const char *
+static const char *
 provider_module_name(const struct cfg_node *block)
 {
 	const struct cfg_node *p = cfg_find(block->children, "plugin");
@@ -97,6 +142,7 @@ static const struct xp_provider *
 module_load(const char *dir, const char *name, char **error_r)
 {
 	const struct xp_provider *prov;
+	const lt_dlinfo *info;
 	struct module *m;
 	lt_dlhandle h;
 	char *path;
@@ -125,6 +171,11 @@ module_load(const char *dir, const char *name, char **error_r)
 		    "%s", path, lt_dlerror());
 		free(path);
 		return NULL;
+	}
+	/* From here on, messages name the file that was opened. */
+	if ((info = lt_dlgetinfo(h)) != NULL && info->filename != NULL) {
+		free(path);
+		path = xstrdup(info->filename);
 	}
 	prov = lt_dlsym(h, "xpushd_provider");
 	if (prov == NULL) {
@@ -499,6 +550,8 @@ block_free(struct block *b)
 	free(b);
 }
 
+static void	deferred_flush(const struct provider *);
+
 static void
 list_destroy(struct provider *list, struct block **blocks, size_t nblocks)
 {
@@ -507,7 +560,9 @@ list_destroy(struct provider *list, struct block **blocks, size_t nblocks)
 
 	while ((p = list) != NULL) {
 		list = p->next;
+		/* destroy() answers what is outstanding; so does the queue. */
 		p->mod->destroy(p->self);
+		deferred_flush(p);
 		free(p->id);
 		free(p);
 	}
@@ -564,12 +619,194 @@ fail:
 	return -1;
 }
 
+/* Dispatch */
+
+static struct psend *
+psend_get(void)
+{
+	struct psend *ps;
+
+	if ((ps = TAILQ_FIRST(&pv.spare)) != NULL) {
+		TAILQ_REMOVE(&pv.spare, ps, entry);
+		pv.nspare--;
+		return ps;
+	}
+	return xmalloc(sizeof(*ps));
+}
+
+static void
+psend_put(struct psend *ps)
+{
+	free(ps->reason);
+	if (pv.nspare >= PROVIDER_SEND_SPARE) {
+		free(ps);
+		return;
+	}
+	TAILQ_INSERT_HEAD(&pv.spare, ps, entry);
+	pv.nspare++;
+}
+
+static void
+spares_free(void)
+{
+	struct psend *ps;
+
+	while ((ps = TAILQ_FIRST(&pv.spare)) != NULL) {
+		TAILQ_REMOVE(&pv.spare, ps, entry);
+		free(ps);
+	}
+	pv.nspare = 0;
+}
+
+/* Counts the answer, then hands it to the caller: the only way out. */
+static void
+psend_deliver(struct psend *ps, enum xp_outcome o, unsigned int retry_after,
+    const char *reason)
+{
+	xp_sent_cb *cb = ps->cb;
+	void *arg = ps->arg;
+
+	stats_provider_outcome(ps->p->id, o,
+	    (double)(clock_ms() - ps->started) / 1000.0);
+	cb(arg, o, retry_after, reason);
+}
+
+static void
+provider_sent_cb(void *arg, enum xp_outcome o, unsigned int retry_after,
+    const char *reason)
+{
+	struct psend *ps = arg;
+
+	if (ps->in_send) {
+		/* Too early: the caller is still inside provider_send(). */
+		ps->answered = true;
+		ps->outcome = o;
+		ps->retry_after = retry_after;
+		ps->reason = reason != NULL ? xstrdup(reason) : NULL;
+		TAILQ_INSERT_TAIL(&pv.deferred, ps, entry);
+		event_active(pv.deferred_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	psend_deliver(ps, o, retry_after, reason);
+	psend_put(ps);
+}
+
+/* Delivers one queued answer and recycles its record. */
+static void
+deferred_deliver(struct psend *ps)
+{
+	psend_deliver(ps, ps->outcome, ps->retry_after, ps->reason);
+	psend_put(ps);
+}
+
+static void
+provider_deferred_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct psendq now;
+	struct psend *ps;
+
+	/* Answers queued by these callbacks wait for the next turn. */
+	TAILQ_INIT(&now);
+	TAILQ_CONCAT(&now, &pv.deferred, entry);
+	while ((ps = TAILQ_FIRST(&now)) != NULL) {
+		TAILQ_REMOVE(&now, ps, entry);
+		deferred_deliver(ps);
+	}
+}
+
+/* A provider goes away: its queued answers cannot wait for the loop. */
+static void
+deferred_flush(const struct provider *p)
+{
+	struct psend *ps, *next;
+
+	for (ps = TAILQ_FIRST(&pv.deferred); ps != NULL; ps = next) {
+		next = TAILQ_NEXT(ps, entry);
+		if (ps->p != p)
+			continue;
+		TAILQ_REMOVE(&pv.deferred, ps, entry);
+		deferred_deliver(ps);
+	}
+}
+
+int
+provider_send(struct provider *p, const struct xp_push *push, xp_sent_cb *cb,
+    void *arg)
+{
+	struct psend *ps = psend_get();
+
+	ps->p = p;
+	ps->cb = cb;
+	ps->arg = arg;
+	ps->started = clock_ms();
+	ps->in_send = true;
+	ps->answered = false;
+	ps->reason = NULL;
+	if (p->mod->send(p->self, push, provider_sent_cb, ps) == -1) {
+		if (ps->answered) {
+			log_warnx("provider %s: module %s answered a send it "
+			    "then refused; the refusal stands", p->id,
+			    p->mod->name);
+			TAILQ_REMOVE(&pv.deferred, ps, entry);
+		}
+		stats_provider_outcome(p->id, XP_TEMPORARY, 0);
+		psend_put(ps);
+		return -1;
+	}
+	ps->in_send = false;
+	return 0;
+}
+
+int
+provider_status(struct provider *p, const char **why_r)
+{
+	*why_r = NULL;
+	if (p->mod->status == NULL)
+		return 0;
+	return p->mod->status(p->self, why_r);
+}
+
+int
+provider_check_token(struct provider *p, const char *token, bool voip,
+    char **error_r)
+{
+	if (p->mod->check_token == NULL)
+		return 0;
+	if (p->mod->check_token(p->self, token, voip, error_r) == -1) {
+		if (*error_r == NULL)
+			*error_r = xstrdup("is not accepted by the provider");
+		return -1;
+	}
+	return 0;
+}
+
+const char *const *
+provider_push_features(const struct provider *p)
+{
+	return p->mod->features;
+}
+
+size_t
+provider_max_payload(const struct provider *p)
+{
+	return p->mod->max_payload;
+}
+
+bool
+provider_has_cap(const struct provider *p, unsigned int cap)
+{
+	return (p->mod->caps & cap) == cap;
+}
+
 int
 providers_start(struct event_base *base, struct store *store,
     const struct xp_conf *conf, char **error_r)
 {
 	pv.base = base;
 	pv.store = store;
+	if ((pv.deferred_ev = event_new(base, -1, 0, provider_deferred_cb,
+	    NULL)) == NULL)
+		fatalx("provider: event_new failed");
 	if (store != NULL)
 		store_on_certificate_change(store, provider_cert_change_cb,
 		    NULL);
@@ -615,6 +852,10 @@ providers_stop(void)
 	pv.blocks = NULL;
 	pv.nblocks = 0;
 	watches_clear();
+	if (pv.deferred_ev != NULL)
+		event_free(pv.deferred_ev);
+	pv.deferred_ev = NULL;
+	spares_free();
 	for (i = 0; i < pv.nmodules; i++) {
 		lt_dlclose(pv.modules[i].handle);
 		free(pv.modules[i].name);
@@ -640,4 +881,16 @@ struct provider *
 providers_first(void)
 {
 	return pv.list;
+}
+
+struct provider *
+providers_next(const struct provider *p)
+{
+	return p->next;
+}
+
+const char *
+provider_id(const struct provider *p)
+{
+	return p->id;
 }

@@ -1,23 +1,22 @@
 /*
- * Provider modules: loading (libltdl), option validation, one instance per
- * provider block, and the host services they get (plugins/provider.h).
+ * Provider dispatch: the only way the core reaches a provider module
+ * (plugins/provider.h).  It loads the modules (libltdl), validates their
+ * provider blocks, keeps one instance per block, and wraps every call so
+ * that the contract's rules hold once, here: an answer given inside send()
+ * reaches the caller from the event loop, and each answer is counted (the
+ * per-provider outcomes and latency of stats.c) exactly once.
  */
 #ifndef XP_PROVIDER_H
 #define XP_PROVIDER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include "core/options.h"
 #include "plugins/provider.h"
 
 struct store;
 struct event_base;
-
-struct provider {
-	char			*id;		/* the provider block's name */
-	const struct xp_provider *mod;
-	void			*self;
-	struct provider		*next;
-};
+struct provider;		/* one configured provider block */
 
 /*
  * Loads the modules and checks every provider block against its module's
@@ -31,9 +30,28 @@ int	providers_start(struct event_base *, struct store *,
 int	providers_reload(const struct xp_conf *, char **error_r);
 void	providers_stop(void);
 
+/* The configured providers, in configuration order. */
 struct provider	*provider_find(const char *id);
 struct provider	*providers_first(void);
-/* The module name a provider block uses ("apns", "fcm", ...). */
-const char	*provider_module_name(const struct cfg_node *block);
+struct provider	*providers_next(const struct provider *);
+const char	*provider_id(const struct provider *);
+
+/*
+ * Hands a push to the provider.  0: cb runs exactly once, always from the
+ * event loop, never before this returns; -1: the module refused it at once
+ * (its queue is full) and cb never runs.
+ */
+int	provider_send(struct provider *, const struct xp_push *, xp_sent_cb *,
+	    void *arg);
+/* Usable now?  0 yes; -1 no, with a static reason. */
+int	provider_status(struct provider *, const char **why_r);
+/* The module's token check (register-device): -1 with *error_r malloc'd. */
+int	provider_check_token(struct provider *, const char *token, bool voip,
+	    char **error_r);
+/* What the module declares: push extensions (NULL-ended), payload limit. */
+const char *const *provider_push_features(const struct provider *);
+size_t	provider_max_payload(const struct provider *);
+/* Whether the module declares the capability (XP_CAP_*). */
+bool	provider_has_cap(const struct provider *, unsigned int cap);
 
 #endif

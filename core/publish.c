@@ -64,11 +64,6 @@
 #include "xml/jid.h"
 #include "xml/mem.h"
 
-/* ---- provider adapter: replaced by core/provider.h when merged ---- */
-static int	provider_send(struct provider *, const struct xp_push *,
-		    xp_sent_cb *, void *arg);
-/* ---- end of adapter declarations ---- */
-
 #define NS_PUBSUB		"http://jabber.org/protocol/pubsub"
 
 #define PUBLISH_RETRY_FIRST_MS	100
@@ -368,8 +363,6 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 {
 	struct pjob *j = arg;
 
-	stats_provider_outcome(j->t.provider, outcome,
-	    (double)(clock_ms() - j->started) / 1000.0);
 	job_provider_answer(j, outcome, retry_after, reason);
 }
 
@@ -672,17 +665,3 @@ publish_shutdown(void)
 	throttle_shutdown();
 }
 
-/*
- * ---- provider adapter: replaced by core/provider.c's provider_send
- * when merged (it counts a refused send there) ----
- */
-static int
-provider_send(struct provider *p, const struct xp_push *push, xp_sent_cb *cb,
-    void *arg)
-{
-	if (p->mod->send(p->self, push, cb, arg) == -1) {
-		stats_provider_outcome(p->id, XP_TEMPORARY, 0);
-		return -1;
-	}
-	return 0;
-}

@@ -721,13 +721,13 @@ regcounts_refresh(void)
 	rest.generation++;
 	for (rc = rest.counts; rc != NULL; rc = rc->next)
 		rc->seen = false;
-	for (p = providers_first(); p != NULL; p = p->next) {
-		regcount_find(p->id, true)->seen = true;
+	for (p = providers_first(); p != NULL; p = providers_next(p)) {
+		regcount_find(provider_id(p), true)->seen = true;
 		job = xcalloc(1, sizeof(*job));
-		job->provider = xstrdup(p->id);
+		job->provider = xstrdup(provider_id(p));
 		job->generation = rest.generation;
-		store_device_count_provider(rest.store, p->id, count_done_cb,
-		    job);
+		store_device_count_provider(rest.store, provider_id(p),
+		    count_done_cb, job);
 	}
 	rcp = &rest.counts;
 	while ((rc = *rcp) != NULL) {
@@ -898,13 +898,12 @@ metrics_state(struct evbuffer *b)
 		}
 	metric_head(b, "xpushd_provider_up", "gauge",
 	    "1 when the provider reports itself usable");
-	for (p = providers_first(); p != NULL; p = p->next) {
-		bool up = (p->mod->status == NULL ||
-		    p->mod->status(p->self, &why) == 0) &&
-		    !certwatch_unusable(p->id, &why);
+	for (p = providers_first(); p != NULL; p = providers_next(p)) {
+		bool up = provider_status(p, &why) == 0 &&
+		    !certwatch_unusable(provider_id(p), &why);
 
 		evbuffer_add_printf(b, "xpushd_provider_up{provider=\"");
-		add_label(b, p->id);
+		add_label(b, provider_id(p));
 		evbuffer_add_printf(b, "\"} %d\n", up ? 1 : 0);
 	}
 	metric_head(b, "xpushd_link_up", "gauge",
@@ -1011,21 +1010,19 @@ handle_health(struct evhttp_request *req)
 	if (!st.up)
 		json_object_array_add(problems,
 		    json_object_new_string("database: unreachable"));
-	for (p = providers_first(); p != NULL; p = p->next) {
-		why = NULL;
-		if ((p->mod->status != NULL &&
-		    p->mod->status(p->self, &why) != 0) ||
-		    certwatch_unusable(p->id, &why)) {
+	for (p = providers_first(); p != NULL; p = providers_next(p)) {
+		if (provider_status(p, &why) != 0 ||
+		    certwatch_unusable(provider_id(p), &why)) {
 			if (why == NULL)
 				why = "unusable";
-			json_object_object_add(provs, p->id,
+			json_object_object_add(provs, provider_id(p),
 			    json_object_new_string(why));
-			text = xprintf("provider %s: %s", p->id, why);
+			text = xprintf("provider %s: %s", provider_id(p), why);
 			json_object_array_add(problems,
 			    json_object_new_string(text));
 			free(text);
 		} else
-			json_object_object_add(provs, p->id,
+			json_object_object_add(provs, provider_id(p),
 			    json_object_new_string("ok"));
 	}
 	json_object_object_add(o, "providers", provs);

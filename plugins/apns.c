@@ -44,7 +44,7 @@
 #include "plugins/apns_auth.h"
 #include "plugins/apns_payload.h"
 #include "plugins/h2/h2.h"
-#include "plugins/h2/util.h"
+#include "plugins/lib/pu.h"
 #include "plugins/provider.h"
 
 #ifdef APNS_VOIP_ONLY
@@ -76,22 +76,14 @@ enum apns_cert_state {
 struct apns;
 
 /*
- * A ticket outlives its instance when the host still holds it (a cert_get
- * in flight, the cert_watch registration: the contract has no unwatch), so
- * host callbacks never reach a freed instance.
+ * A ticket outlives its instance while the host still holds it (a cert_get
+ * in flight cannot be cancelled), so host callbacks never reach a freed
+ * instance.  The cert_watch registration holds a reference too, dropped
+ * by cert_unwatch in destroy().
  */
 struct apns_ticket {
 	struct apns	*a;
 	int		 refs;
-};
-
-/* An answer decided without a round trip, delivered from the loop. */
-struct apns_deferred {
-	TAILQ_ENTRY(apns_deferred) entry;
-	xp_sent_cb	*cb;
-	void		*arg;
-	enum xp_outcome	 outcome;
-	const char	*reason;	/* static */
 };
 
 struct apns_send {
@@ -128,8 +120,6 @@ struct apns {
 	char		*sound;
 	bool		 badge;
 	const char	*auth_fail;		/* static; NULL while fine */
-	TAILQ_HEAD(, apns_deferred) deferred;
-	struct event	*deferred_ev;
 };
 
 static const char *const apns_features[] = {
@@ -198,7 +188,7 @@ apns_h2_log(void *arg, enum h2_log_level level, const char *msg)
 
 	a->host->log(a->host, level == H2_LOG_WARN ? XP_LOG_WARN :
 	    level == H2_LOG_INFO ? XP_LOG_INFO : XP_LOG_DEBUG,
-	    "apns %s: %s", a->id, msg);
+	    "%s", msg);
 }
 
 static void
@@ -240,33 +230,6 @@ apns_uuid(char out[37])
 	}
 	*o = '\0';
 	OPENSSL_cleanse(b, 16);
-}
-
-static void
-apns_deferred_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct apns *a = arg;
-	struct apns_deferred *d;
-
-	while ((d = TAILQ_FIRST(&a->deferred)) != NULL) {
-		TAILQ_REMOVE(&a->deferred, d, entry);
-		d->cb(d->arg, d->outcome, 0, d->reason);
-		free(d);
-	}
-}
-
-static void
-apns_defer(struct apns *a, xp_sent_cb *cb, void *arg, enum xp_outcome o,
-    const char *reason)
-{
-	struct apns_deferred *d = pu_calloc(1, sizeof(*d));
-
-	d->cb = cb;
-	d->arg = arg;
-	d->outcome = o;
-	d->reason = reason;
-	TAILQ_INSERT_TAIL(&a->deferred, d, entry);
-	event_active(a->deferred_ev, EV_TIMEOUT, 0);
 }
 
 /* APNs' answers */
@@ -364,9 +327,9 @@ apns_auth_failing(struct apns *a, const char *reason)
 	if (a->auth_fail != NULL)
 		return;
 	a->auth_fail = reason;
-	a->host->log(a->host, XP_LOG_WARN, "apns %s: APNs refuses our "
-	    "credentials or topic (%s): every push of this provider fails "
-	    "until the %s is fixed", a->id, reason,
+	a->host->log(a->host, XP_LOG_WARN, "APNs refuses our credentials or "
+	    "topic (%s): every push of this provider fails until the %s is "
+	    "fixed", reason,
 	    a->auth == AUTH_TOKEN ? "key, key-id, team-id or apns-topic" :
 	    "certificate or apns-topic");
 }
@@ -376,8 +339,8 @@ apns_auth_ok(struct apns *a)
 {
 	if (a->auth_fail == NULL)
 		return;
-	a->host->log(a->host, XP_LOG_INFO, "apns %s: APNs accepts our "
-	    "credentials again", a->id);
+	a->host->log(a->host, XP_LOG_INFO, "APNs accepts our credentials "
+	    "again");
 	a->auth_fail = NULL;
 }
 
@@ -503,14 +466,14 @@ apns_send(void *self, const struct xp_push *push, xp_sent_cb *cb, void *arg)
 
 	if (a->cert_state == CERT_NONE || a->cert_state == CERT_BAD ||
 	    (a->cert_not_after != 0 && time(NULL) >= a->cert_not_after)) {
-		apns_defer(a, cb, arg, XP_AUTH_FAILED,
-		    a->cert_state == CERT_NONE ? "no APNs certificate stored "
-		    "for this provider" : "the APNs certificate is unusable "
-		    "or expired");
+		/* Answered at once: the host delivers it from the loop. */
+		cb(arg, XP_AUTH_FAILED, 0, a->cert_state == CERT_NONE ?
+		    "no APNs certificate stored for this provider" :
+		    "the APNs certificate is unusable or expired");
 		return 0;
 	}
 	if (push->token == NULL || *push->token == '\0') {
-		apns_defer(a, cb, arg, XP_INVALID_TOKEN, "no device token");
+		cb(arg, XP_INVALID_TOKEN, 0, "no device token");
 		return 0;
 	}
 	memset(&po, 0, sizeof(po));
@@ -519,7 +482,7 @@ apns_send(void *self, const struct xp_push *push, xp_sent_cb *cb, void *arg)
 	po.sound = a->sound;
 	po.limit = po.voip ? APNS_MAX_PAYLOAD_VOIP : APNS_MAX_PAYLOAD;
 	if ((payload = apns_payload_build(push, &po, &len, &err)) == NULL) {
-		apns_defer(a, cb, arg, XP_PERMANENT, err);
+		cb(arg, XP_PERMANENT, 0, err);
 		return 0;
 	}
 	s = pu_calloc(1, sizeof(*s));
@@ -555,21 +518,21 @@ apns_cert_use(struct apns *a, const struct xp_cert *c)
 	char *err = NULL;
 
 	if (apns_ident_load_mem(c, &ident, &err) == -1) {
-		a->host->log(a->host, XP_LOG_WARN, "apns %s: %s", a->id, err);
+		a->host->log(a->host, XP_LOG_WARN, "%s", err);
 		a->cert_state = strstr(err, "expired") != NULL ?
 		    CERT_EXPIRED : CERT_BAD;
 		free(err);
 		return;
 	}
 	if ((ctx = apns_tls_ctx(a->ca_file, &ident, &err)) == NULL) {
-		a->host->log(a->host, XP_LOG_WARN, "apns %s: %s", a->id, err);
+		a->host->log(a->host, XP_LOG_WARN, "%s", err);
 		a->cert_state = CERT_BAD;
 		free(err);
 		apns_ident_clear(&ident);
 		return;
 	}
-	a->host->log(a->host, XP_LOG_INFO, "apns %s: using the certificate "
-	    "from the database (%s, valid until %lld)", a->id, ident.subject,
+	a->host->log(a->host, XP_LOG_INFO, "using the certificate "
+	    "from the database (%s, valid until %lld)", ident.subject,
 	    (long long)ident.not_after);
 	a->cert_not_after = ident.not_after;
 	a->cert_state = CERT_OK;
@@ -589,15 +552,13 @@ apns_cert_got_cb(void *arg, int status, const struct xp_cert *c)
 		if (status == 0)
 			apns_cert_use(a, c);
 		else if (status == 1) {
-			a->host->log(a->host, XP_LOG_WARN, "apns %s: no "
-			    "certificate stored for this provider: set one "
-			    "with the set-apns-certificate command or cert-file",
-			    a->id);
+			a->host->log(a->host, XP_LOG_WARN, "no certificate "
+			    "stored for this provider: set one with the "
+			    "set-apns-certificate command or cert-file");
 			a->cert_state = CERT_NONE;
 		} else
-			a->host->log(a->host, XP_LOG_WARN, "apns %s: cannot "
-			    "read the certificate from the database now",
-			    a->id);
+			a->host->log(a->host, XP_LOG_WARN, "cannot read the "
+			    "certificate from the database now");
 	}
 	apns_ticket_unref(t);
 }
@@ -682,8 +643,6 @@ apns_destroy(void *self)
 		return;
 	/* Answers every outstanding push (XP_TEMPORARY) first. */
 	h2_client_free(&a->h2);
-	apns_deferred_cb(-1, 0, a);
-	event_free(a->deferred_ev);
 	if (a->auth == AUTH_CERT_DB && a->host->cert_unwatch != NULL) {
 		a->host->cert_unwatch(a->host, apns_cert_watch_cb, a->ticket);
 		apns_ticket_unref(a->ticket);
@@ -758,13 +717,9 @@ apns_create(const struct xp_host *host, const void *block, const char *id,
 	a = pu_calloc(1, sizeof(*a));
 	a->host = host;
 	a->id = pu_strdup(id);
-	TAILQ_INIT(&a->deferred);
 	a->ticket = pu_calloc(1, sizeof(*a->ticket));
 	a->ticket->a = a;
 	a->ticket->refs = 1;
-	if ((a->deferred_ev = event_new(host->base, -1, 0, apns_deferred_cb,
-	    a)) == NULL)
-		abort();
 #ifdef APNS_VOIP_ONLY
 	a->voip_only = true;
 #endif
@@ -813,9 +768,8 @@ apns_create(const struct xp_host *host, const void *block, const char *id,
 		    error_r) == -1)
 			goto fail;
 		a->cert_not_after = ident.not_after;
-		host->log(host, XP_LOG_INFO, "apns %s: certificate %s valid "
-		    "until %lld", id, ident.subject,
-		    (long long)ident.not_after);
+		host->log(host, XP_LOG_INFO, "certificate %s valid until %lld",
+		    ident.subject, (long long)ident.not_after);
 		ctx = apns_tls_ctx(a->ca_file, &ident, error_r);
 		apns_ident_clear(&ident);
 		if (ctx == NULL)
@@ -902,6 +856,7 @@ const struct xp_provider xpushd_provider = {
 #endif
 	.options = apns_options,
 	.features = apns_features,
+	.caps = XP_CAP_APNS_CERT,
 	.create = apns_create,
 	.check_token = apns_check_token,
 	.send = apns_send,

@@ -35,7 +35,7 @@
 
 #include "plugins/apns_auth.h"
 #include "plugins/h2/h2.h"
-#include "plugins/h2/util.h"
+#include "plugins/lib/pu.h"
 #include "plugins/provider.h"
 
 #define APNS_MAX_CERT_FILE	(1024 * 1024)
@@ -52,19 +52,6 @@ struct apns_jwt {
 	time_t		 iat;
 	unsigned int	 gen;
 };
-
-static void
-auth_ssl_error(char *buf, size_t len)
-{
-	unsigned long e, last = 0;
-
-	while ((e = ERR_get_error()) != 0)
-		last = e;
-	if (last != 0)
-		ERR_error_string_n(last, buf, len);
-	else
-		snprintf(buf, len, "unknown error");
-}
 
 static int
 read_file(const char *path, unsigned char **data_r, size_t *len_r,
@@ -187,7 +174,7 @@ ident_from_p12(const unsigned char *data, size_t len, const char *password,
 	int tries;
 
 	if ((p12 = d2i_PKCS12(NULL, &p, (long)len)) == NULL) {
-		auth_ssl_error(buf, sizeof(buf));
+		pu_ssl_error(buf, sizeof(buf), "unknown error");
 		*error_r = pu_asprintf("%s: neither PEM nor PKCS#12: %s", what,
 		    buf);
 		return -1;
@@ -205,7 +192,7 @@ ident_from_p12(const unsigned char *data, size_t len, const char *password,
 		if (PKCS12_parse(p12, pw, &id->key, &id->cert,
 		    &id->chain) == 1)
 			break;
-		auth_ssl_error(buf, sizeof(buf));
+		pu_ssl_error(buf, sizeof(buf), "unknown error");
 		if (tries == 0 && legacy_provider == NULL &&
 		    (legacy_provider = OSSL_PROVIDER_try_load(NULL, "legacy",
 		    1)) != NULL)
@@ -248,7 +235,7 @@ ident_from_pem(const void *cert_pem, size_t cert_len, const void *key_pem,
 	    (void *)password);
 	BIO_free(bio);
 	if (id->key == NULL) {
-		auth_ssl_error(buf, sizeof(buf));
+		pu_ssl_error(buf, sizeof(buf), "unknown error");
 		*error_r = pu_asprintf("%s: cannot read the private key "
 		    "(missing, or wrong cert-password?): %s", what, buf);
 		return -1;
@@ -335,7 +322,7 @@ apns_tls_ctx(const char *ca_file, const struct apns_ident *id,
 			goto fail;
 	return ctx;
 fail:
-	auth_ssl_error(buf, sizeof(buf));
+	pu_ssl_error(buf, sizeof(buf), "unknown error");
 	*error_r = pu_asprintf("client certificate: %s", buf);
 	SSL_CTX_free(ctx);
 	return NULL;
@@ -363,7 +350,7 @@ apns_jwt_new(const char *key_file, const char *key_id, const char *team_id,
 	BIO_free(bio);
 	free(data);
 	if (key == NULL) {
-		auth_ssl_error(buf, sizeof(buf));
+		pu_ssl_error(buf, sizeof(buf), "unknown error");
 		*error_r = pu_asprintf("%s: not a PKCS#8 PEM private key (the "
 		    ".p8 file Apple issues): %s", key_file, buf);
 		return NULL;
@@ -448,7 +435,7 @@ apns_jwt_make(struct apns_jwt *j, time_t iat, char **error_r)
 	free(s64);
 	goto done;
 fail:
-	auth_ssl_error(buf, sizeof(buf));
+	pu_ssl_error(buf, sizeof(buf), "unknown error");
 	*error_r = pu_asprintf("cannot sign the provider token: %s", buf);
 done:
 	ECDSA_SIG_free(sig);

@@ -25,10 +25,9 @@
 #include <string.h>
 
 #include "plugins/apns_payload.h"
-#include "plugins/h2/util.h"
+#include "plugins/lib/pu.h"
 
 #define ELLIPSIS	"\xe2\x80\xa6"
-#define JOUT_FIRST	512	/* first size of a payload buffer */
 
 static const char *
 placeholder(const struct xp_push *push)
@@ -49,116 +48,29 @@ placeholder(const struct xp_push *push)
 
 /*
  * The payload is written directly rather than built as a json-c object
- * tree: that tree (a hash table per object, a printbuf, snprintf for
- * every number) cost about 19,000 instructions per push, a tenth of the
- * whole publish path.  Output is what json-c printed with
+ * tree: the tree costs a hash table per object, a printbuf and snprintf
+ * for every number, on every push (BENCHMARKS.md has the profile).
+ * Output is what json-c printed with
  * JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE: members in
  * insertion order, no spaces, '/' as is.
  */
-struct jout {
-	char	*p;
-	size_t	 len, cap;
-};
-
 static void
-jout_need(struct jout *o, size_t n)
+add_strn(struct pu_buf *o, bool *first, const char *key, const char *val,
+    size_t len)
 {
-	if (o->cap - o->len >= n + 1)
-		return;
-	while (o->cap - o->len < n + 1)
-		o->cap = o->cap < JOUT_FIRST ? JOUT_FIRST : o->cap * 2;
-	o->p = pu_realloc(o->p, o->cap);
+	pu_json_key(o, first, key);
+	pu_json_str(o, val, len);
 }
 
 static void
-jout_raw(struct jout *o, const char *s, size_t n)
-{
-	jout_need(o, n);
-	memcpy(o->p + o->len, s, n);
-	o->len += n;
-	o->p[o->len] = '\0';
-}
-
-/* A JSON string (RFC 8259 section 7): quote, backslash and controls. */
-static void
-jout_str(struct jout *o, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *u = (const unsigned char *)s;
-	char *w;
-	size_t i;
-
-	jout_need(o, 6 * n + 2);	/* every byte as \u00XX, quotes */
-	w = o->p + o->len;
-	*w++ = '"';
-	for (i = 0; i < n; i++) {
-		if (u[i] >= 0x20 && u[i] != '"' && u[i] != '\\') {
-			*w++ = (char)u[i];
-			continue;
-		}
-		*w++ = '\\';
-		switch (u[i]) {
-		case '"':
-		case '\\':
-			*w++ = (char)u[i];
-			break;
-		case '\b':
-			*w++ = 'b';
-			break;
-		case '\f':
-			*w++ = 'f';
-			break;
-		case '\n':
-			*w++ = 'n';
-			break;
-		case '\r':
-			*w++ = 'r';
-			break;
-		case '\t':
-			*w++ = 't';
-			break;
-		default:
-			*w++ = 'u';
-			*w++ = '0';
-			*w++ = '0';
-			*w++ = hex[u[i] >> 4];
-			*w++ = hex[u[i] & 0x0f];
-			break;
-		}
-	}
-	*w++ = '"';
-	*w = '\0';
-	o->len = (size_t)(w - o->p);
-}
-
-/* "key": with the comma a member after the first needs. */
-static void
-jout_key(struct jout *o, bool *first, const char *key)
-{
-	if (!*first)
-		jout_raw(o, ",", 1);
-	*first = false;
-	jout_str(o, key, strlen(key));
-	jout_raw(o, ":", 1);
-}
-
-static void
-jout_member_str(struct jout *o, bool *first, const char *key,
-    const char *val, size_t len)
-{
-	jout_key(o, first, key);
-	jout_str(o, val, len);
-}
-
-static void
-add_str(struct jout *o, bool *first, const char *key, const char *val)
+add_str(struct pu_buf *o, bool *first, const char *key, const char *val)
 {
 	if (val != NULL)
-		jout_member_str(o, first, key, val, strlen(val));
+		add_strn(o, first, key, val, strlen(val));
 }
 
 static void
-add_int(struct jout *o, bool *first, const char *key, long long v)
+add_int(struct pu_buf *o, bool *first, const char *key, long long v)
 {
 	char tmp[24], *p = tmp + sizeof(tmp);
 	unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v :
@@ -170,8 +82,8 @@ add_int(struct jout *o, bool *first, const char *key, long long v)
 	} while (u != 0);
 	if (v < 0)
 		*--p = '-';
-	jout_key(o, first, key);
-	jout_raw(o, p, (size_t)(tmp + sizeof(tmp) - p));
+	pu_json_key(o, first, key);
+	pu_buf_add(o, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 /* The payload with body (may be NULL) of blen bytes. */
@@ -180,27 +92,27 @@ payload_render(const struct xp_push *push,
     const struct apns_payload_opts *opts, const char *body, size_t blen,
     size_t *len_r)
 {
-	struct jout o = { NULL, 0, 0 };
+	struct pu_buf o = { NULL, 0, 0, 0, false };
 	bool first = true, afirst, alfirst;
 
-	jout_raw(&o, "{", 1);
+	pu_buf_add(&o, "{", 1);
 	if (!opts->voip) {
-		jout_key(&o, &first, "aps");
-		jout_raw(&o, "{", 1);
+		pu_json_key(&o, &first, "aps");
+		pu_buf_add(&o, "{", 1);
 		afirst = true;
 		if (push->prio == XP_PRIO_HIGH) {
-			jout_key(&o, &afirst, "alert");
-			jout_raw(&o, "{", 1);
+			pu_json_key(&o, &afirst, "alert");
+			pu_buf_add(&o, "{", 1);
 			alfirst = true;
 			add_str(&o, &alfirst, "title", push->sender != NULL ?
 			    push->sender : push->account);
 			if (body != NULL)
-				jout_member_str(&o, &alfirst, "body", body,
+				add_strn(&o, &alfirst, "body", body,
 				    blen);
 			else
 				add_str(&o, &alfirst, "body",
 				    placeholder(push));
-			jout_raw(&o, "}", 1);
+			pu_buf_add(&o, "}", 1);
 			add_int(&o, &afirst, "mutable-content", 1);
 			if (opts->sound != NULL && *opts->sound != '\0')
 				add_str(&o, &afirst, "sound", opts->sound);
@@ -208,12 +120,12 @@ payload_render(const struct xp_push *push,
 				add_int(&o, &afirst, "badge", push->unread);
 		} else
 			add_int(&o, &afirst, "content-available", 1);
-		jout_raw(&o, "}", 1);
+		pu_buf_add(&o, "}", 1);
 	}
 	add_str(&o, &first, "account", push->account);
 	add_str(&o, &first, "sender", push->sender);
 	if (body != NULL)
-		jout_member_str(&o, &first, "body", body, blen);
+		add_strn(&o, &first, "body", body, blen);
 	if (push->unread >= 0)
 		add_int(&o, &first, "unread-messages", push->unread);
 	add_str(&o, &first, "nickname", push->nickname);
@@ -223,9 +135,9 @@ payload_render(const struct xp_push *push,
 		add_str(&o, &first, "sid", push->jingle_sid);
 		add_str(&o, &first, "media", push->jingle_media);
 	}
-	jout_raw(&o, "}", 1);
+	pu_buf_add(&o, "}", 1);
 	*len_r = o.len;
-	return o.p;
+	return o.data;
 }
 
 /* The longest prefix of s no longer than n that ends on a boundary. */

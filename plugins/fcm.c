@@ -95,15 +95,12 @@ struct fcm_req {
 	struct fcm_easy	*h;		/* while it has one */
 	char		*body;
 	size_t		 body_len;
-	struct fcm_buf	 resp;
+	struct pu_buf	 resp;
 	long		 retry_after;	/* -1: no Retry-After header */
 	unsigned int	 token_gen;	/* access token it carries */
 	bool		 retried;	/* after a 401 */
 	xp_sent_cb	*cb;		/* NULL: the token request */
 	void		*arg;
-	enum xp_outcome	 outcome;
-	unsigned int	 retry;
-	char		*reason;
 };
 TAILQ_HEAD(fcm_reqs, fcm_req);
 
@@ -123,7 +120,6 @@ struct fcm {
 	struct fcm_easies idle;		/* configured send handles */
 	size_t		 nidle;
 	struct fcm_curl	*curl;
-	struct event	*done_ev;	/* delivers finished sends */
 	struct event	*auth_ev;	/* retries a token request */
 
 	/* OAuth2 */
@@ -143,7 +139,6 @@ struct fcm {
 	struct fcm_reqs	 waiting;	/* for an access token */
 	struct fcm_reqs	 ready;		/* for room in flight */
 	struct fcm_reqs	 flight;
-	struct fcm_reqs	 done;
 	size_t		 outstanding;	/* accepted, not answered */
 };
 
@@ -189,73 +184,6 @@ static const char *const fcm_features[] = {
 	NULL,
 };
 
-void *
-fcm_calloc(size_t n, size_t size)
-{
-	void *p;
-
-	if ((p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size)) == NULL)
-		abort();
-	return p;
-}
-
-char *
-fcm_strdup(const char *s)
-{
-	char *p;
-
-	if ((p = strdup(s)) == NULL)
-		abort();
-	return p;
-}
-
-char *
-fcm_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *p;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&p, fmt, ap);
-	va_end(ap);
-	if (n == -1)
-		abort();
-	return p;
-}
-
-void
-fcm_buf_add(struct fcm_buf *b, const void *data, size_t len)
-{
-	char *p;
-
-	if (b->overflow || len == 0)
-		return;
-	if (b->max != 0 && b->len + len > b->max) {
-		b->overflow = true;
-		return;
-	}
-	if (b->len + len > b->cap) {
-		b->cap = b->cap == 0 ? 1024 : b->cap;
-		while (b->cap < b->len + len)
-			b->cap *= 2;
-		if ((p = realloc(b->data, b->cap)) == NULL)
-			abort();
-		b->data = p;
-	}
-	memcpy(b->data + b->len, data, len);
-	b->len += len;
-}
-
-void
-fcm_buf_free(struct fcm_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-	b->overflow = false;
-}
-
 /* Monotonic milliseconds: token lifetimes must not follow the wall clock. */
 static long long
 fcm_now(void)
@@ -272,7 +200,7 @@ fcm_now(void)
 static struct fcm_easy *
 fcm_easy_new(struct fcm *f, const char *url)
 {
-	struct fcm_easy *h = fcm_calloc(1, sizeof(*h));
+	struct fcm_easy *h = pu_calloc(1, sizeof(*h));
 	CURL *e;
 
 	if ((h->easy = e = curl_easy_init()) == NULL)
@@ -345,43 +273,24 @@ fcm_req_free(struct fcm_req *req)
 			fcm_easy_free(req->h);
 	}
 	free(req->body);
-	fcm_buf_free(&req->resp);
-	free(req->reason);
+	pu_buf_free(&req->resp);
 	free(req);
 }
-/* Answer a send from the loop, never from inside send() (the contract). */
+
+/*
+ * Answers a send now.  Callers run outside curl's callbacks (after
+ * curl_multi_socket_action returned) or inside send(), whose answers the
+ * host delivers from the loop.  A callback may send() again.
+ */
 static void
 fcm_req_finish(struct fcm_req *req, enum xp_outcome outcome,
     unsigned int retry, const char *reason)
 {
 	struct fcm *f = req->f;
 
-	req->outcome = outcome;
-	req->retry = retry;
-	free(req->reason);
-	req->reason = reason != NULL ? fcm_strdup(reason) : NULL;
-	TAILQ_INSERT_TAIL(&f->done, req, entry);
-	event_active(f->done_ev, EV_TIMEOUT, 0);
-}
-
-static void
-fcm_done_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct fcm *f = arg;
-	struct fcm_reqs list;
-	struct fcm_req *req;
-
-	(void)fd;
-	(void)what;
-	/* Callbacks may send() again: their answers wait for the next turn. */
-	TAILQ_INIT(&list);
-	TAILQ_CONCAT(&list, &f->done, entry);
-	while ((req = TAILQ_FIRST(&list)) != NULL) {
-		TAILQ_REMOVE(&list, req, entry);
-		f->outstanding--;
-		req->cb(req->arg, req->outcome, req->retry, req->reason);
-		fcm_req_free(req);
-	}
+	f->outstanding--;
+	req->cb(req->arg, outcome, retry, reason);
+	fcm_req_free(req);
 }
 
 static size_t
@@ -394,7 +303,7 @@ fcm_write_cb(char *data, size_t size, size_t n, void *arg)
 	if (req->cb != NULL && curl_easy_getinfo(req->h->easy,
 	    CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200)
 		return size * n;
-	fcm_buf_add(&req->resp, data, size * n);
+	pu_buf_add(&req->resp, data, size * n);
 	return size * n;
 }
 
@@ -448,7 +357,7 @@ fcm_req_setup(struct fcm_req *req)
 	struct fcm_easy *h = req->h;
 	CURL *e = h->easy;
 
-	fcm_buf_free(&req->resp);
+	pu_buf_free(&req->resp);
 	req->resp.max = FCM_RESP_MAX;
 	req->retry_after = -1;
 	if (req->cb != NULL && (h->hdrs == NULL ||
@@ -497,15 +406,14 @@ static void
 fcm_fail_auth(struct fcm *f, const char *reason)
 {
 	if (f->failing) {
-		f->host->log(f->host, XP_LOG_DEBUG, "fcm %s: %s", f->id,
+		f->host->log(f->host, XP_LOG_DEBUG, "%s",
 		    reason);
 		return;
 	}
 	f->failing = true;
-	f->host->log(f->host, XP_LOG_WARN, "fcm %s: FCM refuses our "
+	f->host->log(f->host, XP_LOG_WARN, "FCM refuses our "
 	    "credentials or configuration: %s; check the service account "
-	    "file and the project (not logged again until it works)",
-	    f->id, reason);
+	    "file and the project (not logged again until it works)", reason);
 }
 
 static void
@@ -514,8 +422,8 @@ fcm_recovered(struct fcm *f)
 	if (!f->failing)
 		return;
 	f->failing = false;
-	f->host->log(f->host, XP_LOG_INFO, "fcm %s: FCM accepts our "
-	    "credentials again", f->id);
+	f->host->log(f->host, XP_LOG_INFO, "FCM accepts our "
+	    "credentials again");
 }
 
 /* OAuth2 access tokens. */
@@ -537,7 +445,7 @@ fcm_token_failed(struct fcm *f, enum xp_outcome outcome, const char *reason)
 		f->auth_backoff = FCM_AUTH_RETRY;
 		f->why = "FCM refuses the service account's credentials";
 	} else {
-		f->host->log(f->host, XP_LOG_WARN, "fcm %s: %s", f->id,
+		f->host->log(f->host, XP_LOG_WARN, "%s",
 		    reason);
 		f->auth_backoff = f->auth_backoff == 0 ? 1 :
 		    f->auth_backoff * 2 > FCM_TEMP_RETRY_MAX ?
@@ -546,7 +454,7 @@ fcm_token_failed(struct fcm *f, enum xp_outcome outcome, const char *reason)
 	}
 	f->auth_outcome = outcome;
 	free(f->auth_reason);
-	f->auth_reason = fcm_strdup(reason);
+	f->auth_reason = pu_strdup(reason);
 	f->auth_retry_at = fcm_now() + f->auth_backoff * 1000LL;
 	/* Try again by itself, so status() recovers without traffic. */
 	tv.tv_sec = f->auth_backoff;
@@ -570,7 +478,7 @@ fcm_token_ok(struct fcm *f, const char *token, long expires_in)
 	margin = expires_in >= 4 * FCM_TOKEN_MARGIN ? FCM_TOKEN_MARGIN :
 	    expires_in / 4;
 	free(f->auth_hdr);
-	f->auth_hdr = fcm_printf("Authorization: Bearer %s", token);
+	f->auth_hdr = pu_asprintf("Authorization: Bearer %s", token);
 	f->token_gen++;
 	f->token_until = fcm_now() + (expires_in - margin) * 1000LL;
 	/*
@@ -590,8 +498,8 @@ fcm_token_ok(struct fcm *f, const char *token, long expires_in)
 	tv.tv_usec = (suseconds_t)(refresh_ms % 1000) * 1000;
 	evtimer_add(f->auth_ev, &tv);
 	fcm_recovered(f);
-	f->host->log(f->host, XP_LOG_DEBUG, "fcm %s: new access token, "
-	    "valid %ld s", f->id, expires_in);
+	f->host->log(f->host, XP_LOG_DEBUG, "new access token, "
+	    "valid %ld s", expires_in);
 	while ((req = TAILQ_FIRST(&f->waiting)) != NULL) {
 		TAILQ_REMOVE(&f->waiting, req, entry);
 		fcm_req_start(req);
@@ -608,14 +516,13 @@ fcm_token_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
 
 	f->token_req = NULL;
 	if (rc != CURLE_OK) {
-		reason = fcm_printf("OAuth2 token request to %s failed: %s",
+		reason = pu_asprintf("OAuth2 token request to %s failed: %s",
 		    f->sa.token_uri, curl_easy_strerror(rc));
 		fcm_token_failed(f, XP_TEMPORARY, reason);
 		goto out;
 	}
 	curl_easy_getinfo(req->h->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (!req->resp.overflow && req->resp.len > 0) {
-		fcm_buf_add(&req->resp, "", 1);
 		root = json_tokener_parse(req->resp.data);
 	}
 	if (root != NULL && json_object_is_type(root, json_type_object)) {
@@ -640,16 +547,16 @@ fcm_token_done(struct fcm *f, struct fcm_req *req, CURLcode rc)
 		fcm_token_ok(f, token, expires);
 		reason = NULL;
 	} else if (status == 200) {
-		reason = fcm_printf("OAuth2 token endpoint %s: no "
+		reason = pu_asprintf("OAuth2 token endpoint %s: no "
 		    "access_token/expires_in in its answer", f->sa.token_uri);
 		fcm_token_failed(f, XP_TEMPORARY, reason);
 	} else if (status == 429 || status >= 500) {
-		reason = fcm_printf("OAuth2 token endpoint %s: HTTP %ld",
+		reason = pu_asprintf("OAuth2 token endpoint %s: HTTP %ld",
 		    f->sa.token_uri, status);
 		fcm_token_failed(f, XP_TEMPORARY, reason);
 	} else {
 		/* invalid_grant, invalid_client: the key or account is bad. */
-		reason = fcm_printf("OAuth2 token endpoint %s refused the "
+		reason = pu_asprintf("OAuth2 token endpoint %s refused the "
 		    "service account %s: HTTP %ld %s%s%s", f->sa.token_uri,
 		    f->sa.client_email, status, err != NULL ? err : "",
 		    desc != NULL ? ": " : "", desc != NULL ? desc : "");
@@ -669,7 +576,7 @@ fcm_token_fetch(struct fcm *f)
 
 	if (f->token_req != NULL)
 		return;
-	req = fcm_calloc(1, sizeof(*req));
+	req = pu_calloc(1, sizeof(*req));
 	req->f = f;
 	if ((req->body = fcm_sa_token_request(&f->sa, time(NULL), &err)) ==
 	    NULL) {
@@ -699,10 +606,23 @@ fcm_auth_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fcm *f = arg;
 
+	struct timeval tv;
+	long long left;
+
 	(void)fd;
 	(void)what;
-	if (!fcm_token_valid(f) || fcm_now() >= f->token_refresh)
+	if (!fcm_token_valid(f) || (left = f->token_refresh - fcm_now()) <= 0) {
 		fcm_token_fetch(f);
+		return;
+	}
+	/*
+	 * Early by our clock: libevent's monotonic clock may be the coarse
+	 * one, a tick behind.  Without this the refresh would wait for the
+	 * next push, the very wait it exists to avoid.
+	 */
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	evtimer_add(f->auth_ev, &tv);
 }
 
 /* Sends: queue for a token, or go. */
@@ -795,7 +715,7 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 	char *reason;
 
 	if (rc != CURLE_OK) {
-		reason = fcm_printf("FCM: %s", curl_easy_strerror(rc));
+		reason = pu_asprintf("FCM: %s", curl_easy_strerror(rc));
 		fcm_req_finish(req, XP_TEMPORARY, 0, reason);
 		free(reason);
 		return;
@@ -807,7 +727,6 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 		return;
 	}
 	if (!req->resp.overflow && req->resp.len > 0) {
-		fcm_buf_add(&req->resp, "", 1);
 		root = json_tokener_parse(req->resp.data);
 	}
 	fcm_error_parse(root, &e);
@@ -819,8 +738,8 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 		req->retried = true;
 		if (req->token_gen == f->token_gen)
 			f->token_until = 0;
-		f->host->log(f->host, XP_LOG_DEBUG, "fcm %s: 401, refreshing "
-		    "the access token", f->id);
+		f->host->log(f->host, XP_LOG_DEBUG, "401, refreshing "
+		    "the access token");
 		json_object_put(root);
 		fcm_req_submit(req);
 		return;
@@ -843,7 +762,7 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 	else
 		outcome = XP_PERMANENT;
 
-	reason = fcm_printf("FCM: HTTP %ld %s%s%s", e.status,
+	reason = pu_asprintf("FCM: HTTP %ld %s%s%s", e.status,
 	    e.code != NULL ? e.code : "", e.message != NULL ? ": " : "",
 	    e.message != NULL ? e.message : "");
 	if (outcome == XP_AUTH_FAILED) {
@@ -891,65 +810,32 @@ fcm_curl_done(CURL *easy, CURLcode rc, void *arg)
 }
 
 /*
- * The message, written straight into a buffer: json-c built a tree of a
- * dozen objects to print it once.  Escapes as RFC 8259 section 7 requires
- * (quote, backslash, controls); UTF-8 passes through, the core checked it.
+ * The message, written straight into a buffer (libxpplug's JSON writer):
+ * json-c built a tree of a dozen objects to print it once.  UTF-8 passes
+ * through unchanged; the core checked it.
  */
-
-static void
-fcm_json_str(struct fcm_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	static const char named[] = "\"\\\n\r\t", letter[] = "\"\\nrt";
-	const unsigned char *p = (const unsigned char *)s, *run = p;
-	char esc[6] = { '\\', 'u', '0', '0' };
-	const char *q;
-
-	fcm_buf_add(b, "\"", 1);
-	for (; *p != '\0'; p++) {
-		if (*p >= 0x20 && *p != '"' && *p != '\\')
-			continue;
-		fcm_buf_add(b, run, (size_t)(p - run));
-		run = p + 1;
-		if ((q = memchr(named, *p, sizeof(named) - 1)) != NULL) {
-			esc[1] = letter[q - named];
-			fcm_buf_add(b, esc, 2);
-			esc[1] = 'u';
-		} else {
-			esc[4] = hex[*p >> 4];
-			esc[5] = hex[*p & 15];
-			fcm_buf_add(b, esc, sizeof(esc));
-		}
-	}
-	fcm_buf_add(b, run, (size_t)(p - run));
-	fcm_buf_add(b, "\"", 1);
-}
 
 /* ,"key":"value" (no comma first), or nothing when value is NULL. */
 static void
-fcm_json_kv(struct fcm_buf *b, bool *first, const char *key,
+fcm_json_kv(struct pu_buf *b, bool *first, const char *key,
     const char *value)
 {
 	if (value == NULL)
 		return;
-	if (!*first)
-		fcm_buf_add(b, ",", 1);
-	*first = false;
-	fcm_json_str(b, key);
-	fcm_buf_add(b, ":", 1);
-	fcm_json_str(b, value);
+	pu_json_key(b, first, key);
+	pu_json_str(b, value, strlen(value));
 }
 
 static void
-fcm_json_lit(struct fcm_buf *b, const char *s)
+fcm_json_lit(struct pu_buf *b, const char *s)
 {
-	fcm_buf_add(b, s, strlen(s));
+	pu_buf_add(b, s, strlen(s));
 }
 
 static char *
 fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 {
-	struct fcm_buf b = { 0 };
+	struct pu_buf b = { 0 };
 	char num[32];
 	bool first;
 
@@ -957,7 +843,7 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 		abort();
 	b.cap = FCM_JSON_INITIAL;
 	fcm_json_lit(&b, "{\"message\":{\"token\":");
-	fcm_json_str(&b, p->token);
+	pu_json_str(&b, p->token, strlen(p->token));
 
 	fcm_json_lit(&b, ",\"data\":{");
 	first = true;
@@ -982,7 +868,7 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 	    ",\"android\":{\"priority\":\"HIGH\",\"ttl\":" :
 	    ",\"android\":{\"priority\":\"NORMAL\",\"ttl\":");
 	snprintf(num, sizeof(num), "%lds", f->ttl);
-	fcm_json_str(&b, num);
+	pu_json_str(&b, num, strlen(num));
 	fcm_json_lit(&b, "}");
 
 	if (f->notification && p->prio == XP_PRIO_HIGH) {
@@ -997,7 +883,6 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 	}
 	fcm_json_lit(&b, "}}");
 	*len_r = b.len;
-	fcm_buf_add(&b, "", 1);
 	return b.data;
 }
 
@@ -1012,12 +897,12 @@ fcm_check_token(void *self, const char *token, bool voip, char **error_r)
 	(void)voip;
 	for (i = 0; token[i] != '\0'; i++)
 		if (token[i] <= ' ' || token[i] > '~') {
-			*error_r = fcm_strdup("an FCM registration token is "
+			*error_r = pu_strdup("an FCM registration token is "
 			    "printable ASCII without spaces");
 			return -1;
 		}
 	if (i == 0 || i > FCM_TOKEN_MAX) {
-		*error_r = fcm_printf("an FCM registration token has 1 to %d "
+		*error_r = pu_asprintf("an FCM registration token has 1 to %d "
 		    "characters", FCM_TOKEN_MAX);
 		return -1;
 	}
@@ -1033,14 +918,14 @@ fcm_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 
 	if (f->outstanding >= f->queue_max)
 		return -1;
-	req = fcm_calloc(1, sizeof(*req));
+	req = pu_calloc(1, sizeof(*req));
 	req->f = f;
 	req->cb = cb;
 	req->arg = arg;
 	f->outstanding++;
 	if (p->token == NULL || fcm_check_token(f, p->token, p->voip,
 	    &err) == -1) {
-		req->body = fcm_strdup("");
+		req->body = pu_strdup("");
 		fcm_req_finish(req, XP_INVALID_TOKEN, 0, err != NULL ? err :
 		    "no device token");
 		free(err);
@@ -1074,14 +959,8 @@ fcm_answer_all(struct fcm_reqs *list, bool removing, struct fcm *f)
 		TAILQ_REMOVE(list, req, entry);
 		if (removing && req->h != NULL)
 			fcm_curl_remove(f->curl, req->h->easy);
-		f->outstanding--;
-		if (list == &f->done)
-			req->cb(req->arg, req->outcome, req->retry,
-			    req->reason);
-		else
-			req->cb(req->arg, XP_TEMPORARY, 0, "the FCM provider "
-			    "is shutting down");
-		fcm_req_free(req);
+		fcm_req_finish(req, XP_TEMPORARY, 0, "the FCM provider is "
+		    "shutting down");
 	}
 }
 
@@ -1102,15 +981,12 @@ fcm_destroy(void *self)
 		fcm_answer_all(&f->flight, true, f);
 		fcm_answer_all(&f->waiting, false, f);
 		fcm_answer_all(&f->ready, false, f);
-		fcm_answer_all(&f->done, false, f);
 	}
 	while ((h = SLIST_FIRST(&f->idle)) != NULL) {
 		SLIST_REMOVE_HEAD(&f->idle, entry);
 		fcm_easy_free(h);
 	}
 	fcm_curl_free(&f->curl);
-	if (f->done_ev != NULL)
-		event_free(f->done_ev);
 	if (f->auth_ev != NULL)
 		event_free(f->auth_ev);
 	fcm_sa_free(&f->sa);
@@ -1134,23 +1010,22 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 	size_t len;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		*error_r = fcm_strdup("curl_global_init failed");
+		*error_r = pu_strdup("curl_global_init failed");
 		return NULL;
 	}
 	cv = curl_version_info(CURLVERSION_NOW);
 	if (!(cv->features & CURL_VERSION_HTTP2)) {
 		curl_global_cleanup();
-		*error_r = fcm_printf("libcurl %s has no HTTP/2 support",
+		*error_r = pu_asprintf("libcurl %s has no HTTP/2 support",
 		    cv->version);
 		return NULL;
 	}
-	f = fcm_calloc(1, sizeof(*f));
+	f = pu_calloc(1, sizeof(*f));
 	f->host = host;
-	f->id = fcm_strdup(id);
+	f->id = pu_strdup(id);
 	TAILQ_INIT(&f->waiting);
 	TAILQ_INIT(&f->ready);
 	TAILQ_INIT(&f->flight);
-	TAILQ_INIT(&f->done);
 	SLIST_INIT(&f->idle);
 
 	s = h->opt_str(h, block, "service-account-file");
@@ -1161,23 +1036,23 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 		project = f->sa.project_id;
 	if (strspn(project, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") != strlen(project)) {
-		*error_r = fcm_printf("project id '%s' holds characters a "
+		*error_r = pu_asprintf("project id '%s' holds characters a "
 		    "Firebase project id cannot", project);
 		goto fail;
 	}
 	endpoint = h->opt_str(h, block, "endpoint");
 	if (strncmp(endpoint, "https://", 8) != 0) {
-		*error_r = fcm_printf("endpoint '%s' must be https://",
+		*error_r = pu_asprintf("endpoint '%s' must be https://",
 		    endpoint);
 		goto fail;
 	}
 	len = strlen(endpoint);
 	while (len > 8 && endpoint[len - 1] == '/')
 		len--;
-	f->send_url = fcm_printf("%.*s/v1/projects/%s/messages:send",
+	f->send_url = pu_asprintf("%.*s/v1/projects/%s/messages:send",
 	    (int)len, endpoint, project);
 	s = h->opt_str(h, block, "ca-file");
-	f->ca_file = s != NULL && *s != '\0' ? fcm_strdup(s) : NULL;
+	f->ca_file = s != NULL && *s != '\0' ? pu_strdup(s) : NULL;
 	f->ttl = h->opt_int(h, block, "ttl");
 	f->timeout_ms = h->opt_int(h, block, "request-timeout") * 1000;
 	f->queue_max = h->opt_int(h, block, "queue-size");
@@ -1191,12 +1066,11 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 
 	f->curl = fcm_curl_new(h->base, h->opt_int(h, block, "pool-size"),
 	    fcm_curl_done);
-	f->done_ev = event_new(h->base, -1, 0, fcm_done_cb, f);
 	f->auth_ev = evtimer_new(h->base, fcm_auth_cb, f);
-	if (f->done_ev == NULL || f->auth_ev == NULL)
+	if (f->auth_ev == NULL)
 		abort();
-	h->log(h, XP_LOG_INFO, "fcm %s: project %s, service account %s, "
-	    "%s", id, project, f->sa.client_email, f->send_url);
+	h->log(h, XP_LOG_INFO, "project %s, service account %s, "
+	    "%s", project, f->sa.client_email, f->send_url);
 	return f;
 fail:
 	fcm_destroy(f);

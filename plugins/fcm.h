@@ -1,8 +1,9 @@
 /*
  * fcm.so internals: the service account and its OAuth2 JWT (fcm_auth.c),
- * the libcurl multi handle driven by libevent (fcm_curl.c) and small
- * helpers.  Nothing here is exported from the module: the only public
- * symbol is xpushd_provider (see plugins/local.mk).
+ * and the libcurl multi handle driven by libevent (fcm_curl.c); the
+ * helpers they share are libxpplug's (plugins/lib/pu.h).  Nothing here is
+ * exported from the module: the only public symbol is xpushd_provider (see
+ * plugins/local.mk).
  */
 #ifndef XP_FCM_H
 #define XP_FCM_H
@@ -13,24 +14,10 @@
 
 #include <curl/curl.h>
 
+#include "plugins/lib/pu.h"
+
 struct event_base;
 struct evp_pkey_st;
-
-#define FCM_PRINTF(a, b)	__attribute__((format(printf, a, b)))
-
-/* Out of memory aborts: the module cannot reach the core's fatal(). */
-void	*fcm_calloc(size_t, size_t);
-char	*fcm_strdup(const char *);
-char	*fcm_printf(const char *, ...) FCM_PRINTF(1, 2);
-
-/* A growable byte buffer with a hard limit. */
-struct fcm_buf {
-	char	*data;
-	size_t	 len, cap, max;
-	bool	 overflow;
-};
-void	 fcm_buf_add(struct fcm_buf *, const void *, size_t);
-void	 fcm_buf_free(struct fcm_buf *);
 
 /* The service-account JSON file Google issues. */
 struct fcm_sa {
@@ -45,8 +32,6 @@ void	 fcm_sa_free(struct fcm_sa *);
 /* The form body of a token request: a fresh RS256 JWT assertion. */
 char	*fcm_sa_token_request(const struct fcm_sa *, time_t now,
 	    char **error_r);
-/* Base64url without padding (RFC 7515 section 2). */
-char	*fcm_b64url(const unsigned char *, size_t);
 
 /* A curl multi handle on a libevent base. */
 struct fcm_curl;

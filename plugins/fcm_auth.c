@@ -42,37 +42,36 @@ fcm_sa_string(json_object *root, const char *key, const char *path,
 	if (!json_object_object_get_ex(root, key, &v) ||
 	    !json_object_is_type(v, json_type_string) ||
 	    *(s = json_object_get_string(v)) == '\0') {
-		*error_r = fcm_printf("%s: no string '%s' in the service "
+		*error_r = pu_asprintf("%s: no string '%s' in the service "
 		    "account file", path, key);
 		return NULL;
 	}
-	return fcm_strdup(s);
+	return pu_strdup(s);
 }
 
 static char *
 fcm_sa_read(const char *path, char **error_r)
 {
-	struct fcm_buf b = { .max = FCM_SA_MAX };
+	struct pu_buf b = { .max = FCM_SA_MAX };
 	char chunk[4096];
 	size_t n;
 	FILE *fp;
 
 	if ((fp = fopen(path, "r")) == NULL) {
-		*error_r = fcm_printf("%s: %s", path, strerror(errno));
+		*error_r = pu_asprintf("%s: %s", path, strerror(errno));
 		return NULL;
 	}
 	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0)
-		fcm_buf_add(&b, chunk, n);
+		pu_buf_add(&b, chunk, n);
 	if (ferror(fp) || b.overflow) {
-		*error_r = fcm_printf("%s: %s", path, b.overflow ?
+		*error_r = pu_asprintf("%s: %s", path, b.overflow ?
 		    "too large for a service account file" : "read error");
 		fclose(fp);
-		fcm_buf_free(&b);
+		pu_buf_free(&b);
 		return NULL;
 	}
 	fclose(fp);
-	fcm_buf_add(&b, "", 1);
-	return b.data;
+	return b.data != NULL ? b.data : pu_strdup("");
 }
 
 int
@@ -88,7 +87,7 @@ fcm_sa_load(const char *path, struct fcm_sa *sa, char **error_r)
 	root = json_tokener_parse(text);
 	free(text);
 	if (root == NULL || !json_object_is_type(root, json_type_object)) {
-		*error_r = fcm_printf("%s: not a JSON object (the service "
+		*error_r = pu_asprintf("%s: not a JSON object (the service "
 		    "account key file from the Firebase console)", path);
 		json_object_put(root);
 		return -1;
@@ -113,12 +112,12 @@ fcm_sa_load(const char *path, struct fcm_sa *sa, char **error_r)
 	free(pem);
 	pem = NULL;
 	if (sa->key == NULL || EVP_PKEY_base_id(sa->key) != EVP_PKEY_RSA) {
-		*error_r = fcm_printf("%s: private_key is not a PEM RSA "
+		*error_r = pu_asprintf("%s: private_key is not a PEM RSA "
 		    "private key", path);
 		goto fail;
 	}
 	if (strncmp(sa->token_uri, "https://", 8) != 0) {
-		*error_r = fcm_printf("%s: token_uri must be https://",
+		*error_r = pu_asprintf("%s: token_uri must be https://",
 		    path);
 		goto fail;
 	}
@@ -140,43 +139,13 @@ fcm_sa_free(struct fcm_sa *sa)
 	memset(sa, 0, sizeof(*sa));
 }
 
-char *
-fcm_b64url(const unsigned char *in, size_t len)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
-	char *out = fcm_calloc(1, (len + 2) / 3 * 4 + 1), *p = out;
-	unsigned long v;
-	size_t i;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (unsigned long)in[i] << 16 | in[i + 1] << 8 | in[i + 2];
-		*p++ = tab[(v >> 18) & 63];
-		*p++ = tab[(v >> 12) & 63];
-		*p++ = tab[(v >> 6) & 63];
-		*p++ = tab[v & 63];
-	}
-	if (len - i == 1) {
-		v = (unsigned long)in[i] << 16;
-		*p++ = tab[(v >> 18) & 63];
-		*p++ = tab[(v >> 12) & 63];
-	} else if (len - i == 2) {
-		v = (unsigned long)in[i] << 16 | in[i + 1] << 8;
-		*p++ = tab[(v >> 18) & 63];
-		*p++ = tab[(v >> 12) & 63];
-		*p++ = tab[(v >> 6) & 63];
-	}
-	*p = '\0';
-	return out;
-}
-
 static char *
 fcm_b64url_json(json_object *o)
 {
 	const char *s = json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 
-	return fcm_b64url((const unsigned char *)s, strlen(s));
+	return pu_b64url((const unsigned char *)s, strlen(s));
 }
 
 char *
@@ -205,7 +174,7 @@ fcm_sa_token_request(const struct fcm_sa *sa, time_t now, char **error_r)
 	c64 = fcm_b64url_json(claims);
 	json_object_put(hdr);
 	json_object_put(claims);
-	input = fcm_printf("%s.%s", h64, c64);
+	input = pu_asprintf("%s.%s", h64, c64);
 	free(h64);
 	free(c64);
 
@@ -214,21 +183,21 @@ fcm_sa_token_request(const struct fcm_sa *sa, time_t now, char **error_r)
 	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, sa->key) != 1 ||
 	    EVP_DigestSign(md, NULL, &siglen, (unsigned char *)input,
 	    strlen(input)) != 1 ||
-	    (sig = fcm_calloc(1, siglen)) == NULL ||
+	    (sig = pu_calloc(1, siglen)) == NULL ||
 	    EVP_DigestSign(md, sig, &siglen, (unsigned char *)input,
 	    strlen(input)) != 1) {
 		EVP_MD_CTX_free(md);
 		free(sig);
 		free(input);
-		*error_r = fcm_strdup("cannot sign the OAuth2 JWT with the "
+		*error_r = pu_strdup("cannot sign the OAuth2 JWT with the "
 		    "service account's key");
 		return NULL;
 	}
 	EVP_MD_CTX_free(md);
-	s64 = fcm_b64url(sig, siglen);
+	s64 = pu_b64url(sig, siglen);
 	free(sig);
 	/* Base64url and '.' need no form encoding. */
-	body = fcm_printf("grant_type=%s&assertion=%s.%s", FCM_GRANT, input,
+	body = pu_asprintf("grant_type=%s&assertion=%s.%s", FCM_GRANT, input,
 	    s64);
 	free(input);
 	free(s64);

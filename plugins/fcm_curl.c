@@ -142,7 +142,7 @@ fcm_curl_sock_set(CURL *easy, curl_socket_t fd, int what, void *arg,
 	if (what & CURL_POLL_OUT)
 		ev |= EV_WRITE;
 	if (s == NULL) {
-		s = fcm_calloc(1, sizeof(*s));
+		s = pu_calloc(1, sizeof(*s));
 		s->fc = fc;
 		s->fd = fd;
 		s->next = fc->socks;
@@ -170,7 +170,7 @@ struct fcm_curl *
 fcm_curl_new(struct event_base *base, long max_host_conns,
     fcm_curl_done_cb *done)
 {
-	struct fcm_curl *fc = fcm_calloc(1, sizeof(*fc));
+	struct fcm_curl *fc = pu_calloc(1, sizeof(*fc));
 
 	fc->base = base;
 	fc->done = done;

@@ -9,8 +9,13 @@
  * block that uses the module.
  *
  * Everything runs on xpushd's one libevent loop: send() must not block and
- * reports through its callback, exactly once per successful send() call,
- * never from inside send() itself.
+ * reports through its callback, exactly once per successful send() call.
+ * A module may answer from inside send() (a push it refuses without a
+ * round trip): xpushd then holds the answer and delivers it to the core
+ * from the loop, so modules need no deferral of their own.
+ *
+ * Log lines a module writes through host->log are prefixed by xpushd with
+ * the provider block's id: a module does not add it again.
  *
  * Install: $(includedir)/xpushd/provider.h; build out of tree with
  *	cc -shared -fPIC -I$(includedir) -o myprov.so myprov.c
@@ -22,7 +27,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define XP_PROVIDER_ABI		1
+/*
+ * Raised whenever a structure below changes.  2: struct xp_host gained
+ * cert_unwatch, struct xp_provider gained caps, and answers from inside
+ * send() became allowed.
+ */
+#define XP_PROVIDER_ABI		2
+
+/* Capabilities a module declares in struct xp_provider's caps. */
+#define XP_CAP_APNS_CERT	0x1u	/* takes an APNs certificate from
+					   set-apns-certificate and the
+					   certificates table */
 
 struct event_base;
 
@@ -148,6 +163,7 @@ struct xp_provider {
 	/* Push extensions this provider supports (register-device result). */
 	const char *const *features;
 	size_t		 max_payload;	/* bytes the provider accepts */
+	unsigned int	 caps;		/* XP_CAP_* */
 
 	/*
 	 * One instance per provider block.  block is opaque: read it with the
@@ -161,7 +177,10 @@ struct xp_provider {
 	 */
 	int	 (*check_token)(void *self, const char *token, bool voip,
 		    char **error_r);
-	/* 0: cb will be called later; -1: refused at once (queue full). */
+	/*
+	 * 0: cb will be called exactly once, later or from inside send();
+	 * -1: refused at once (queue full), cb is never called.
+	 */
 	int	 (*send)(void *self, const struct xp_push *, xp_sent_cb *,
 		    void *arg);
 	/* Usable now?  0 yes; -1 no, with a static reason. */

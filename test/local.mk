@@ -24,6 +24,27 @@ check_LTLIBRARIES += test/plugins/testprov.la
 test_plugins_testprov_la_SOURCES = test/plugins/testprov.c
 test_plugins_testprov_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
 test_plugins_testprov_la_LIBADD = $(LIBEVENT_LIBS)
+# Modules the loader must refuse (test/plugins/badmod.c).
+check_LTLIBRARIES += test/plugins/badabi.la test/plugins/badnosym.la \
+	test/plugins/badnosend.la
+XP_BADMOD_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+test_plugins_badabi_la_SOURCES = test/plugins/badmod.c
+test_plugins_badabi_la_CPPFLAGS = $(AM_CPPFLAGS) -DBADMOD_ABI=1
+test_plugins_badabi_la_LDFLAGS = $(XP_BADMOD_LDFLAGS)
+test_plugins_badnosym_la_SOURCES = test/plugins/badmod.c
+test_plugins_badnosym_la_CPPFLAGS = $(AM_CPPFLAGS) -DBADMOD_NOSYM
+test_plugins_badnosym_la_LDFLAGS = $(XP_BADMOD_LDFLAGS)
+test_plugins_badnosend_la_SOURCES = test/plugins/badmod.c
+test_plugins_badnosend_la_CPPFLAGS = $(AM_CPPFLAGS) -DBADMOD_NOSEND
+test_plugins_badnosend_la_LDFLAGS = $(XP_BADMOD_LDFLAGS)
+
+# The loader's refusals and the dispatch layer's rules.
+check_PROGRAMS += test/provider_test
+TESTS += test/provider_test
+test_provider_test_LDADD = $(XP_TEST_LDADD)
+EXTRA_test_provider_test_DEPENDENCIES = test/plugins/testprov.la \
+	test/plugins/badabi.la test/plugins/badnosym.la \
+	test/plugins/badnosend.la
 include $(srcdir)/test/apns.mk
 
 TESTS += test/publish_test.sh

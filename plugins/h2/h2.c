@@ -9,11 +9,13 @@
  *	DRAINING --(no streams left)--> freed
  *
  * and any state goes straight to freed on an error.  Nothing runs inside
- * nghttp2's callbacks that could free the session: they only record
- * outcomes and flags; conn_check() acts on them once nghttp2 has returned.
- * Sending is deferred to one event per connection so that a burst of
- * requests goes out in as few TLS records as possible, and so a callback
- * never runs from inside h2_client_request().
+ * nghttp2's callbacks that could free the session: they record flags, and
+ * a finished stream's answer goes to the caller's callback
+ * (on_stream_close_cb -> req_complete), which must not free the client or
+ * the connection; closing and reconnecting wait for conn_check(), which
+ * acts once nghttp2 has returned.  Sending is deferred to one event per
+ * client so that a burst of requests goes out in as few TLS records as
+ * possible; h2_client_request() therefore never answers by itself.
  *
  * Retries: a request is moved to another connection only when HTTP/2 says
  * the server never processed it (RST_STREAM/GOAWAY with REFUSED_STREAM, a
@@ -48,7 +50,7 @@
 #include <openssl/x509v3.h>
 
 #include "plugins/h2/h2.h"
-#include "plugins/h2/util.h"
+#include "plugins/lib/pu.h"
 
 #define H2_MAX_BODY		8192	/* response bodies we keep */
 #define H2_MAX_RETRIES		8	/* moves to another stream */
@@ -152,20 +154,6 @@ h2_log(struct h2_client *cl, enum h2_log_level level, const char *fmt, ...)
 	cl->cfg.log(cl->cfg.log_arg, level, msg);
 }
 
-/* The most useful line of OpenSSL's error queue, which it then clears. */
-static void
-h2_ssl_error(char *buf, size_t len)
-{
-	unsigned long e, last = 0;
-
-	while ((e = ERR_get_error()) != 0)
-		last = e;
-	if (last != 0)
-		ERR_error_string_n(last, buf, len);
-	else
-		snprintf(buf, len, "unknown TLS error");
-}
-
 SSL_CTX *
 h2_tls_ctx_new(const char *ca_file, char **error_r)
 {
@@ -180,7 +168,7 @@ h2_tls_ctx_new(const char *ca_file, char **error_r)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (ca_file != NULL && *ca_file != '\0') {
 		if (SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
-			h2_ssl_error(buf, sizeof(buf));
+			pu_ssl_error(buf, sizeof(buf), "unknown TLS error");
 			*error_r = pu_asprintf("ca-file %s: %s", ca_file, buf);
 			SSL_CTX_free(ctx);
 			return NULL;
@@ -201,7 +189,7 @@ h2_tls_ctx_new(const char *ca_file, char **error_r)
 	 */
 	return ctx;
 fail:
-	h2_ssl_error(buf, sizeof(buf));
+	pu_ssl_error(buf, sizeof(buf), "unknown TLS error");
 	*error_r = pu_asprintf("TLS context: %s", buf);
 	SSL_CTX_free(ctx);
 	return NULL;
@@ -866,7 +854,7 @@ conn_open(struct h2_client *cl)
 fail_ssl:
 	SSL_free(ssl);
 fail:
-	h2_ssl_error(buf, sizeof(buf));
+	pu_ssl_error(buf, sizeof(buf), "unknown TLS error");
 	snprintf(cl->last_error, sizeof(cl->last_error), "%s: TLS setup: %s",
 	    cl->authority, buf);
 	cl->last_error_kind = H2_ECONN;

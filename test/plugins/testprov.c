@@ -7,10 +7,11 @@
  *	temp…     XP_TEMPORARY		perm…       XP_PERMANENT
  *	auth…     XP_AUTH_FAILED	never…      no answer until destroy
  *	flaky…    XP_TEMPORARY on the first try, XP_SENT on the next
+ *	sync…     XP_SENT from inside send(), with a log line: the host
+ *	          must hold the answer until send() returned
  *	anything else: XP_SENT
  *
- * Answers come after `delay-ms` (default 0) from the event loop, never
- * from inside send().
+ * Other answers come after `delay-ms` (default 0) from the event loop.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -173,6 +174,12 @@ testprov_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 	struct timeval tv;
 
 	record(tp, p);
+	if (strncmp(p->token, "sync", 4) == 0) {
+		tp->host->log(tp->host, XP_LOG_INFO, "answering %s inside "
+		    "send()", p->token);
+		cb(arg, XP_SENT, 0, "answered inside send()");
+		return 0;
+	}
 	if ((pd = calloc(1, sizeof(*pd))) == NULL)
 		return -1;
 	pd->tp = tp;
