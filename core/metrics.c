@@ -180,6 +180,15 @@ metric_head(struct evbuffer *b, const char *name, const char *type,
 	    name, type);
 }
 
+/* A metric with one sample and no labels. */
+static void
+metric_one(struct evbuffer *b, const char *name, const char *type,
+    const char *help, unsigned long long v)
+{
+	metric_head(b, name, type, help);
+	evbuffer_add_printf(b, "%s %llu\n", name, v);
+}
+
 static void
 metrics_figure_cb(void *arg, const struct stats_figure *f)
 {
@@ -285,34 +294,24 @@ metrics_state(struct evbuffer *b)
 		add_label(b, p->id);
 		evbuffer_add_printf(b, "\"} %d\n", up ? 1 : 0);
 	}
-	metric_head(b, "xpushd_link_up", "gauge",
-	    "1 while the XEP-0114 link to the XMPP server is ready");
-	evbuffer_add_printf(b, "xpushd_link_up %d\n",
+	metric_one(b, "xpushd_link_up", "gauge",
+	    "1 while the XEP-0114 link to the XMPP server is ready",
 	    link_state(metrics.link) == LINK_READY ? 1 : 0);
 	store_stats_get(metrics.store, &st);
-	metric_head(b, "xpushd_database_up", "gauge",
-	    "1 while at least one PostgreSQL connection is ready");
-	evbuffer_add_printf(b, "xpushd_database_up %d\n", st.up ? 1 : 0);
-	metric_head(b, "xpushd_database_connections", "gauge",
-	    "Ready PostgreSQL connections");
-	evbuffer_add_printf(b, "xpushd_database_connections %d\n",
-	    st.connections);
-	metric_head(b, "xpushd_database_queries_total", "counter",
-	    "Statements sent to PostgreSQL");
-	evbuffer_add_printf(b, "xpushd_database_queries_total %llu\n",
-	    (unsigned long long)st.queries);
-	metric_head(b, "xpushd_database_errors_total", "counter",
-	    "Failed statements, including those failed fast while down");
-	evbuffer_add_printf(b, "xpushd_database_errors_total %llu\n",
-	    (unsigned long long)st.errors);
-	metric_head(b, "xpushd_database_cache_hits_total", "counter",
-	    "Node look-ups answered from the cache");
-	evbuffer_add_printf(b, "xpushd_database_cache_hits_total %llu\n",
-	    (unsigned long long)st.cache_hits);
-	metric_head(b, "xpushd_database_cache_misses_total", "counter",
-	    "Node look-ups that went to the database");
-	evbuffer_add_printf(b, "xpushd_database_cache_misses_total %llu\n",
-	    (unsigned long long)st.cache_misses);
+	metric_one(b, "xpushd_database_up", "gauge",
+	    "1 while at least one PostgreSQL connection is ready",
+	    st.up ? 1 : 0);
+	metric_one(b, "xpushd_database_connections", "gauge",
+	    "Ready PostgreSQL connections", (unsigned long long)st.connections);
+	metric_one(b, "xpushd_database_queries_total", "counter",
+	    "Statements sent to PostgreSQL", st.queries);
+	metric_one(b, "xpushd_database_errors_total", "counter",
+	    "Failed statements, including those failed fast while down",
+	    st.errors);
+	metric_one(b, "xpushd_database_cache_hits_total", "counter",
+	    "Node look-ups answered from the cache", st.cache_hits);
+	metric_one(b, "xpushd_database_cache_misses_total", "counter",
+	    "Node look-ups that went to the database", st.cache_misses);
 	metric_head(b, "xpushd_certificate_expiry_seconds", "gauge",
 	    "Seconds until the provider's APNs certificate expires "
 	    "(negative: expired)");
