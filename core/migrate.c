@@ -28,7 +28,10 @@
 /* Serialises concurrent `xpushd --migrate` runs (pg_advisory_xact_lock). */
 #define MIGRATE_LOCK_KEY	"7870757368640001"
 
-/* Keep in step with sql/schema.sql (test/store_test.sh compares them). */
+/*
+ * Keep in step with sql/schema.sql (test/integration/store_test.sh
+ * compares them).
+ */
 static const char version_table_sql[] =
     "CREATE TABLE IF NOT EXISTS xpushd_schema_version (\n"
     "	version		integer PRIMARY KEY,\n"
