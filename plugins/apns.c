@@ -813,6 +813,11 @@ apns_create(const struct xp_host *host, const void *block, const char *id,
 	a->badge = host->opt_bool(host, block, "badge");
 	v = host->opt_str(host, block, "sound");
 	a->sound = pu_strdup(v != NULL ? v : "");
+	if (strlen(a->sound) > sizeof(APNS_ENVELOPE_SOUND) - 1)
+		host->log(host, XP_LOG_WARN, "sound '%s' is longer than '%s', "
+		    "which the advertised max-payload-size assumes: an alert "
+		    "push with the largest blob a client may send is refused",
+		    a->sound, APNS_ENVELOPE_SOUND);
 	if ((collapse = opt_nonempty(host, block, "collapse-id")) != NULL &&
 	    strcmp(collapse, "false") != 0) {
 		if (strlen(collapse) > 64) {
