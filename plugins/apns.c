@@ -28,7 +28,7 @@
  * - token-lifetime lies in Apple's [1200, 3600] s; only the tests go lower,
  *   through APNS_TEST_TOKEN_LIFETIME_ENV.
  * - Reconnects follow h2's backoff, but a push that finds no connection
- *   asks for one at once (h2: at most one such attempt a connection per
+ *   asks for one at once (h2: at most one such dial per client every
  *   H2_ONDEMAND_MIN_MS), so the first push after an outage need not wait
  *   out the backoff.
  * - A server that does not negotiate h2 is a configuration error
