@@ -301,7 +301,9 @@ test_contract(void)
 	int i;
 
 	is_str(prov->name, "apns", "module name");
-	is_int(prov->max_payload, 4096, "max payload");
+	/* Issue 17: the room left after our envelope, not APNs' 4096. */
+	ok(prov->max_payload > 0 && prov->max_payload < 4096,
+	    "max payload %zu: within APNs' 4096", prov->max_payload);
 	ok(prov->features != NULL && strcmp(prov->features[0],
 	    "tigase:push:encrypt:0") == 0, "features");
 	is_int(prov->check_token(NULL, TOKEN_OK, false, &err), 0,
@@ -628,6 +630,397 @@ test_reasons(void)
 	ph_free(&ph);
 }
 
+/*
+ * Every reason of Apple's "Handling notification responses from APNs"
+ * (developer.apple.com/documentation/usernotifications/
+ * handling-notification-responses-from-apns), produced on demand by the
+ * mock (--answers), with the outcome and reason apns.so must give, and
+ * whether the provider then reports itself failing.
+ */
+static const struct {
+	int		 status;
+	const char	*reason;	/* NULL: an answer without a body */
+	enum xp_outcome	 want;
+	const char	*want_reason;	/* NULL: "APNs STATUS REASON" */
+} reason_rows[] = {
+	{ 400, "BadCollapseId", XP_PERMANENT, NULL },
+	{ 400, "BadDeviceToken", XP_INVALID_TOKEN, NULL },
+	{ 400, "BadExpirationDate", XP_PERMANENT, NULL },
+	{ 400, "BadMessageId", XP_PERMANENT, NULL },
+	{ 400, "BadPriority", XP_PERMANENT, NULL },
+	{ 400, "BadTopic", XP_AUTH_FAILED, NULL },
+	{ 400, "DeviceTokenNotForTopic", XP_INVALID_TOKEN, NULL },
+	{ 400, "DuplicateHeaders", XP_PERMANENT, NULL },
+	{ 400, "IdleTimeout", XP_TEMPORARY, NULL },
+	{ 400, "InvalidPushType", XP_PERMANENT, NULL },
+	{ 400, "MissingDeviceToken", XP_PERMANENT, NULL },
+	{ 400, "MissingTopic", XP_AUTH_FAILED, NULL },
+	{ 400, "PayloadEmpty", XP_PERMANENT, NULL },
+	{ 400, "TopicDisallowed", XP_AUTH_FAILED, NULL },
+	{ 403, "BadCertificate", XP_AUTH_FAILED, NULL },
+	{ 403, "BadCertificateEnvironment", XP_AUTH_FAILED, NULL },
+	{ 403, "ExpiredProviderToken", XP_AUTH_FAILED, NULL },
+	{ 403, "Forbidden", XP_AUTH_FAILED, NULL },
+	{ 403, "InvalidProviderToken", XP_AUTH_FAILED, NULL },
+	{ 403, "MissingProviderToken", XP_AUTH_FAILED, NULL },
+	{ 403, "UnrelatedKeyIdInToken", XP_AUTH_FAILED, NULL },
+	{ 403, "BadEnvironmentKeyIdInToken", XP_AUTH_FAILED, NULL },
+	{ 404, "BadPath", XP_PERMANENT, NULL },
+	{ 405, "MethodNotAllowed", XP_PERMANENT, NULL },
+	{ 410, "ExpiredToken", XP_INVALID_TOKEN, NULL },
+	{ 410, "Unregistered", XP_INVALID_TOKEN, NULL },
+	{ 413, "PayloadTooLarge", XP_PERMANENT, NULL },
+	{ 429, "TooManyProviderTokenUpdates", XP_AUTH_FAILED, NULL },
+	{ 429, "TooManyRequests", XP_RATE_LIMITED, NULL },
+	{ 500, "InternalServerError", XP_TEMPORARY, NULL },
+	{ 503, "ServiceUnavailable", XP_TEMPORARY, NULL },
+	{ 503, "Shutdown", XP_TEMPORARY, NULL },
+	/* Not in Apple's list: a reason we do not know, or no body. */
+	{ 400, "SomethingNew", XP_PERMANENT, "APNs 400 unknown reason" },
+	{ 410, NULL, XP_INVALID_TOKEN, "APNs 410 Unregistered" },
+	{ 429, NULL, XP_RATE_LIMITED, "APNs 429 TooManyRequests" },
+	{ 403, NULL, XP_AUTH_FAILED, "APNs 403 Forbidden" },
+	{ 502, NULL, XP_TEMPORARY, "APNs 502 server error" },
+};
+
+static void
+test_reason_table(void)
+{
+	struct ph *ph = harness("apns.so");
+	const struct xp_provider *prov = ph_provider(ph);
+	const char *args[3], *why;
+	char file[512], token[65], want[80];
+	struct answer a, g;
+	struct xp_push p;
+	struct mock m;
+	json_object **rec;
+	size_t i, nrows = sizeof(reason_rows) / sizeof(reason_rows[0]);
+	void *inst;
+	FILE *f;
+	int n, failing;
+
+	snprintf(file, sizeof(file), "%s/answers", tmpdir);
+	if ((f = fopen(file, "w")) == NULL)
+		exit(1);
+	/* Token prefix "ee" + the row number in hex: that row's answer. */
+	for (i = 0; i < nrows; i++)
+		fprintf(f, "ee%02zx %d %s\n", i, reason_rows[i].status,
+		    reason_rows[i].reason != NULL ? reason_rows[i].reason : "");
+	fclose(f);
+	args[0] = "--answers";
+	args[1] = file;
+	args[2] = NULL;
+	if (mock_start(&m, 0, args) == -1)
+		exit(1);
+	set_endpoint(ph, &m);
+	ph_set(ph, "cert-file", fxp("client-combined.pem"));
+	if ((inst = create_ok(ph, "for the whole reason table")) == NULL)
+		return;
+	for (i = 0; i < nrows; i++) {
+		if (reason_rows[i].want_reason != NULL)
+			snprintf(want, sizeof(want), "%s",
+			    reason_rows[i].want_reason);
+		else
+			snprintf(want, sizeof(want), "APNs %d %s",
+			    reason_rows[i].status, reason_rows[i].reason);
+		snprintf(token, sizeof(token), "ee%02zx%s", i, TOKEN_OK + 4);
+		push_init(&p, token);
+		is_int(send_one(prov, inst, &p, &a, 10), reason_rows[i].want,
+		    "%d %s -> outcome %d", reason_rows[i].status,
+		    reason_rows[i].reason != NULL ? reason_rows[i].reason :
+		    "(no body)", reason_rows[i].want);
+		is_str(a.reason, want, "%d %s -> reason '%s'",
+		    reason_rows[i].status, reason_rows[i].reason != NULL ?
+		    reason_rows[i].reason : "(no body)", want);
+		failing = prov->status(inst, &why) == -1;
+		is_int(failing, reason_rows[i].want == XP_AUTH_FAILED,
+		    "%d %s: provider %s", reason_rows[i].status,
+		    reason_rows[i].reason != NULL ? reason_rows[i].reason :
+		    "(no body)", failing ? "failing" : "healthy");
+		/* A push that goes through clears the failing state. */
+		push_init(&p, TOKEN_OK);
+		if (send_one(prov, inst, &p, &g, 10) != XP_SENT)
+			diag("reset push: %s", g.reason);
+	}
+	prov->destroy(inst);
+	rec = mock_records(&m, &n);
+	is_int(n, (int)(2 * nrows), "the mock answered every row once, "
+	    "and every reset push");
+	for (i = 0; (int)(2 * i) < n && i < nrows; i++)
+		if (rec_str(rec[2 * i], "status", NULL) == NULL ||
+		    atoi(rec_str(rec[2 * i], "status", NULL)) !=
+		    reason_rows[i].status)
+			break;
+	is_int(i, nrows, "each row's status came from the mock");
+	records_free(rec, n);
+	mock_stop(&m);
+	ph_free(&ph);
+}
+
+/* apns-expiration: VoIP pushes expire after call-lifetime. */
+static void
+test_call_lifetime(void)
+{
+	struct ph *ph = harness("apns.so"), *pv = harness("apns-voip.so");
+	const struct xp_provider *prov = ph_provider(ph);
+	const struct xp_provider *vprov = ph_provider(pv);
+	struct answer a;
+	struct xp_push p;
+	struct mock m;
+	json_object **rec;
+	const char *e;
+	long long t0[4] = { 0 }, t1[4] = { 0 }, v;
+	void *inst;
+	int n;
+
+	if (mock_start(&m, 0, NULL) == -1)
+		exit(1);
+	set_endpoint(ph, &m);
+	ph_set(ph, "cert-file", fxp("client-combined.pem"));
+	if ((inst = create_ok(ph, "for call-lifetime (default)")) == NULL)
+		return;
+	/* 0: VoIP via apns.so, default call-lifetime 30. */
+	push_init(&p, "b0b0" TOKEN_OK);
+	p.voip = true;
+	p.kind = XP_KIND_CALL;
+	p.jingle_sid = "call-9";
+	t0[0] = (long long)time(NULL);
+	is_int(send_one(prov, inst, &p, &a, 5), XP_SENT, "VoIP push (%s)",
+	    a.reason);
+	t1[0] = (long long)time(NULL);
+	/* 1: a plain push: no apns-expiration (expiration unset). */
+	push_init(&p, TOKEN_OK);
+	is_int(send_one(prov, inst, &p, &a, 5), XP_SENT, "plain push (%s)",
+	    a.reason);
+	prov->destroy(inst);
+
+	/* 2: expiration set: plain pushes keep it, calls do not. */
+	ph_set(ph, "expiration", "3600");
+	ph_set(ph, "call-lifetime", "0");
+	if ((inst = create_ok(ph, "expiration 3600, call-lifetime 0"))) {
+		push_init(&p, TOKEN_OK);
+		t0[2] = (long long)time(NULL);
+		is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
+		    "plain push with expiration (%s)", a.reason);
+		t1[2] = (long long)time(NULL);
+		push_init(&p, "b0b0" TOKEN_OK);
+		p.voip = true;
+		p.kind = XP_KIND_CALL;
+		is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
+		    "VoIP push, call-lifetime 0 (%s)", a.reason);
+		prov->destroy(inst);
+	}
+
+	/* 4: apns-voip.so: every push is a VoIP push. */
+	set_endpoint(pv, &m);
+	ph_set(pv, "cert-file", fxp("client-combined.pem"));
+	ph_set(pv, "call-lifetime", "45");
+	if ((inst = create_ok(pv, "apns-voip.so, call-lifetime 45"))) {
+		push_init(&p, "c0c0" TOKEN_OK);
+		t0[3] = (long long)time(NULL);
+		is_int(send_one(vprov, inst, &p, &a, 5), XP_SENT,
+		    "apns-voip.so push (%s)", a.reason);
+		t1[3] = (long long)time(NULL);
+		vprov->destroy(inst);
+	}
+
+	rec = mock_records(&m, &n);
+	if (ok(n == 5, "five requests recorded")) {
+		e = rec_str(rec[0], "headers", "apns-expiration");
+		v = e != NULL ? atoll(e) : -1;
+		ok(v >= t0[0] + 30 && v <= t1[0] + 30,
+		    "VoIP: apns-expiration %s is now + 30 (sent within "
+		    "[%lld, %lld])", e != NULL ? e : "(none)", t0[0], t1[0]);
+		ok(rec_str(rec[1], "headers", "apns-expiration") == NULL,
+		    "plain push: no apns-expiration by default");
+		e = rec_str(rec[2], "headers", "apns-expiration");
+		v = e != NULL ? atoll(e) : -1;
+		ok(v >= t0[2] + 3600 && v <= t1[2] + 3600,
+		    "plain push: apns-expiration %s from expiration",
+		    e != NULL ? e : "(none)");
+		is_str(rec_str(rec[3], "headers", "apns-expiration"), "0",
+		    "VoIP, call-lifetime 0: apns-expiration 0 (now or never)");
+		is_str(rec_str(rec[3], "headers", "apns-push-type"), "voip",
+		    "and it is a VoIP push");
+		e = rec_str(rec[4], "headers", "apns-expiration");
+		v = e != NULL ? atoll(e) : -1;
+		ok(v >= t0[3] + 45 && v <= t1[3] + 45,
+		    "apns-voip.so: apns-expiration %s is now + 45",
+		    e != NULL ? e : "(none)");
+	}
+	records_free(rec, n);
+	mock_stop(&m);
+	ph_free(&ph);
+	ph_free(&pv);
+}
+
+/* token-lifetime lies in Apple's [1200, 3600]. */
+static void
+test_token_lifetime_range(void)
+{
+	struct ph *ph = harness("apns.so");
+	void *inst;
+
+	ph_set(ph, "apns-topic", "com.example.app");
+	ph_set(ph, "endpoint", "127.0.0.1:9");
+	ph_set(ph, "ca-file", fxp("ca.pem"));
+	ph_set(ph, "key-file", fxp("AuthKey.p8"));
+	ph_set(ph, "key-id", "KEY1234567");
+	ph_set(ph, "team-id", "TEAM123456");
+	ph_set(ph, "token-lifetime", "1199");
+	create_fails(ph, "token-lifetime 1199 (Apple: at least 20 minutes)",
+	    "'token-lifetime'");
+	ph_set(ph, "token-lifetime", "1");
+	create_fails(ph, "token-lifetime 1", "'token-lifetime'");
+	ph_set(ph, "token-lifetime", "3601");
+	create_fails(ph, "token-lifetime 3601 (Apple: at most 60 minutes)",
+	    "'token-lifetime'");
+	ph_set(ph, "token-lifetime", "1200");
+	if ((inst = create_ok(ph, "token-lifetime 1200")) != NULL)
+		ph_provider(ph)->destroy(inst);
+	ph_set(ph, "token-lifetime", "3600");
+	if ((inst = create_ok(ph, "token-lifetime 3600")) != NULL)
+		ph_provider(ph)->destroy(inst);
+	ph_free(&ph);
+}
+
+/*
+ * After an outage the first push dials at once: with the reconnect
+ * backoff at 60 s and request-timeout 30 s, a push sent within its 30 s
+ * deadline can only have gone out on an on-demand connection.
+ */
+static void
+test_ondemand_reconnect(void)
+{
+	struct ph *ph = harness("apns.so");
+	const struct xp_provider *prov = ph_provider(ph);
+	struct answer a;
+	struct xp_push p;
+	struct mock m;
+	json_object **rec;
+	void *inst;
+	int n, port;
+
+	/* A port with nobody listening: the mock's, once it stopped. */
+	if (mock_start(&m, 0, NULL) == -1)
+		exit(1);
+	port = m.port;
+	mock_stop(&m);
+	set_endpoint(ph, &m);
+	ph_set(ph, "cert-file", fxp("client-combined.pem"));
+	ph_set(ph, "reconnect-min-ms", "60000");
+	ph_set(ph, "reconnect-max-ms", "60000");
+	ph_set(ph, "request-timeout", "30");
+	if ((inst = create_ok(ph, "reconnect backoff 60 s")) == NULL)
+		return;
+	push_init(&p, TOKEN_OK);
+	is_int(send_one(prov, inst, &p, &a, 30), XP_TEMPORARY,
+	    "APNs down: XP_TEMPORARY (%s)", a.reason);
+	if (mock_start(&m, port, NULL) == -1)
+		exit(1);
+	is_int(send_one(prov, inst, &p, &a, 30), XP_SENT,
+	    "APNs back: the next push is sent within 30 s, not after the "
+	    "60 s backoff (%s)", a.reason);
+	rec = mock_records(&m, &n);
+	ok(n == 1 && strcmp(rec_str(rec[0], "path", NULL), "/3/device/"
+	    TOKEN_OK) == 0 && strcmp(rec_str(rec[0], "status", NULL),
+	    "200") == 0, "the mock received it and answered 200");
+	records_free(rec, n);
+	prov->destroy(inst);
+	mock_stop(&m);
+	ph_free(&ph);
+}
+
+/* A string of n bytes of c, then tail (tail included in n). */
+static char *
+filled(size_t n, char c, const char *tail)
+{
+	char *s = malloc(n + 1);
+	size_t tl = strlen(tail);
+
+	memset(s, c, n - tl);
+	memcpy(s + n - tl, tail, tl + 1);
+	return s;
+}
+
+/*
+ * max-payload-size is the room left for the blob after the envelope: a
+ * push with every other field at its budget and a blob of exactly that
+ * size fills APNs' limit to the byte; one byte more is refused.
+ */
+static void
+advertised_fits(const char *module, size_t limit)
+{
+	struct ph *ph = harness(module);
+	const struct xp_provider *prov = ph_provider(ph);
+	bool voip = strcmp(module, "apns-voip.so") == 0;
+	char *account, *sender, *nick, *iv, *sid, *blob;
+	struct answer a;
+	struct xp_push p;
+	struct mock m;
+	json_object **rec;
+	const char *body;
+	void *inst;
+	int n;
+
+	ok(prov->max_payload > 0 && prov->max_payload < limit,
+	    "%s advertises %zu: less than APNs' %zu", module,
+	    prov->max_payload, limit);
+	if (mock_start(&m, 0, NULL) == -1)
+		exit(1);
+	set_endpoint(ph, &m);
+	ph_set(ph, "cert-file", fxp("client-combined.pem"));
+	if ((inst = create_ok(ph, module)) == NULL)
+		return;
+	account = filled(128, 'j', "@capulet.example");
+	sender = filled(128, 'r', "@montague.example");
+	nick = filled(64, 'n', "");
+	iv = filled(32, 'i', "");
+	sid = filled(64, 's', "");
+	blob = filled(prov->max_payload, 'E', "");
+	push_init(&p, TOKEN_OK);
+	p.account = account;
+	p.sender = sender;
+	p.body = NULL;
+	p.nickname = nick;
+	p.unread = 9223372036854775807L;
+	p.encrypted = blob;
+	p.iv = iv;
+	p.kind = voip ? XP_KIND_CALL : XP_KIND_SUBSCRIPTION;
+	p.jingle_sid = sid;
+	p.jingle_media = "video";
+	is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
+	    "%s: a blob of the advertised size is accepted (%s)", module,
+	    a.reason);
+	free(blob);
+	blob = filled(prov->max_payload + 1, 'E', "");
+	p.encrypted = blob;
+	is_int(send_one(prov, inst, &p, &a, 5), XP_PERMANENT,
+	    "%s: one byte more is refused, never cut (%s)", module, a.reason);
+	prov->destroy(inst);
+	rec = mock_records(&m, &n);
+	body = n >= 1 ? rec_str(rec[0], "body", NULL) : NULL;
+	ok(n == 1 && body != NULL && strlen(body) == limit,
+	    "%s: the mock got one payload of exactly %zu bytes (%zu)", module,
+	    limit, body != NULL ? strlen(body) : (size_t)0);
+	records_free(rec, n);
+	free(account);
+	free(sender);
+	free(nick);
+	free(iv);
+	free(sid);
+	free(blob);
+	mock_stop(&m);
+	ph_free(&ph);
+}
+
+static void
+test_advertised_payload(void)
+{
+	advertised_fits("apns.so", 4096);
+	advertised_fits("apns-voip.so", 5120);
+}
+
 static bool
 utf8_valid(const unsigned char *s)
 {
@@ -710,7 +1103,10 @@ test_trim_and_voip(void)
 	/* apns-voip.so: every push is VoIP, 5120 bytes allowed. */
 	set_endpoint(pv, &m);
 	ph_set(pv, "cert-file", fxp("client-combined.pem"));
-	is_int(vprov->max_payload, 5120, "apns-voip max payload");
+	/* Issue 17: the room left after our envelope, not APNs' 5120. */
+	ok(vprov->max_payload > 4096 && vprov->max_payload < 5120,
+	    "apns-voip max payload %zu: more than alerts, within 5120",
+	    vprov->max_payload);
 	inst = create_ok(pv, "apns-voip.so");
 	push_init(&p, "c0c0" TOKEN_OK);
 	p.body = body;
@@ -997,8 +1393,11 @@ test_token_auth(void)
 	ph_set(ph, "key-file", fxp("AuthKey.p8"));
 	ph_set(ph, "key-id", "KEY1234567");
 	ph_set(ph, "team-id", "TEAM123456");
-	ph_set(ph, "token-lifetime", "1");
-	if ((inst = create_ok(ph, "token auth")) == NULL)
+	/* Below Apple's 1200 s minimum: the test-only override. */
+	setenv("XPUSHD_TEST_APNS_TOKEN_LIFETIME", "1", 1);
+	inst = create_ok(ph, "token auth, 1 s tokens (test override)");
+	unsetenv("XPUSHD_TEST_APNS_TOKEN_LIFETIME");
+	if (inst == NULL)
 		return;
 	push_init(&p, TOKEN_OK);
 	is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
@@ -1217,6 +1616,11 @@ main(void)
 	RUN("contract", test_contract());
 	RUN("cert", test_cert_auth());
 	RUN("reasons", test_reasons());
+	RUN("table", test_reason_table());
+	RUN("calls", test_call_lifetime());
+	RUN("lifetime", test_token_lifetime_range());
+	RUN("ondemand", test_ondemand_reconnect());
+	RUN("advertised", test_advertised_payload());
 	RUN("trim", test_trim_and_voip());
 	RUN("goaway", test_goaway(1, 1000));
 	RUN("goaway", test_goaway(3, 1000));
