@@ -859,7 +859,7 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 	if (outcome == XP_AUTH_FAILED && e.status == 404 && e.code == NULL) {
 		free(f->why_buf);
 		f->why_buf = pu_asprintf("FCM knows no project '%s' (HTTP 404 "
-		    "from %s): check project-id and the service account file",
+		    "from %s): a wrong project-id or service account file",
 		    f->project, f->send_url);
 		fcm_fail_auth(f, f->why_buf);
 		f->why = f->why_buf;
@@ -953,7 +953,10 @@ fcm_data_add(struct fcm_data *d, const char *key, const char *value,
 	d->size += strlen(key) + len;
 }
 
-/* message.data of p, with body (may be NULL) of blen bytes. */
+/*
+ * message.data of p, with body (may be NULL) of blen bytes; without blob,
+ * the wake-up: the account, the count and a call's keys, no content.
+ */
 static void
 fcm_data_make(struct fcm_data *d, const struct xp_push *p, const char *body,
     size_t blen, bool blob, const char *unread)
@@ -968,13 +971,15 @@ fcm_data_make(struct fcm_data *d, const struct xp_push *p, const char *body,
 	}
 	fcm_data_add(d, "unread-messages", unread, unread != NULL ?
 	    strlen(unread) : 0);
-	if (!blob)
-		return;
-	fcm_data_add(d, "nickname", p->nickname, p->nickname != NULL ?
-	    strlen(p->nickname) : 0);
-	fcm_data_add(d, "encrypted", p->encrypted, p->encrypted != NULL ?
-	    strlen(p->encrypted) : 0);
-	fcm_data_add(d, "iv", p->iv, p->iv != NULL ? strlen(p->iv) : 0);
+	if (blob) {
+		fcm_data_add(d, "nickname", p->nickname, p->nickname != NULL ?
+		    strlen(p->nickname) : 0);
+		fcm_data_add(d, "encrypted", p->encrypted, p->encrypted !=
+		    NULL ? strlen(p->encrypted) : 0);
+		fcm_data_add(d, "iv", p->iv, p->iv != NULL ? strlen(p->iv) :
+		    0);
+	}
+	/* A call's wake-up still says it is one. */
 	if (p->kind == XP_KIND_CALL) {
 		fcm_data_add(d, "type", "call", 4);
 		fcm_data_add(d, "sid", p->jingle_sid, p->jingle_sid != NULL ?

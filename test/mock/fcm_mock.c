@@ -26,6 +26,7 @@
  *				does for the fields xpushd sends; answered by
  *				the device token's prefix
  *	GET  /control/stats	counters as JSON (send_ok: 200 answers)
+ *	POST /control/token	an access token for the test's own sends
  *	POST /control/revoke	forget every access token (next send: 401)
  *	POST /control/reject-auth, /control/accept-auth
  *				token requests get 400 invalid_grant, or not
@@ -801,6 +802,10 @@ control(struct h2srv_req *req, const char *what, struct answer *a)
 	}
 	if (strcmp(h2srv_req_method(req), "POST") != 0) {
 		answer_json(a, 405, json_object_new_string("POST only"));
+		return;
+	}
+	if (strcmp(what, "token") == 0) {
+		token_issue(a);
 		return;
 	}
 	if (strcmp(what, "revoke") == 0)

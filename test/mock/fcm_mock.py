@@ -10,6 +10,7 @@ port:
                                   checks the bearer token and the message
                                   JSON, answers by the device token's prefix
   GET  /control/stats             counters as JSON
+  POST /control/token             an access token for the test's own sends
   POST /control/revoke            forget every access token (next send: 401)
   POST /control/reject-auth       token requests get 400 invalid_grant
   POST /control/accept-auth       ... and back
@@ -138,9 +139,12 @@ class Mock:
         if problems:
             return 400, {"error": "invalid_grant",
                          "error_description": ", ".join(problems)}
+        return self.issue()
+
+    def issue(self):
         self.n += 1
         tok = "ya29.mock-%d-%s" % (self.n, secrets.token_hex(8))
-        self.tokens[tok] = now + self.args.token_lifetime
+        self.tokens[tok] = time.time() + self.args.token_lifetime
         self.stats["token_ok"] += 1
         return 200, {"access_token": tok, "token_type": "Bearer",
                      "expires_in": self.args.token_lifetime}
@@ -261,6 +265,9 @@ class Mock:
             return 200, dict(self.stats, tokens=len(self.tokens)), {}
         if path.startswith("/control/") and method == "POST":
             what = path[9:]
+            if what == "token":
+                status, doc = self.issue()
+                return status, doc, {}
             if what == "revoke":
                 self.tokens.clear()
             elif what == "reject-auth":
