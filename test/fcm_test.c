@@ -1104,6 +1104,32 @@ test_payload_size(void)
 	prov->destroy(self);
 }
 
+/* The android.ttl of a call sent by a provider of block. */
+static const char *
+call_ttl(const struct kv *block, const char *token, char *buf, size_t len)
+{
+	json_object *m;
+	struct xp_push p;
+	struct result r;
+	void *self;
+
+	buf[0] = '\0';
+	if ((self = fcm_new(block)) == NULL)
+		return buf;
+	p = push_make(token, XP_PRIO_HIGH);
+	p.kind = XP_KIND_CALL;
+	push_send(self, &p, &r);
+	loop_until_done(10);
+	if (r.outcome != XP_SENT)
+		diag("%s: %s", token, r.reason);
+	m = record_find(token);
+	snprintf(buf, len, "%s", jstr(jobj(m, "android"), "ttl") ?
+	    jstr(jobj(m, "android"), "ttl") : "");
+	json_object_put(m);
+	prov->destroy(self);
+	return buf;
+}
+
 static void
 test_call_lifetime(void)
 {
@@ -1118,6 +1144,7 @@ test_call_lifetime(void)
 	json_object *m;
 	struct xp_push p;
 	struct result r;
+	char ttl[32];
 	void *self;
 
 	if ((self = fcm_new(NULL)) == NULL)
@@ -1148,30 +1175,10 @@ test_call_lifetime(void)
 	json_object_put(m);
 	prov->destroy(self);
 
-	if ((self = fcm_new(zero)) == NULL)
-		return;
-	p = push_make("ttl-call-0", XP_PRIO_HIGH);
-	p.kind = XP_KIND_CALL;
-	push_send(self, &p, &r);
-	loop_until_done(10);
-	is_outcome(r, XP_SENT, "call-lifetime 0: sent");
-	m = record_find("ttl-call-0");
-	is_str(jstr(jobj(m, "android"), "ttl"), "0s", "call-lifetime 0: "
-	    "\"0s\" (now or never)");
-	json_object_put(m);
-	prov->destroy(self);
-
-	if ((self = fcm_new(short_ttl)) == NULL)
-		return;
-	p = push_make("ttl-call-10", XP_PRIO_HIGH);
-	p.kind = XP_KIND_CALL;
-	push_send(self, &p, &r);
-	loop_until_done(10);
-	m = record_find("ttl-call-10");
-	is_str(jstr(jobj(m, "android"), "ttl"), "10s", "a block ttl shorter "
-	    "than call-lifetime wins");
-	json_object_put(m);
-	prov->destroy(self);
+	is_str(call_ttl(zero, "ttl-call-0", ttl, sizeof(ttl)), "0s",
+	    "call-lifetime 0: \"0s\" (now or never)");
+	is_str(call_ttl(short_ttl, "ttl-call-10", ttl, sizeof(ttl)), "10s",
+	    "a block ttl shorter than call-lifetime wins");
 }
 
 static void
