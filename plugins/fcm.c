@@ -637,11 +637,16 @@ fcm_token_fetch(struct fcm *f)
 	f->token_req = req;
 }
 
+/*
+ * The refresh (or retry) timer.  Whenever it fires it fetches (or finds a
+ * fetch in flight, which arms it again when it ends) or arms itself again
+ * for the time left: never neither (fcm_test's test_refresh_clock fires it
+ * early by hand on fcm_hooks.so's clock).
+ */
 static void
 fcm_auth_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fcm *f = arg;
-
 	struct timeval tv;
 	long long left;
 
