@@ -9,8 +9,20 @@
  * unread-messages, nickname, encrypted and iv as strings (FCM refuses
  * other value types), plus type=call, sid and media for a Jingle call;
  * android.priority is HIGH for user-visible pushes, NORMAL otherwise;
- * android.ttl is the block's ttl.  A notification block is added only
- * when the configuration asks for one.
+ * android.ttl is the block's ttl, but call-lifetime (when shorter) for a
+ * call (a Jingle proposal or a push to the VoIP token): a call that rings
+ * a minute late is over.  A notification block is added only when the
+ * configuration asks for one.
+ *
+ * Size: FCM refuses a message whose data map (keys and values, in bytes)
+ * is over 4096 bytes (INVALID_ARGUMENT, "FCM error codes").  A body that
+ * does not fit is cut on a UTF-8 character boundary and ends with U+2026;
+ * an encrypted payload is never cut (the app could not decrypt it): when
+ * it does not fit, the push goes without it, as a wake-up that names the
+ * account, and is counted and logged.  The max-payload-size clients are
+ * told (xpushd_provider.max_payload) is 4096 less every data key fcm.so
+ * can write and the one value it writes itself ("call"): values up to it
+ * always go whole.
  *
  * Access tokens are cached until shortly before they expire, and the next
  * one is fetched three quarters into a token's use, with or without
@@ -20,16 +32,12 @@
  * from messages:send drops the token, fetches a new one and retries that
  * message once.
  *
- * Errors (https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode):
- *	UNREGISTERED, 404; INVALID_ARGUMENT about the
- *	registration token				XP_INVALID_TOKEN
- *	QUOTA_EXCEEDED, 429 (Retry-After: seconds or
- *	an HTTP date)					XP_RATE_LIMITED
- *	UNAVAILABLE, INTERNAL, other 5xx, timeouts,
- *	connection failures, token endpoint down	XP_TEMPORARY
- *	SENDER_ID_MISMATCH, THIRD_PARTY_AUTH_ERROR,
- *	403, a second 401, a refused token request	XP_AUTH_FAILED
- *	other 4xx					XP_PERMANENT
+ * Errors: the table fcm_rules below (Google's ErrorCode reference and "FCM
+ * error codes" page).  Only UNREGISTERED, SENDER_ID_MISMATCH and an
+ * INVALID_ARGUMENT about the registration token say the token is dead; a
+ * 404 without an errorCode is a project FCM does not know (configuration).
+ * Timeouts, connection failures and an unreachable token endpoint are
+ * XP_TEMPORARY; a refused token request is XP_AUTH_FAILED.
  * XP_AUTH_FAILED is logged as a warning once, when it starts; status()
  * reports the provider unusable until a token request or a send succeeds.
  *
@@ -70,7 +78,15 @@
 
 #define FCM_TOKEN_MAX		4096	/* device token length */
 #define FCM_RESP_MAX		(64 * 1024)
-#define FCM_PAYLOAD_MAX		4096	/* FCM's limit for data */
+#define FCM_DATA_MAX		4096	/* FCM's limit: data keys + values */
+/* Every data key fcm.so writes, and the value it writes itself. */
+#define FCM_OWN_KEYS	(sizeof("account") + sizeof("sender") + \
+	sizeof("body") + sizeof("unread-messages") + sizeof("nickname") + \
+	sizeof("encrypted") + sizeof("iv") + sizeof("type") + \
+	sizeof("call") + sizeof("sid") + sizeof("media") - 11)
+/* What a client may fill with values (max-payload-size). */
+#define FCM_PAYLOAD_MAX		(FCM_DATA_MAX - FCM_OWN_KEYS)
+#define FCM_DATA_FIELDS		10	/* data keys of one message */
 #define FCM_AUTH_RETRY		60	/* s after a refused token */
 #define FCM_TEMP_RETRY_MAX	30	/* seconds, token endpoint down */
 #define FCM_TOKEN_MARGIN	300	/* refresh this long before expiry */
@@ -108,9 +124,12 @@ struct fcm {
 	const struct xp_host *host;
 	char		*id;
 	struct fcm_sa	 sa;
+	char		*project;
 	char		*send_url;
 	char		*ca_file;
 	long		 ttl;
+	long		 call_lifetime;	/* android.ttl of calls, s */
+	unsigned long	 blobs_dropped;	/* encrypted payloads too big */
 	long		 timeout_ms;
 	bool		 notification;
 	bool		 no_proxy;	/* the environment names none */
@@ -135,6 +154,7 @@ struct fcm {
 
 	bool		 failing;	/* auth/config failure, logged */
 	const char	*why;
+	char		*why_buf;	/* a why naming the project */
 
 	struct fcm_reqs	 waiting;	/* for an access token */
 	struct fcm_reqs	 ready;		/* for room in flight */
@@ -159,6 +179,8 @@ static const struct xp_option fcm_options[] = {
 	    "FCM HTTP v1 base URL" },
 	{ "ttl", XP_OPT_INTEGER, "2419200", 0, 2419200,
 	    "seconds FCM keeps an undelivered message (android.ttl)" },
+	{ "call-lifetime", XP_OPT_INTEGER, "30", 0, 2419200,
+	    "seconds FCM keeps an undelivered call push (its android.ttl)" },
 	{ "pool-size", XP_OPT_INTEGER, "1", 1, 64,
 	    "HTTP/2 connections to FCM" },
 	{ "request-timeout", XP_OPT_INTEGER, "30", 1, 600,
@@ -184,6 +206,19 @@ static const char *const fcm_features[] = {
 	NULL,
 };
 
+#ifdef FCM_TEST_HOOKS
+/*
+ * The test build only (test/fcm.mk builds fcm_hooks.so with it): the
+ * test moves fcm.so's clock forward, so that token lifetimes and the
+ * refresh timer are tested without waiting for them.
+ */
+extern long long fcm_test_clock_offset;
+long long fcm_test_clock_offset;
+#define FCM_CLOCK_OFFSET	fcm_test_clock_offset
+#else
+#define FCM_CLOCK_OFFSET	0
+#endif
+
 /* Monotonic milliseconds: token lifetimes must not follow the wall clock. */
 static long long
 fcm_now(void)
@@ -191,7 +226,8 @@ fcm_now(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 +
+	    FCM_CLOCK_OFFSET;
 }
 
 /* The request side. */
@@ -601,11 +637,16 @@ fcm_token_fetch(struct fcm *f)
 	f->token_req = req;
 }
 
+/*
+ * The refresh (or retry) timer.  Whenever it fires it fetches (or finds a
+ * fetch in flight, which arms it again when it ends) or arms itself again
+ * for the time left: never neither (fcm_test's test_refresh_clock fires it
+ * early by hand on fcm_hooks.so's clock).
+ */
 static void
 fcm_auth_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct fcm *f = arg;
-
 	struct timeval tv;
 	long long left;
 
@@ -647,10 +688,87 @@ fcm_req_submit(struct fcm_req *req)
 
 struct fcm_error {
 	long		 status;
-	const char	*code;		/* errorCode, else status */
+	const char	*code;		/* FcmError's errorCode, or NULL */
+	const char	*rpc_status;	/* error.status */
 	const char	*message;
-	bool		 about_token;	/* the token is bad */
+	bool		 about_token;	/* the message names the token */
 };
+
+/*
+ * What an answer of messages:send means, first match wins.  From
+ * Google's ErrorCode reference,
+ * https://firebase.google.com/docs/reference/fcm/rest/v1/ErrorCode, and
+ * "FCM error codes", https://firebase.google.com/docs/cloud-messaging/
+ * error-codes: the errorCode comes in error.details[] as
+ * {"@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
+ * "errorCode": ...}.  Only the rows marked dead delete a registration.
+ * An errorCode this table does not know (UNSPECIFIED_ERROR) is judged by
+ * the HTTP status.  A 401 without THIRD_PARTY_AUTH_ERROR first gets one
+ * token refresh and one retry (fcm_send_answer).
+ */
+enum fcm_when {
+	FCM_ALWAYS,
+	FCM_ABOUT_TOKEN,	/* the message names the registration token */
+};
+
+static const struct fcm_rule {
+	const char	*code;		/* errorCode; NULL: none matched */
+	long		 status;	/* HTTP status; 0: any; 500: 5xx */
+	enum fcm_when	 when;
+	enum xp_outcome	 outcome;
+} fcm_rules[] = {
+	/* 404: the app was uninstalled or the token expired: dead. */
+	{ "UNREGISTERED",	  0, FCM_ALWAYS,	XP_INVALID_TOKEN },
+	/* 400: "The registration token is not a valid FCM registration
+	   token": dead. */
+	{ "INVALID_ARGUMENT",	  0, FCM_ABOUT_TOKEN,	XP_INVALID_TOKEN },
+	/* 400: too big, a bad key or ttl: this push, not the device. */
+	{ "INVALID_ARGUMENT",	  0, FCM_ALWAYS,	XP_PERMANENT },
+	/* 403: the token is another Firebase project's: dead (the core's
+	   mass-deletion guard counts these: a wrong project looks alike). */
+	{ "SENDER_ID_MISMATCH",	  0, FCM_ALWAYS,	XP_INVALID_TOKEN },
+	/* 429: Retry-After honoured. */
+	{ "QUOTA_EXCEEDED",	  0, FCM_ALWAYS,	XP_RATE_LIMITED },
+	/* 503, 500: retry with backoff. */
+	{ "UNAVAILABLE",	  0, FCM_ALWAYS,	XP_TEMPORARY },
+	{ "INTERNAL",		  0, FCM_ALWAYS,	XP_TEMPORARY },
+	/* 401: the APNs certificate or Web Push key in the Firebase
+	   project is wrong: our configuration, not the token. */
+	{ "THIRD_PARTY_AUTH_ERROR", 0, FCM_ALWAYS,	XP_AUTH_FAILED },
+	/* No errorCode.  404: the project in the URL does not exist (a
+	   wrong project id): configuration, never the token. */
+	{ NULL,			404, FCM_ALWAYS,	XP_AUTH_FAILED },
+	{ NULL,			429, FCM_ALWAYS,	XP_RATE_LIMITED },
+	{ NULL,			401, FCM_ALWAYS,	XP_AUTH_FAILED },
+	/* PERMISSION_DENIED: the service account may not send. */
+	{ NULL,			403, FCM_ALWAYS,	XP_AUTH_FAILED },
+	{ NULL,			500, FCM_ALWAYS,	XP_TEMPORARY },
+	/* Any other answer: this push cannot succeed. */
+	{ NULL,			  0, FCM_ALWAYS,	XP_PERMANENT },
+};
+
+static bool
+fcm_rule_matches(const struct fcm_rule *r, const struct fcm_error *e)
+{
+	if (r->code != NULL && (e->code == NULL || strcmp(r->code,
+	    e->code) != 0))
+		return false;
+	if (r->status == 500 ? e->status < 500 :
+	    r->status != 0 && r->status != e->status)
+		return false;
+	return r->when == FCM_ALWAYS || e->about_token;
+}
+
+static enum xp_outcome
+fcm_error_outcome(const struct fcm_error *e)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(fcm_rules) / sizeof(fcm_rules[0]); i++)
+		if (fcm_rule_matches(&fcm_rules[i], e))
+			return fcm_rules[i].outcome;
+	return XP_PERMANENT;
+}
 
 static void
 fcm_error_parse(json_object *root, struct fcm_error *e)
@@ -663,7 +781,7 @@ fcm_error_parse(json_object *root, struct fcm_error *e)
 		return;
 	if (json_object_object_get_ex(err, "status", &v) &&
 	    json_object_is_type(v, json_type_string))
-		e->code = json_object_get_string(v);
+		e->rpc_status = json_object_get_string(v);
 	if (json_object_object_get_ex(err, "message", &v) &&
 	    json_object_is_type(v, json_type_string))
 		e->message = json_object_get_string(v);
@@ -699,12 +817,6 @@ fcm_error_parse(json_object *root, struct fcm_error *e)
 	}
 }
 
-static bool
-fcm_code_is(const struct fcm_error *e, const char *code)
-{
-	return e->code != NULL && strcmp(e->code, code) == 0;
-}
-
 static void
 fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 {
@@ -732,8 +844,8 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 	fcm_error_parse(root, &e);
 	retry = req->retry_after > 0 ? (unsigned int)req->retry_after : 0;
 
-	if (e.status == 401 && !fcm_code_is(&e, "THIRD_PARTY_AUTH_ERROR") &&
-	    !req->retried) {
+	if (e.status == 401 && (e.code == NULL ||
+	    strcmp(e.code, "THIRD_PARTY_AUTH_ERROR") != 0) && !req->retried) {
 		/* The token expired or was revoked: one refresh, one retry. */
 		req->retried = true;
 		if (req->token_gen == f->token_gen)
@@ -744,28 +856,19 @@ fcm_send_answer(struct fcm *f, struct fcm_req *req, CURLcode rc)
 		fcm_req_submit(req);
 		return;
 	}
-	if (fcm_code_is(&e, "UNREGISTERED") || e.status == 404 ||
-	    (e.about_token && (e.status == 400 ||
-	    fcm_code_is(&e, "INVALID_ARGUMENT"))))
-		outcome = XP_INVALID_TOKEN;
-	else if (fcm_code_is(&e, "QUOTA_EXCEEDED") || e.status == 429)
-		outcome = XP_RATE_LIMITED;
-	else if (fcm_code_is(&e, "UNAVAILABLE") ||
-	    fcm_code_is(&e, "INTERNAL") || e.status >= 500)
-		outcome = XP_TEMPORARY;
-	else if (fcm_code_is(&e, "SENDER_ID_MISMATCH") ||
-	    fcm_code_is(&e, "THIRD_PARTY_AUTH_ERROR") ||
-	    fcm_code_is(&e, "PERMISSION_DENIED") ||
-	    fcm_code_is(&e, "UNAUTHENTICATED") ||
-	    e.status == 401 || e.status == 403)
-		outcome = XP_AUTH_FAILED;
-	else
-		outcome = XP_PERMANENT;
-
+	outcome = fcm_error_outcome(&e);
 	reason = pu_asprintf("FCM: HTTP %ld %s%s%s", e.status,
-	    e.code != NULL ? e.code : "", e.message != NULL ? ": " : "",
+	    e.code != NULL ? e.code : e.rpc_status != NULL ? e.rpc_status :
+	    "", e.message != NULL ? ": " : "",
 	    e.message != NULL ? e.message : "");
-	if (outcome == XP_AUTH_FAILED) {
+	if (outcome == XP_AUTH_FAILED && e.status == 404 && e.code == NULL) {
+		free(f->why_buf);
+		f->why_buf = pu_asprintf("FCM knows no project '%s' (HTTP 404 "
+		    "from %s): a wrong project-id or service account file",
+		    f->project, f->send_url);
+		fcm_fail_auth(f, f->why_buf);
+		f->why = f->why_buf;
+	} else if (outcome == XP_AUTH_FAILED) {
 		fcm_fail_auth(f, reason);
 		f->why = "FCM refuses our credentials or configuration";
 	}
@@ -832,13 +935,134 @@ fcm_json_lit(struct pu_buf *b, const char *s)
 	pu_buf_add(b, s, strlen(s));
 }
 
+/* One member of message.data. */
+struct fcm_field {
+	const char	*key;
+	const char	*value;
+	size_t		 len;
+};
+
+struct fcm_data {
+	struct fcm_field f[FCM_DATA_FIELDS];
+	size_t		 n;
+	size_t		 size;		/* keys + values, as FCM counts */
+};
+
+static void
+fcm_data_add(struct fcm_data *d, const char *key, const char *value,
+    size_t len)
+{
+	if (value == NULL)
+		return;
+	d->f[d->n++] = (struct fcm_field){ key, value, len };
+	d->size += strlen(key) + len;
+}
+
+/*
+ * message.data of p, with body (may be NULL) of blen bytes; without blob,
+ * the wake-up: the account, the count and a call's keys, no content.
+ */
+static void
+fcm_data_make(struct fcm_data *d, const struct xp_push *p, const char *body,
+    size_t blen, bool blob, const char *unread)
+{
+	memset(d, 0, sizeof(*d));
+	fcm_data_add(d, "account", p->account, p->account != NULL ?
+	    strlen(p->account) : 0);
+	if (blob) {
+		fcm_data_add(d, "sender", p->sender, p->sender != NULL ?
+		    strlen(p->sender) : 0);
+		fcm_data_add(d, "body", body, blen);
+	}
+	fcm_data_add(d, "unread-messages", unread, unread != NULL ?
+	    strlen(unread) : 0);
+	if (blob) {
+		fcm_data_add(d, "nickname", p->nickname, p->nickname != NULL ?
+		    strlen(p->nickname) : 0);
+		fcm_data_add(d, "encrypted", p->encrypted, p->encrypted !=
+		    NULL ? strlen(p->encrypted) : 0);
+		fcm_data_add(d, "iv", p->iv, p->iv != NULL ? strlen(p->iv) :
+		    0);
+	}
+	/* A call's wake-up still says it is one. */
+	if (p->kind == XP_KIND_CALL) {
+		fcm_data_add(d, "type", "call", 4);
+		fcm_data_add(d, "sid", p->jingle_sid, p->jingle_sid != NULL ?
+		    strlen(p->jingle_sid) : 0);
+		fcm_data_add(d, "media", p->jingle_media, p->jingle_media !=
+		    NULL ? strlen(p->jingle_media) : 0);
+	}
+}
+
+/*
+ * message.data within FCM_DATA_MAX: the body cut when it must be (into
+ * *cut_r, malloc'd), or, for an encrypted payload that does not fit, the
+ * wake-up without it (*dropped_r).  -1 when nothing fits.
+ */
+static int
+fcm_data_fit(struct fcm_data *d, const struct xp_push *p, const char *unread,
+    char **cut_r, bool *dropped_r)
+{
+	size_t blen = p->body != NULL ? strlen(p->body) : 0, other, n;
+	char *b;
+
+	*cut_r = NULL;
+	*dropped_r = false;
+	fcm_data_make(d, p, p->body, blen, true, unread);
+	if (d->size <= FCM_DATA_MAX)
+		return 0;
+	if (p->encrypted == NULL && p->body != NULL) {
+		other = d->size - blen;
+		if (other + sizeof(PU_ELLIPSIS) - 1 <= FCM_DATA_MAX) {
+			n = pu_utf8_cut(p->body, blen, FCM_DATA_MAX - other -
+			    (sizeof(PU_ELLIPSIS) - 1));
+			b = pu_malloc(n + sizeof(PU_ELLIPSIS));
+			memcpy(b, p->body, n);
+			memcpy(b + n, PU_ELLIPSIS, sizeof(PU_ELLIPSIS));
+			*cut_r = b;
+			fcm_data_make(d, p, b, n + sizeof(PU_ELLIPSIS) - 1,
+			    true, unread);
+			return 0;
+		}
+	}
+	/* Never a cut blob: the app could not decrypt it. */
+	if (p->encrypted != NULL) {
+		fcm_data_make(d, p, NULL, 0, false, unread);
+		*dropped_r = true;
+		if (d->size <= FCM_DATA_MAX)
+			return 0;
+	}
+	return -1;
+}
+
 static char *
-fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
+fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r,
+    const char **error_r)
 {
 	struct pu_buf b = { 0 };
-	char num[32];
-	bool first;
+	struct fcm_data d;
+	char num[32], unread[32], *cut;
+	const char *body;
+	bool first, dropped;
+	long ttl;
+	size_t i;
 
+	if (p->unread >= 0)
+		snprintf(unread, sizeof(unread), "%ld", p->unread);
+	if (fcm_data_fit(&d, p, p->unread >= 0 ? unread : NULL, &cut,
+	    &dropped) == -1) {
+		*error_r = "the message does not fit FCM's 4096-byte data "
+		    "limit even without its body";
+		return NULL;
+	}
+	if (dropped) {
+		f->blobs_dropped++;
+		f->host->log(f->host, XP_LOG_INFO, "an encrypted payload of "
+		    "%zu bytes does not fit FCM's %d-byte data limit: sent a "
+		    "wake-up for %s without it (%lu so far)",
+		    strlen(p->encrypted), FCM_DATA_MAX, p->account != NULL ?
+		    p->account : "?", f->blobs_dropped);
+	}
 	if ((b.data = malloc(FCM_JSON_INITIAL)) == NULL)
 		abort();
 	b.cap = FCM_JSON_INITIAL;
@@ -847,41 +1071,35 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r)
 
 	fcm_json_lit(&b, ",\"data\":{");
 	first = true;
-	fcm_json_kv(&b, &first, "account", p->account);
-	fcm_json_kv(&b, &first, "sender", p->sender);
-	fcm_json_kv(&b, &first, "body", p->body);
-	if (p->unread >= 0) {
-		snprintf(num, sizeof(num), "%ld", p->unread);
-		fcm_json_kv(&b, &first, "unread-messages", num);
-	}
-	fcm_json_kv(&b, &first, "nickname", p->nickname);
-	fcm_json_kv(&b, &first, "encrypted", p->encrypted);
-	fcm_json_kv(&b, &first, "iv", p->iv);
-	if (p->kind == XP_KIND_CALL) {
-		fcm_json_kv(&b, &first, "type", "call");
-		fcm_json_kv(&b, &first, "sid", p->jingle_sid);
-		fcm_json_kv(&b, &first, "media", p->jingle_media);
+	for (i = 0; i < d.n; i++) {
+		pu_json_key(&b, &first, d.f[i].key);
+		pu_json_str(&b, d.f[i].value, d.f[i].len);
 	}
 	fcm_json_lit(&b, "}");
 
+	ttl = f->ttl;
+	if ((p->kind == XP_KIND_CALL || p->voip) && f->call_lifetime < ttl)
+		ttl = f->call_lifetime;
 	fcm_json_lit(&b, p->prio == XP_PRIO_HIGH ?
 	    ",\"android\":{\"priority\":\"HIGH\",\"ttl\":" :
 	    ",\"android\":{\"priority\":\"NORMAL\",\"ttl\":");
-	snprintf(num, sizeof(num), "%lds", f->ttl);
+	snprintf(num, sizeof(num), "%lds", ttl);
 	pu_json_str(&b, num, strlen(num));
 	fcm_json_lit(&b, "}");
 
 	if (f->notification && p->prio == XP_PRIO_HIGH) {
+		body = cut != NULL ? cut : dropped ? NULL : p->body;
 		fcm_json_lit(&b, ",\"notification\":{");
 		first = true;
 		fcm_json_kv(&b, &first, "title", p->nickname != NULL ?
 		    p->nickname : p->sender != NULL ? p->sender : p->account);
-		fcm_json_kv(&b, &first, "body", p->body != NULL ? p->body :
+		fcm_json_kv(&b, &first, "body", body != NULL ? body :
 		    p->kind == XP_KIND_CALL ? "Incoming call" :
 		    "New message");
 		fcm_json_lit(&b, "}");
 	}
 	fcm_json_lit(&b, "}}");
+	free(cut);
 	*len_r = b.len;
 	return b.data;
 }
@@ -914,6 +1132,7 @@ fcm_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 {
 	struct fcm *f = self;
 	struct fcm_req *req;
+	const char *why;
 	char *err = NULL;
 
 	if (f->outstanding >= f->queue_max)
@@ -931,7 +1150,11 @@ fcm_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 		free(err);
 		return 0;
 	}
-	req->body = fcm_message(f, p, &req->body_len);
+	if ((req->body = fcm_message(f, p, &req->body_len, &why)) == NULL) {
+		req->body = pu_strdup("");
+		fcm_req_finish(req, XP_PERMANENT, 0, why);
+		return 0;
+	}
 	fcm_req_submit(req);
 	return 0;
 }
@@ -991,6 +1214,8 @@ fcm_destroy(void *self)
 		event_free(f->auth_ev);
 	fcm_sa_free(&f->sa);
 	free(f->id);
+	free(f->project);
+	free(f->why_buf);
 	free(f->send_url);
 	free(f->ca_file);
 	free(f->auth_hdr);
@@ -1049,11 +1274,13 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 	len = strlen(endpoint);
 	while (len > 8 && endpoint[len - 1] == '/')
 		len--;
+	f->project = pu_strdup(project);
 	f->send_url = pu_asprintf("%.*s/v1/projects/%s/messages:send",
 	    (int)len, endpoint, project);
 	s = h->opt_str(h, block, "ca-file");
 	f->ca_file = s != NULL && *s != '\0' ? pu_strdup(s) : NULL;
 	f->ttl = h->opt_int(h, block, "ttl");
+	f->call_lifetime = h->opt_int(h, block, "call-lifetime");
 	f->timeout_ms = h->opt_int(h, block, "request-timeout") * 1000;
 	f->queue_max = h->opt_int(h, block, "queue-size");
 	f->notification = h->opt_bool(h, block, "notification");

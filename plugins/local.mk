@@ -6,7 +6,7 @@
 noinst_LTLIBRARIES += plugins/lib/libxpplug.la
 plugins_lib_libxpplug_la_SOURCES = plugins/lib/pu.h \
 	plugins/lib/alloc.c plugins/lib/buf.c plugins/lib/json.c \
-	plugins/lib/b64url.c plugins/lib/sslerr.c
+	plugins/lib/b64url.c plugins/lib/sslerr.c plugins/lib/utf8.c
 plugins_lib_libxpplug_la_CFLAGS = $(AM_CFLAGS) -fPIC
 
 # libxph2: the HTTP/2 client of the APNs modules.

@@ -9,6 +9,17 @@ test_mock_fcm_mock_SOURCES = test/mock/fcm_mock.c \
 test_mock_fcm_mock_LDADD = $(OPENSSL_LIBS) $(NGHTTP2_LIBS) \
 	$(LIBEVENT_LIBS) $(JSONC_LIBS)
 
+# fcm_hooks.so: fcm.so built with FCM_TEST_HOOKS, whose clock the test
+# moves forward (token lifetimes and the refresh timer without waiting).
+check_LTLIBRARIES += test/plugins/fcm_hooks.la
+test_plugins_fcm_hooks_la_SOURCES = $(plugins_fcm_la_SOURCES)
+test_plugins_fcm_hooks_la_CPPFLAGS = $(plugins_fcm_la_CPPFLAGS) \
+	-DFCM_TEST_HOOKS
+test_plugins_fcm_hooks_la_LDFLAGS = -module -avoid-version -shared \
+	-no-undefined -rpath /nowhere \
+	-export-symbols-regex '^(xpushd_provider|fcm_test_clock_offset)$$'
+test_plugins_fcm_hooks_la_LIBADD = $(plugins_fcm_la_LIBADD)
+
 check_PROGRAMS += test/integration/fcm_test
 test_integration_fcm_test_SOURCES = test/integration/fcm_test.c test/lib/tap.h \
 	plugins/provider.h
@@ -16,7 +27,8 @@ test_integration_fcm_test_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) \
 	$(JSONC_CFLAGS) $(LIBEVENT_CFLAGS)
 test_integration_fcm_test_LDADD = $(CURL_LIBS) $(JSONC_LIBS) $(LIBEVENT_LIBS) \
 	$(LTDL_LIBS)
-EXTRA_test_integration_fcm_test_DEPENDENCIES = plugins/fcm.la test/mock/fcm_mock
+EXTRA_test_integration_fcm_test_DEPENDENCIES = plugins/fcm.la \
+	test/mock/fcm_mock test/plugins/fcm_hooks.la
 
 TESTS += test/integration/fcm_test.sh test/integration/fcm_cmock_test.sh \
 	test/integration/fcm_legacy_test.sh

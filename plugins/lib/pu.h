@@ -2,8 +2,8 @@
  * libxpplug: the support library linked into every provider module.  A
  * module must not use core/'s xmalloc or log (it is dlopened into xpushd
  * and linked on its own), so it gets these, one of each: allocation that
- * never returns NULL, a growable buffer, a JSON writer, base64url, and
- * OpenSSL's error queue as text.  Deferring answers is not here: the host does it
+ * never returns NULL, a growable buffer, a JSON writer, base64url, UTF-8
+ * cutting, and OpenSSL's error queue as text.  Deferring answers is not here: the host does it
  * (plugins/provider.h).
  */
 #ifndef XP_PLUGIN_PU_H
@@ -72,6 +72,14 @@ pu_json_key(struct pu_buf *b, bool *first, const char *key)
 	pu_json_str(b, key, strlen(key));
 	pu_buf_add(b, ":", 1);
 }
+
+/*
+ * UTF-8 (utf8.c): the longest prefix of s (len bytes, valid UTF-8) of at
+ * most n bytes that ends on a character boundary.  PU_ELLIPSIS (U+2026)
+ * marks text that was cut.
+ */
+#define PU_ELLIPSIS	"\xe2\x80\xa6"
+size_t	 pu_utf8_cut(const char *s, size_t len, size_t n);
 
 /* Unpadded base64url of len bytes, NUL-terminated, malloc'd (b64url.c). */
 char	*pu_b64url(const void *, size_t len);

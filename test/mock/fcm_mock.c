@@ -26,6 +26,7 @@
  *				does for the fields xpushd sends; answered by
  *				the device token's prefix
  *	GET  /control/stats	counters as JSON (send_ok: 200 answers)
+ *	POST /control/token	an access token for the test's own sends
  *	POST /control/revoke	forget every access token (next send: 401)
  *	POST /control/reject-auth, /control/accept-auth
  *				token requests get 400 invalid_grant, or not
@@ -36,9 +37,13 @@
  * INVALID_ARGUMENT about the registration token; badarg 400
  * INVALID_ARGUMENT about something else; quota 429 QUOTA_EXCEEDED with
  * Retry-After: 7; quotadate the same with an HTTP-date; unavailable 503;
- * internal 500; sendermismatch 403 SENDER_ID_MISMATCH; thirdparty 401
- * THIRD_PARTY_AUTH_ERROR; forbidden 403 PERMISSION_DENIED; slow 200 after
- * --slow seconds; anything else 200 {"name": "projects/P/messages/0:N"}.
+ * internal 500; unspecified 500 UNSPECIFIED_ERROR; sendermismatch 403
+ * SENDER_ID_MISMATCH; thirdparty 401 THIRD_PARTY_AUTH_ERROR; forbidden
+ * 403 PERMISSION_DENIED; notfound 404 NOT_FOUND without an errorCode (what
+ * a wrong project id gets); slow 200 after --slow seconds; anything else
+ * 200 {"name": "projects/P/messages/0:N"}.  A message whose data (keys
+ * and values, in bytes) is over 4096 bytes gets 400 INVALID_ARGUMENT
+ * "Message is too big", as FCM answers it, whatever the token.
  *
  * Counters go to stderr on SIGUSR1 and at exit (SIGTERM, SIGINT).
  */
@@ -73,6 +78,7 @@
 #define RETRY_AFTER	7	/* s, the quota answers' Retry-After */
 #define SA_MAX		(64 * 1024)
 #define FORM_MAX	8192	/* a decoded form value */
+#define DATA_MAX	4096	/* FCM's limit: data keys + values, bytes */
 
 struct token {
 	char		 s[TOKEN_LEN];
@@ -565,10 +571,12 @@ is_duration(const char *s)
 
 /* The problem with the message, or NULL; *token_r is message.token. */
 static const char *
-message_check(json_object *doc, const char **token_r, char *buf, size_t len)
+message_check(json_object *doc, const char **token_r, bool *too_big_r,
+    char *buf, size_t len)
 {
 	json_object *msg, *data, *android, *v;
 	const char *s;
+	size_t size;
 	int i = 0;
 
 	if (doc == NULL)
@@ -584,6 +592,7 @@ message_check(json_object *doc, const char **token_r, char *buf, size_t len)
 	if (json_object_object_get_ex(msg, "data", &data)) {
 		if (!json_object_is_type(data, json_type_object))
 			return "message.data is not an object";
+		size = 0;
 		json_object_object_foreach(data, key, val) {
 			if (!json_object_is_type(val, json_type_string)) {
 				snprintf(buf, len, "Invalid value at "
@@ -597,7 +606,13 @@ message_check(json_object *doc, const char **token_r, char *buf, size_t len)
 				    key);
 				return buf;
 			}
+			size += strlen(key) + (size_t)json_object_get_string_len(
+			    val);
 			i++;
+		}
+		if (size > DATA_MAX) {
+			*too_big_r = true;
+			return "Message is too big";
 		}
 	}
 	if (json_object_object_get_ex(msg, "android", &android)) {
@@ -635,6 +650,10 @@ static const struct {
 	    "unavailable.", "UNAVAILABLE" },
 	{ "internal", 500, "INTERNAL", "Internal error encountered.",
 	    "INTERNAL" },
+	{ "unspecified", 500, "UNKNOWN", "Unknown error.",
+	    "UNSPECIFIED_ERROR" },
+	{ "notfound", 404, "NOT_FOUND", "Requested entity was not found.",
+	    NULL },
 	{ "sendermismatch", 403, "PERMISSION_DENIED", "SenderId mismatch",
 	    "SENDER_ID_MISMATCH" },
 	{ "thirdparty", 401, "UNAUTHENTICATED", "Auth error from APNS or Web "
@@ -676,6 +695,7 @@ static bool
 send_request(struct h2srv_req *req, struct answer *a)
 {
 	const char *ct, *body, *problem, *token = NULL;
+	bool too_big = false;
 	char buf[256];
 	json_object *doc;
 	struct slow *sl;
@@ -707,10 +727,10 @@ send_request(struct h2srv_req *req, struct answer *a)
 	}
 	body = h2srv_req_body(req, &len);
 	doc = json_parse(body, len);
-	if ((problem = message_check(doc, &token, buf, sizeof(buf))) !=
-	    NULL) {
-		answer_fcm_error(a, 400, "INVALID_ARGUMENT", problem, NULL,
-		    problem);
+	if ((problem = message_check(doc, &token, &too_big, buf,
+	    sizeof(buf))) != NULL) {
+		answer_fcm_error(a, 400, "INVALID_ARGUMENT", problem, too_big ?
+		    "INVALID_ARGUMENT" : NULL, problem);
 		json_object_put(doc);
 		return true;
 	}
@@ -782,6 +802,10 @@ control(struct h2srv_req *req, const char *what, struct answer *a)
 	}
 	if (strcmp(h2srv_req_method(req), "POST") != 0) {
 		answer_json(a, 405, json_object_new_string("POST only"));
+		return;
+	}
+	if (strcmp(what, "token") == 0) {
+		token_issue(a);
 		return;
 	}
 	if (strcmp(what, "revoke") == 0)

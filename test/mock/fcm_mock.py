@@ -10,6 +10,7 @@ port:
                                   checks the bearer token and the message
                                   JSON, answers by the device token's prefix
   GET  /control/stats             counters as JSON
+  POST /control/token             an access token for the test's own sends
   POST /control/revoke            forget every access token (next send: 401)
   POST /control/reject-auth       token requests get 400 invalid_grant
   POST /control/accept-auth       ... and back
@@ -19,9 +20,13 @@ Device token prefixes: unregistered (404 UNREGISTERED), invalid (400
 INVALID_ARGUMENT about the registration token), badarg (400
 INVALID_ARGUMENT about something else), quota (429 QUOTA_EXCEEDED,
 Retry-After: 7), quotadate (the same with an HTTP-date), unavailable (503
-UNAVAILABLE), internal (500 INTERNAL), sendermismatch (403
-SENDER_ID_MISMATCH), thirdparty (401 THIRD_PARTY_AUTH_ERROR), forbidden
-(403 PERMISSION_DENIED), slow (200 after --slow seconds); anything else 200.
+UNAVAILABLE), internal (500 INTERNAL), unspecified (500
+UNSPECIFIED_ERROR), sendermismatch (403 SENDER_ID_MISMATCH), thirdparty
+(401 THIRD_PARTY_AUTH_ERROR), forbidden (403 PERMISSION_DENIED), notfound
+(404 NOT_FOUND without an errorCode, what a wrong project id gets), slow
+(200 after --slow seconds); anything else 200.  A message whose data (keys
+and values, in bytes) is over 4096 bytes gets 400 INVALID_ARGUMENT
+"Message is too big", as FCM answers it, whatever the token.
 
 Usage: fcm_mock.py --cert C --key K --service-account SA.json
                    [--port N] [--port-file F] [--record F]
@@ -53,6 +58,7 @@ SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
+DATA_MAX = 4096     # FCM's limit: data keys + values, in bytes
 
 
 def b64url_decode(s):
@@ -133,9 +139,12 @@ class Mock:
         if problems:
             return 400, {"error": "invalid_grant",
                          "error_description": ", ".join(problems)}
+        return self.issue()
+
+    def issue(self):
         self.n += 1
         tok = "ya29.mock-%d-%s" % (self.n, secrets.token_hex(8))
-        self.tokens[tok] = now + self.args.token_lifetime
+        self.tokens[tok] = time.time() + self.args.token_lifetime
         self.stats["token_ok"] += 1
         return 200, {"access_token": tok, "token_type": "Bearer",
                      "expires_in": self.args.token_lifetime}
@@ -162,6 +171,9 @@ class Mock:
                         "(TYPE_STRING), %r" % (i, v))
             if k in ("from", "gcm") or k.startswith("google"):
                 return "Invalid data key %r" % k
+        if sum(len(k.encode()) + len(v.encode())
+               for k, v in data.items()) > DATA_MAX:
+            return "Message is too big"
         android = msg.get("android", {})
         if not isinstance(android, dict):
             return "message.android is not an object"
@@ -191,7 +203,9 @@ class Mock:
                                   "content-type"), {}
         problem = self.check_message(body)
         if problem:
-            return 400, fcm_error(400, "INVALID_ARGUMENT", problem, None, [
+            code = "INVALID_ARGUMENT" if problem == "Message is too big" \
+                else None
+            return 400, fcm_error(400, "INVALID_ARGUMENT", problem, code, [
                 {"@type": BAD_REQUEST, "fieldViolations": [
                     {"field": "message", "description": problem}]}]), {}
         token = json.loads(body)["message"]["token"]
@@ -222,6 +236,12 @@ class Mock:
         if token.startswith("internal"):
             return 500, fcm_error(500, "INTERNAL", "Internal error "
                                   "encountered.", "INTERNAL"), {}
+        if token.startswith("unspecified"):
+            return 500, fcm_error(500, "UNKNOWN", "Unknown error.",
+                                  "UNSPECIFIED_ERROR"), {}
+        if token.startswith("notfound"):
+            return 404, fcm_error(404, "NOT_FOUND", "Requested entity was "
+                                  "not found."), {}
         if token.startswith("sendermismatch"):
             return 403, fcm_error(403, "PERMISSION_DENIED", "SenderId "
                                   "mismatch", "SENDER_ID_MISMATCH"), {}
@@ -245,6 +265,9 @@ class Mock:
             return 200, dict(self.stats, tokens=len(self.tokens)), {}
         if path.startswith("/control/") and method == "POST":
             what = path[9:]
+            if what == "token":
+                status, doc = self.issue()
+                return status, doc, {}
             if what == "revoke":
                 self.tokens.clear()
             elif what == "reject-auth":
