@@ -60,3 +60,8 @@ test_throttle_test_LDADD = $(XP_TEST_LDADD)
 TESTS += test/e2e_test.sh
 EXTRA_DIST += test/e2e_test.sh test/lib/e2e.sh test/prosody
 include $(srcdir)/test/rest.mk
+
+# The mass-deletion guard's arithmetic on a fake clock.
+check_PROGRAMS += test/guard_test
+TESTS += test/guard_test
+test_guard_test_SOURCES = test/guard_test.c core/guard.c core/guard.h
