@@ -19,12 +19,14 @@ core_libxpcore_a_SOURCES = \
 	core/clock.h \
 	core/publish.c core/publish.h \
 	core/stats.c core/stats.h \
+	core/metrics.c core/metrics.h \
 	core/pg.c core/pg.h core/store.c core/store.h \
 	core/migrate.c core/migrate.h core/registry.c core/registry.h \
 	core/devcache.c core/devcache.h \
 	core/siphash.c core/siphash.h \
 	core/rand.c core/rand.h \
 	core/rest.c core/rest.h \
+	core/rest_unregister.c core/rest_unregister.h \
 	core/certwatch.c core/certwatch.h \
 	core/admins.c core/admins.h \
 	core/guard.c core/guard.h

@@ -25,12 +25,14 @@
 #include "core/disco.h"
 #include "core/link.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/migrate.h"
 #include "core/options.h"
 #include "core/provider.h"
 #include "core/publish.h"
 #include "core/registry.h"
 #include "core/rest.h"
+#include "core/rest_unregister.h"
 #include "core/router.h"
 #include "core/stats.h"
 #include "core/store.h"
@@ -347,8 +349,9 @@ component_start(void)
 	commands_init(xpd->store);
 	publish_init(xpd->base, component_registry, xpd->conf);
 	/* Operations: the HTTPS endpoint and the certificate watch. */
-	if (rest_init(xpd->base, xpd->store, component_link, xpd->conf,
-	    &err) == -1)
+	rest_unregister_init(xpd->store);
+	metrics_init(xpd->base, xpd->store, component_link);
+	if (rest_init(xpd->base, xpd->conf, &err) == -1)
 		fatalx("%s", err);
 	admins_init(xpd->base, xpd->conf);
 	certwatch_init(xpd->base, xpd->store, xpd->conf);

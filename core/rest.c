@@ -1,27 +1,17 @@
 /*
- * The HTTPS endpoint: libevent's evhttp over OpenSSL bufferevents.
+ * The HTTPS listener of the `rest` block: libevent's evhttp over OpenSSL
+ * bufferevents, for the endpoints that mount themselves on it
+ * (core/rest_unregister.c: Tigase's unregister-device handler;
+ * core/metrics.c: GET /metrics and GET /health).
  *
- *   POST /rest/push/unregister-device/{component-jid}
- *   POST /unregister-device/{component-jid}
- *	Tigase's UnregisterDeviceHandler: the JSON body {"account": bare JID,
- *	"provider": id, "device-token": token} removes that registration,
- *	without XMPP authentication (whoever holds the token may drop it,
- *	as an app server does when the OS tells it a token is dead).
- *	200 {"result":"success"} when a row was removed, 200
- *	{"result":"failure"} when there was none (Tigase answers both with
- *	200 and tells them apart by the body), 404 for another component's
- *	JID, 400 for malformed JSON, wrong types or missing fields, 413 for
- *	bodies over max-body (evhttp refuses them before reading them), 503
- *	while the database is unreachable (retry later).
- *   GET /metrics	Prometheus text format 0.0.4; optional bearer token.
- *   GET /health	200 when the link, the database and every provider are
- *			usable, else 503 naming what is not.
- *
- * Every request first passes a per-address token bucket (429 with
- * Retry-After when empty).  Nothing here blocks: the unregister waits for
- * the store through a callback, and the registration gauges of /metrics
- * are refreshed in the background every `metrics-refresh` seconds rather
- * than queried per scrape.  Plain HTTP is allowed only on loopback.
+ * Limits: request headers up to REST_MAX_HEADERS bytes, bodies up to
+ * `max-body` (evhttp answers 413 before reading a larger one), REST_TIMEOUT
+ * seconds of client silence, GET and POST only (evhttp answers 405 to the
+ * others), TLS 1.2 or later without renegotiation.  Plain HTTP is allowed
+ * only on loopback.  Every request first passes a per-address token bucket
+ * (`rate-limit` per minute, `rate-burst`; 429 with Retry-After when
+ * empty), then goes to the route whose path matches; an unknown path is
+ * answered 404 and a known path with the wrong method 405.
  */
 #include "config.h"
 
@@ -31,7 +21,6 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -41,27 +30,17 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <json-c/json.h>
-#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "core/certwatch.h"
-#include "core/link.h"
 #include "core/log.h"
-#include "core/provider.h"
 #include "core/rest.h"
-#include "core/stats.h"
-#include "core/store.h"
 #include "core/xmalloc.h"
-#include "core/xpushd.h"
-#include "xml/jid.h"
 
-#define REST_PREFIX_TIGASE	"/rest/push/unregister-device/"
-#define REST_PREFIX_SHORT	"/unregister-device/"
 #define REST_MAX_HEADERS	8192	/* bytes of request headers */
 #define REST_TIMEOUT		30	/* seconds of client silence */
 #define REST_JSON_DEPTH		8	/* nesting accepted in a body */
-#define REST_MAX_FIELD		4096	/* bytes of one body field */
+#define REST_MAX_SERVICES	8	/* endpoints mounted at once */
 #define RATE_HASH_SIZE		1024
 #define RATE_MAX_CLIENTS	65536	/* addresses tracked at once */
 #define RATE_SWEEP_INTERVAL	60	/* seconds between idle sweeps */
@@ -72,11 +51,9 @@ struct rest_settings {
 	bool		 tls;
 	char		*cert_file;
 	char		*key_file;
-	char		*metrics_token;	/* NULL: /metrics is open */
 	size_t		 max_body;
 	double		 rate;		/* tokens per second */
 	double		 burst;
-	int		 refresh;	/* seconds between registration counts */
 };
 
 /* One client address's token bucket. */
@@ -87,42 +64,17 @@ struct bucket {
 	struct bucket	*next;
 };
 
-/* The registrations of one provider, as last counted. */
-struct regcount {
-	char		*provider;
-	long long	 n;
-	bool		 known;
-	bool		 seen;		/* still configured */
-	struct regcount	*next;
-};
-
-/* An unregister waiting for the store. */
-struct unreg_job {
-	struct evhttp_request	*req;	/* NULL once the client is gone */
-	char			*account;
-	char			*provider;
-};
-
-struct count_job {
-	char		*provider;
-	unsigned int	 generation;
-};
-
 static struct {
 	bool			 running;
 	struct event_base	*base;
-	struct store		*store;
-	struct link		*link;
-	char			*component;	/* the xmpp jid */
 	struct rest_settings	 set;
 	struct evhttp		*http;
 	SSL_CTX			*ssl_ctx;
 	struct bucket		*buckets[RATE_HASH_SIZE];
 	size_t			 nbuckets;
 	struct event		*sweep;
-	struct event		*refresh;
-	struct regcount		*counts;
-	unsigned int		 generation;
+	const struct rest_service *services[REST_MAX_SERVICES];
+	size_t			 nservices;
 } rest;
 
 /* Settings */
@@ -186,7 +138,6 @@ settings_clear(struct rest_settings *set)
 	free(set->host);
 	free(set->cert_file);
 	free(set->key_file);
-	free(set->metrics_token);
 	memset(set, 0, sizeof(*set));
 }
 
@@ -219,12 +170,9 @@ settings_from_conf(struct rest_settings *set, const struct xp_conf *conf,
 		settings_clear(set);
 		return -1;
 	}
-	v = conf_str(conf, "rest", "metrics-token");
-	set->metrics_token = *v != '\0' ? xstrdup(v) : NULL;
 	set->max_body = (size_t)conf_int(conf, "rest", "max-body");
 	set->rate = (double)conf_int(conf, "rest", "rate-limit") / 60.0;
 	set->burst = (double)conf_int(conf, "rest", "rate-burst");
-	set->refresh = (int)conf_int(conf, "rest", "metrics-refresh");
 	return 0;
 }
 
@@ -385,6 +333,7 @@ rest_sweep_cb(evutil_socket_t fd, short events, void *arg)
 	rate_sweep(false);
 }
 
+
 /* Replies */
 
 static void
@@ -403,8 +352,8 @@ reply_body(struct evhttp_request *req, int code, const char *reason,
 	evbuffer_free(buf);
 }
 
-static void
-reply_json(struct evhttp_request *req, int code, const char *reason,
+void
+rest_reply_json(struct evhttp_request *req, int code, const char *reason,
     struct json_object *obj)
 {
 	const char *s = json_object_to_json_string_ext(obj,
@@ -417,9 +366,8 @@ reply_json(struct evhttp_request *req, int code, const char *reason,
 	json_object_put(obj);
 }
 
-/* {"result": result, "error": message} */
-static void
-reply_result(struct evhttp_request *req, int code, const char *reason,
+void
+rest_reply_result(struct evhttp_request *req, int code, const char *reason,
     const char *result, const char *message)
 {
 	struct json_object *o = json_object_new_object();
@@ -428,118 +376,21 @@ reply_result(struct evhttp_request *req, int code, const char *reason,
 	if (message != NULL)
 		json_object_object_add(o, "error",
 		    json_object_new_string(message));
-	reply_json(req, code, reason, o);
+	rest_reply_json(req, code, reason, o);
 }
 
-static void
-reply_text(struct evhttp_request *req, int code, const char *reason,
+void
+rest_reply_text(struct evhttp_request *req, int code, const char *reason,
     const char *text)
 {
 	reply_body(req, code, reason, "text/plain; charset=utf-8", text,
 	    strlen(text));
 }
 
-/* Unregister */
+/* Request bodies */
 
-/*
- * The connection goes away while the store works.  When evhttp frees it
- * with its requests (evhttp_free at shutdown), forget the request.  When
- * the client hung up, evhttp has detached the request instead and frees
- * it when we reply.
- */
-static void
-unreg_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
-{
-	struct unreg_job *job = arg;
-
-	if (job->req != NULL && evhttp_request_get_connection(job->req) ==
-	    evcon)
-		job->req = NULL;
-}
-
-static void
-unreg_job_free(struct unreg_job *job)
-{
-	free(job->account);
-	free(job->provider);
-	free(job);
-}
-
-static void
-unreg_done_cb(void *arg, enum store_status st, const char *msg)
-{
-	struct unreg_job *job = arg;
-	struct evhttp_request *req = job->req;
-
-	if (st == STORE_OK) {
-		stats_inc(STAT_UNREGISTER);
-		log_info("rest: unregister-device removed a %s registration "
-		    "of %s", job->provider, job->account);
-	} else if (st != STORE_NOTFOUND)
-		log_warnx("rest: unregister-device for %s: %s",
-		    job->account, msg != NULL ? msg : store_status_str(st));
-	if (req == NULL) {
-		unreg_job_free(job);
-		return;
-	}
-	if (evhttp_request_get_connection(req) != NULL)
-		evhttp_connection_set_closecb(
-		    evhttp_request_get_connection(req), NULL, NULL);
-	switch (st) {
-	case STORE_OK:
-		reply_result(req, HTTP_OK, "OK", "success", NULL);
-		break;
-	case STORE_NOTFOUND:
-		reply_result(req, HTTP_OK, "OK", "failure",
-		    "no such registration");
-		break;
-	case STORE_ETEMP:
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Retry-After", "10");
-		reply_result(req, HTTP_SERVUNAVAIL, "Service Unavailable",
-		    "failure", "the database is unavailable; try again later");
-		break;
-	default:
-		reply_result(req, HTTP_INTERNAL, "Internal Server Error",
-		    "failure", "the registration could not be removed");
-		break;
-	}
-	unreg_job_free(job);
-}
-
-/* A non-empty string member of the body, or NULL with *error_r. */
-static const char *
-body_string(struct json_object *body, const char *key, char **error_r)
-{
-	struct json_object *v;
-	const char *s;
-
-	if (!json_object_object_get_ex(body, key, &v) || v == NULL) {
-		xasprintf(error_r, "'%s' is missing", key);
-		return NULL;
-	}
-	if (!json_object_is_type(v, json_type_string)) {
-		xasprintf(error_r, "'%s' must be a string", key);
-		return NULL;
-	}
-	s = json_object_get_string(v);
-	if ((size_t)json_object_get_string_len(v) != strlen(s) ||
-	    *s == '\0') {
-		xasprintf(error_r, "'%s' must be a non-empty string without "
-		    "NUL characters", key);
-		return NULL;
-	}
-	if (strlen(s) > REST_MAX_FIELD) {
-		xasprintf(error_r, "'%s' is longer than %d bytes", key,
-		    REST_MAX_FIELD);
-		return NULL;
-	}
-	return s;
-}
-
-/* The JSON object in the request body, or NULL with *error_r. */
-static struct json_object *
-body_parse(struct evhttp_request *req, char **error_r)
+struct json_object *
+rest_read_json(struct evhttp_request *req, char **error_r)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
 	size_t len = evbuffer_get_length(in);
@@ -582,467 +433,66 @@ body_parse(struct evhttp_request *req, char **error_r)
 		    json_tokener_error_desc(jerr));
 	}
 	json_tokener_free(tok);
-	if (obj != NULL && !json_object_is_type(obj, json_type_object)) {
-		json_object_put(obj);
-		obj = NULL;
-		*error_r = xstrdup("the body must be a JSON object with "
-		    "account, provider and device-token");
-	}
 	return obj;
 }
 
-static bool
-is_component(const char *segment)
-{
-	struct jid *a, *b;
-	char *decoded;
-	bool same = false;
+/* Routing */
 
-	if ((decoded = evhttp_uridecode(segment, 0, NULL)) == NULL)
-		return false;
-	if (strchr(decoded, '/') == NULL &&
-	    (a = jid_parse(decoded, NULL)) != NULL) {
-		if ((b = jid_parse(rest.component, NULL)) != NULL) {
-			same = jid_compare(a, b) == 0;
-			jid_free(&b);
+void
+rest_mount(const struct rest_service *svc)
+{
+	if (rest.nservices == REST_MAX_SERVICES)
+		fatalx("rest: more than %d endpoints mounted",
+		    REST_MAX_SERVICES);
+	rest.services[rest.nservices++] = svc;
+}
+
+static const char *
+method_name(enum evhttp_cmd_type cmd)
+{
+	return cmd == EVHTTP_REQ_GET ? "GET" :
+	    cmd == EVHTTP_REQ_POST ? "POST" : "other";
+}
+
+/* The route serving path, with *tail_r the part after its prefix. */
+static const struct rest_route *
+route_find(const char *path, const char **tail_r)
+{
+	const struct rest_route *r;
+	size_t i, len;
+
+	for (i = 0; i < rest.nservices; i++)
+		for (r = rest.services[i]->routes; r->path != NULL; r++) {
+			len = strlen(r->path);
+			if (len > 0 && r->path[len - 1] == '/' ?
+			    strncmp(path, r->path, len) == 0 :
+			    strcmp(path, r->path) == 0) {
+				*tail_r = path + len;
+				return r;
+			}
 		}
-		jid_free(&a);
-	}
-	free(decoded);
-	return same;
+	return NULL;
 }
 
 static void
-handle_unregister(struct evhttp_request *req, const char *segment)
+reply_method_not_allowed(struct evhttp_request *req,
+    const struct rest_route *r)
 {
-	struct json_object *body;
-	struct unreg_job *job;
-	const char *account, *provider, *token, *why = NULL;
-	struct jid *jid;
-	char *err = NULL;
-
-	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "POST");
-		reply_result(req, 405, "Method Not Allowed", "failure",
-		    "use POST");
-		return;
-	}
-	if (!is_component(segment)) {
-		reply_result(req, HTTP_NOTFOUND, "Not Found", "failure",
-		    "no such push component here");
-		return;
-	}
-	if ((body = body_parse(req, &err)) == NULL)
-		goto bad;
-	if ((account = body_string(body, "account", &err)) == NULL ||
-	    (provider = body_string(body, "provider", &err)) == NULL ||
-	    (token = body_string(body, "device-token", &err)) == NULL) {
-		json_object_put(body);
-		goto bad;
-	}
-	if ((jid = jid_parse(account, &why)) == NULL || !jid_is_bare(jid) ||
-	    jid_local(jid) == NULL) {
-		xasprintf(&err, "'account' must be a bare JID (user@domain)%s%s",
-		    why != NULL ? ": " : "", why != NULL ? why : "");
-		jid_free(&jid);
-		json_object_put(body);
-		goto bad;
-	}
-	job = xcalloc(1, sizeof(*job));
-	job->req = req;
-	job->account = xstrdup(jid_bare(jid));
-	job->provider = xstrdup(provider);
-	jid_free(&jid);
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    unreg_conn_closed_cb, job);
-	store_device_unregister(rest.store, job->account, job->provider,
-	    token, unreg_done_cb, job);
-	json_object_put(body);
-	return;
-bad:
-	reply_result(req, HTTP_BADREQUEST, "Bad Request", "failure", err);
-	free(err);
-}
-
-/* Registration counts for /metrics */
-
-static struct regcount *
-regcount_find(const char *provider, bool create)
-{
-	struct regcount *rc;
-
-	for (rc = rest.counts; rc != NULL; rc = rc->next)
-		if (strcmp(rc->provider, provider) == 0)
-			return rc;
-	if (!create)
-		return NULL;
-	rc = xcalloc(1, sizeof(*rc));
-	rc->provider = xstrdup(provider);
-	rc->next = rest.counts;
-	rest.counts = rc;
-	return rc;
-}
-
-static void
-regcounts_free(void)
-{
-	struct regcount *rc;
-
-	while ((rc = rest.counts) != NULL) {
-		rest.counts = rc->next;
-		free(rc->provider);
-		free(rc);
-	}
-}
-
-static void
-count_done_cb(void *arg, enum store_status st, long long n, const char *msg)
-{
-	struct count_job *job = arg;
-	struct regcount *rc;
-
-	if (rest.running && job->generation == rest.generation &&
-	    (rc = regcount_find(job->provider, false)) != NULL) {
-		rc->known = st == STORE_OK;
-		rc->n = n;
-	}
-	free(job->provider);
-	free(job);
-}
-
-static void
-regcounts_refresh(void)
-{
-	struct regcount *rc, **rcp;
-	struct provider *p;
-	struct count_job *job;
-
-	rest.generation++;
-	for (rc = rest.counts; rc != NULL; rc = rc->next)
-		rc->seen = false;
-	for (p = providers_first(); p != NULL; p = providers_next(p)) {
-		regcount_find(provider_id(p), true)->seen = true;
-		job = xcalloc(1, sizeof(*job));
-		job->provider = xstrdup(provider_id(p));
-		job->generation = rest.generation;
-		store_device_count_provider(rest.store, provider_id(p),
-		    count_done_cb, job);
-	}
-	rcp = &rest.counts;
-	while ((rc = *rcp) != NULL) {
-		if (!rc->seen) {
-			*rcp = rc->next;
-			free(rc->provider);
-			free(rc);
-		} else
-			rcp = &rc->next;
-	}
-}
-
-static void
-rest_refresh_cb(evutil_socket_t fd, short events, void *arg)
-{
-	struct timeval tv = { rest.set.refresh, 0 };
-
-	regcounts_refresh();
-	evtimer_add(rest.refresh, &tv);
-}
-
-/* Metrics */
-
-/* Help texts of the core/stats.c counters, by id. */
-static const char *const stat_help[STAT_MAX] = {
-	[STAT_PUBLISH_RECEIVED] = "PubSub publishes received",
-	[STAT_PUBLISH_OK] = "Publishes answered with a result",
-	[STAT_PUBLISH_NOT_FOUND] = "Publishes to an unknown node",
-	[STAT_PUBLISH_FORBIDDEN] = "Publishes refused: wrong domain or secret",
-	[STAT_PUBLISH_BAD_REQUEST] = "Malformed publishes",
-	[STAT_PUBLISH_WAIT] = "Publishes answered with a wait error",
-	[STAT_PUBLISH_FAILED] = "Publishes answered with another error",
-	[STAT_PUSH_COALESCED] = "Pushes absorbed by throttling",
-	[STAT_PUSH_RETRIED] = "Provider retries",
-	[STAT_REGISTRATIONS_REMOVED] =
-	    "Registrations removed for invalid tokens or account removal",
-	[STAT_REGISTER] = "register-device commands completed",
-	[STAT_UNREGISTER] = "Unregistrations completed (ad-hoc and HTTP)",
-	[STAT_COMMANDS] = "Ad-hoc commands completed",
-};
-
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static void
-add_label(struct evbuffer *b, const char *s)
-{
-	for (; *s != '\0'; s++) {
-		if (*s == '\\' || *s == '"')
-			evbuffer_add_printf(b, "\\%c", *s);
-		else if (*s == '\n')
-			evbuffer_add(b, "\\n", 2);
-		else
-			evbuffer_add(b, s, 1);
-	}
-}
-
-static void
-metric_head(struct evbuffer *b, const char *name, const char *type,
-    const char *help)
-{
-	evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help,
-	    name, type);
-}
-
-static void
-metrics_counters(struct evbuffer *b)
-{
-	char name[128];
-	size_t i;
-	int id;
-
-	metric_head(b, "xpushd_uptime_seconds", "gauge",
-	    "Seconds since xpushd started");
-	evbuffer_add_printf(b, "xpushd_uptime_seconds %lld\n",
-	    (long long)(time(NULL) - xpd->started));
-	metric_head(b, "xpushd_in_flight", "gauge",
-	    "Notifications in progress");
-	evbuffer_add_printf(b, "xpushd_in_flight %ld\n",
-	    stats_in_flight_now());
-	for (id = 0; id < STAT_MAX; id++) {
-		snprintf(name, sizeof(name), "xpushd_%s_total",
-		    stats_name(id));
-		for (i = 0; name[i] != '\0'; i++)
-			if (name[i] == '-')
-				name[i] = '_';
-		metric_head(b, name, "counter", stat_help[id] != NULL ?
-		    stat_help[id] : stats_name(id));
-		evbuffer_add_printf(b, "%s %llu\n", name,
-		    (unsigned long long)stats_get(id));
-	}
-}
-
-static void
-metrics_providers(struct evbuffer *b)
-{
-	const struct stats_provider *sp;
-	uint64_t cum;
-	int o, i;
-
-	metric_head(b, "xpushd_push_outcomes_total", "counter",
-	    "Pushes handed to a provider, by outcome");
-	for (sp = stats_providers(); sp != NULL; sp = sp->next)
-		for (o = XP_SENT; o <= XP_AUTH_FAILED; o++) {
-			evbuffer_add_printf(b,
-			    "xpushd_push_outcomes_total{provider=\"");
-			add_label(b, sp->id);
-			evbuffer_add_printf(b, "\",outcome=\"%s\"} %llu\n",
-			    stats_outcome_name(o),
-			    (unsigned long long)sp->outcomes[o]);
-		}
-	metric_head(b, "xpushd_push_latency_seconds", "histogram",
-	    "Time from handing a push to a provider to its answer");
-	for (sp = stats_providers(); sp != NULL; sp = sp->next) {
-		cum = 0;
-		for (i = 0; i < 12; i++) {
-			cum += sp->latency_buckets[i];
-			evbuffer_add_printf(b,
-			    "xpushd_push_latency_seconds_bucket{provider=\"");
-			add_label(b, sp->id);
-			evbuffer_add_printf(b, "\",le=\"%g\"} %llu\n",
-			    stats_latency_bounds[i], (unsigned long long)cum);
-		}
-		evbuffer_add_printf(b,
-		    "xpushd_push_latency_seconds_bucket{provider=\"");
-		add_label(b, sp->id);
-		evbuffer_add_printf(b, "\",le=\"+Inf\"} %llu\n",
-		    (unsigned long long)sp->latency_count);
-		evbuffer_add_printf(b,
-		    "xpushd_push_latency_seconds_sum{provider=\"");
-		add_label(b, sp->id);
-		evbuffer_add_printf(b, "\"} %.6f\n", sp->latency_sum);
-		evbuffer_add_printf(b,
-		    "xpushd_push_latency_seconds_count{provider=\"");
-		add_label(b, sp->id);
-		evbuffer_add_printf(b, "\"} %llu\n",
-		    (unsigned long long)sp->latency_count);
-	}
-}
-
-static void
-metrics_cert_cb(void *arg, const struct certwatch_result *r)
-{
-	struct evbuffer *b = arg;
-
-	if (r->not_after == 0)
-		return;
-	evbuffer_add_printf(b, "xpushd_certificate_expiry_seconds{provider=\"");
-	add_label(b, r->provider);
-	evbuffer_add_printf(b, "\"} %lld\n",
-	    (long long)(r->not_after - time(NULL)));
-}
-
-static void
-metrics_state(struct evbuffer *b)
-{
-	const struct regcount *rc;
-	struct store_stats st;
-	struct provider *p;
-	const char *why;
-
-	metric_head(b, "xpushd_registrations", "gauge",
-	    "Registered devices per provider (refreshed periodically)");
-	for (rc = rest.counts; rc != NULL; rc = rc->next)
-		if (rc->known) {
-			evbuffer_add_printf(b,
-			    "xpushd_registrations{provider=\"");
-			add_label(b, rc->provider);
-			evbuffer_add_printf(b, "\"} %lld\n", rc->n);
-		}
-	metric_head(b, "xpushd_provider_up", "gauge",
-	    "1 when the provider reports itself usable");
-	for (p = providers_first(); p != NULL; p = providers_next(p)) {
-		bool up = provider_status(p, &why) == 0 &&
-		    !certwatch_unusable(provider_id(p), &why);
-
-		evbuffer_add_printf(b, "xpushd_provider_up{provider=\"");
-		add_label(b, provider_id(p));
-		evbuffer_add_printf(b, "\"} %d\n", up ? 1 : 0);
-	}
-	metric_head(b, "xpushd_link_up", "gauge",
-	    "1 while the XEP-0114 link to the XMPP server is ready");
-	evbuffer_add_printf(b, "xpushd_link_up %d\n",
-	    link_state(rest.link) == LINK_READY ? 1 : 0);
-	store_stats_get(rest.store, &st);
-	metric_head(b, "xpushd_database_up", "gauge",
-	    "1 while at least one PostgreSQL connection is ready");
-	evbuffer_add_printf(b, "xpushd_database_up %d\n", st.up ? 1 : 0);
-	metric_head(b, "xpushd_database_connections", "gauge",
-	    "Ready PostgreSQL connections");
-	evbuffer_add_printf(b, "xpushd_database_connections %d\n",
-	    st.connections);
-	metric_head(b, "xpushd_database_queries_total", "counter",
-	    "Statements sent to PostgreSQL");
-	evbuffer_add_printf(b, "xpushd_database_queries_total %llu\n",
-	    (unsigned long long)st.queries);
-	metric_head(b, "xpushd_database_errors_total", "counter",
-	    "Failed statements, including those failed fast while down");
-	evbuffer_add_printf(b, "xpushd_database_errors_total %llu\n",
-	    (unsigned long long)st.errors);
-	metric_head(b, "xpushd_database_cache_hits_total", "counter",
-	    "Node look-ups answered from the cache");
-	evbuffer_add_printf(b, "xpushd_database_cache_hits_total %llu\n",
-	    (unsigned long long)st.cache_hits);
-	metric_head(b, "xpushd_database_cache_misses_total", "counter",
-	    "Node look-ups that went to the database");
-	evbuffer_add_printf(b, "xpushd_database_cache_misses_total %llu\n",
-	    (unsigned long long)st.cache_misses);
-	metric_head(b, "xpushd_certificate_expiry_seconds", "gauge",
-	    "Seconds until the provider's APNs certificate expires "
-	    "(negative: expired)");
-	certwatch_foreach(metrics_cert_cb, b);
-}
-
-static bool
-metrics_authorized(struct evhttp_request *req)
-{
-	const char *h, *tok = rest.set.metrics_token;
-	size_t len;
-
-	if (tok == NULL)
-		return true;
-	h = evhttp_find_header(evhttp_request_get_input_headers(req),
-	    "Authorization");
-	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
-		return false;
-	h += 7;
-	while (*h == ' ')
-		h++;
-	len = strlen(tok);
-	return strlen(h) == len && CRYPTO_memcmp(h, tok, len) == 0;
-}
-
-static void
-handle_metrics(struct evhttp_request *req)
-{
-	struct evbuffer *b;
-
-	if (!metrics_authorized(req)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "WWW-Authenticate", "Bearer realm=\"xpushd metrics\"");
-		reply_text(req, 401, "Unauthorized",
-		    "a bearer token is required\n");
-		return;
-	}
-	if ((b = evbuffer_new()) == NULL)
-		fatalx("evbuffer_new failed");
-	metrics_counters(b);
-	metrics_providers(b);
-	metrics_state(b);
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, HTTP_OK, "OK", b);
-	evbuffer_free(b);
-}
-
-/* Health */
-
-static void
-handle_health(struct evhttp_request *req)
-{
-	struct json_object *o, *provs, *problems;
-	struct store_stats st;
-	struct provider *p;
-	enum link_state ls = link_state(rest.link);
-	const char *why;
+	const char *allow = method_name(r->method);
 	char *text;
 
-	o = json_object_new_object();
-	provs = json_object_new_object();
-	problems = json_object_new_array();
-	json_object_object_add(o, "xmpp",
-	    json_object_new_string(link_state_name(ls)));
-	if (ls != LINK_READY) {
-		text = xprintf("xmpp link: %s", link_state_name(ls));
-		json_object_array_add(problems, json_object_new_string(text));
-		free(text);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+	    allow);
+	if (r->json) {
+		text = xprintf("use %s", allow);
+		rest_reply_result(req, 405, "Method Not Allowed", "failure",
+		    text);
+	} else {
+		text = xprintf("use %s\n", allow);
+		rest_reply_text(req, 405, "Method Not Allowed", text);
 	}
-	store_stats_get(rest.store, &st);
-	json_object_object_add(o, "database",
-	    json_object_new_string(st.up ? "up" : "down"));
-	if (!st.up)
-		json_object_array_add(problems,
-		    json_object_new_string("database: unreachable"));
-	for (p = providers_first(); p != NULL; p = providers_next(p)) {
-		if (provider_status(p, &why) != 0 ||
-		    certwatch_unusable(provider_id(p), &why)) {
-			if (why == NULL)
-				why = "unusable";
-			json_object_object_add(provs, provider_id(p),
-			    json_object_new_string(why));
-			text = xprintf("provider %s: %s", provider_id(p), why);
-			json_object_array_add(problems,
-			    json_object_new_string(text));
-			free(text);
-		} else
-			json_object_object_add(provs, provider_id(p),
-			    json_object_new_string("ok"));
-	}
-	json_object_object_add(o, "providers", provs);
-	if (xpd->stopping)
-		json_object_array_add(problems,
-		    json_object_new_string("xpushd is stopping"));
-	if (json_object_array_length(problems) == 0) {
-		json_object_put(problems);
-		json_object_object_add(o, "status",
-		    json_object_new_string("ok"));
-		reply_json(req, HTTP_OK, "OK", o);
-		return;
-	}
-	json_object_object_add(o, "status",
-	    json_object_new_string("unavailable"));
-	json_object_object_add(o, "problems", problems);
-	reply_json(req, HTTP_SERVUNAVAIL, "Service Unavailable", o);
+	free(text);
 }
-
-/* Dispatch */
 
 static void
 rest_request_cb(struct evhttp_request *req, void *arg)
@@ -1050,51 +500,38 @@ rest_request_cb(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	const struct rest_route *r;
+	const char *tail;
 	char *addr = NULL, wait[16];
 	ev_uint16_t port;
 	int delay;
 
 	evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr,
 	    &port);
-	log_debug("rest: %s %s from %s", cmd == EVHTTP_REQ_GET ? "GET" :
-	    cmd == EVHTTP_REQ_POST ? "POST" : "other",
+	log_debug("rest: %s %s from %s", method_name(cmd),
 	    path != NULL ? path : "?", addr != NULL ? addr : "?");
 	if ((delay = rate_take(addr != NULL ? addr : "?")) > 0) {
 		snprintf(wait, sizeof(wait), "%d", delay);
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Retry-After", wait);
-		reply_result(req, 429, "Too Many Requests", "failure",
+		rest_reply_result(req, 429, "Too Many Requests", "failure",
 		    "too many requests from this address; slow down");
 		return;
 	}
 	if (path == NULL) {
-		reply_text(req, HTTP_BADREQUEST, "Bad Request", "bad URI\n");
+		rest_reply_text(req, HTTP_BADREQUEST, "Bad Request",
+		    "bad URI\n");
 		return;
 	}
-	if (strncmp(path, REST_PREFIX_TIGASE, strlen(REST_PREFIX_TIGASE))
-	    == 0) {
-		handle_unregister(req, path + strlen(REST_PREFIX_TIGASE));
+	if ((r = route_find(path, &tail)) == NULL) {
+		rest_reply_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");
 		return;
 	}
-	if (strncmp(path, REST_PREFIX_SHORT, strlen(REST_PREFIX_SHORT))
-	    == 0) {
-		handle_unregister(req, path + strlen(REST_PREFIX_SHORT));
+	if (cmd != r->method) {
+		reply_method_not_allowed(req, r);
 		return;
 	}
-	if (strcmp(path, "/metrics") != 0 && strcmp(path, "/health") != 0) {
-		reply_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");
-		return;
-	}
-	if (cmd != EVHTTP_REQ_GET) {
-		evhttp_add_header(evhttp_request_get_output_headers(req),
-		    "Allow", "GET");
-		reply_text(req, 405, "Method Not Allowed", "use GET\n");
-		return;
-	}
-	if (strcmp(path, "/metrics") == 0)
-		handle_metrics(req);
-	else
-		handle_health(req);
+	r->handle(req, tail);
 }
 
 /* Listening */
@@ -1146,9 +583,43 @@ http_limits(struct evhttp *http, const struct rest_settings *set)
 	evhttp_set_max_body_size(http, (ev_ssize_t)set->max_body);
 }
 
+/* Services */
+
+static void
+services_start(const struct xp_conf *conf)
+{
+	size_t i;
+
+	for (i = 0; i < rest.nservices; i++)
+		if (rest.services[i]->start != NULL)
+			rest.services[i]->start(conf);
+}
+
+static void
+services_reconfigure(const struct xp_conf *conf)
+{
+	size_t i;
+
+	for (i = 0; i < rest.nservices; i++)
+		if (rest.services[i]->reconfigure != NULL)
+			rest.services[i]->reconfigure(conf);
+}
+
+static void
+services_stop(void)
+{
+	size_t i;
+
+	for (i = 0; i < rest.nservices; i++)
+		if (rest.services[i]->stop != NULL)
+			rest.services[i]->stop();
+}
+
 static void
 rest_stop(void)
 {
+	bool was_running = rest.running;
+
 	rest.running = false;
 	if (rest.http != NULL)
 		evhttp_free(rest.http);
@@ -1159,14 +630,10 @@ rest_stop(void)
 	if (rest.sweep != NULL)
 		event_free(rest.sweep);
 	rest.sweep = NULL;
-	if (rest.refresh != NULL)
-		event_free(rest.refresh);
-	rest.refresh = NULL;
 	rate_sweep(true);
-	regcounts_free();
 	settings_clear(&rest.set);
-	free(rest.component);
-	rest.component = NULL;
+	if (was_running)
+		services_stop();
 }
 
 static int
@@ -1188,25 +655,21 @@ rest_start(const struct xp_conf *conf, char **error_r)
 		rest_stop();
 		return -1;
 	}
-	rest.component = xstrdup(conf_str(conf, "xmpp", "jid"));
 	rest.sweep = event_new(rest.base, -1, EV_PERSIST, rest_sweep_cb,
 	    NULL);
 	evtimer_add(rest.sweep, &sweep);
-	rest.refresh = evtimer_new(rest.base, rest_refresh_cb, NULL);
 	rest.running = true;
-	rest_refresh_cb(-1, 0, NULL);
+	services_start(conf);
 	log_info("rest: listening on %s port %d (%s)", rest.set.host,
 	    rest.set.port, rest.set.tls ? "https" : "plain http, loopback");
 	return 0;
 }
 
 int
-rest_init(struct event_base *base, struct store *store, struct link *link,
-    const struct xp_conf *conf, char **error_r)
+rest_init(struct event_base *base, const struct xp_conf *conf,
+    char **error_r)
 {
 	rest.base = base;
-	rest.store = store;
-	rest.link = link;
 	if (!rest_configured(conf))
 		return 0;
 	return rest_start(conf, error_r);
@@ -1218,7 +681,6 @@ rest_reconfigure(const struct xp_conf *next, char **error_r)
 	struct rest_settings set;
 	struct evhttp *http;
 	SSL_CTX *ctx = NULL;
-	struct timeval tv;
 
 	if (!rest_configured(next)) {
 		if (rest.running)
@@ -1262,12 +724,7 @@ rest_reconfigure(const struct xp_conf *next, char **error_r)
 		rate_sweep(true);
 	settings_clear(&rest.set);
 	rest.set = set;
-	free(rest.component);
-	rest.component = xstrdup(conf_str(next, "xmpp", "jid"));
-	evtimer_del(rest.refresh);
-	tv.tv_sec = rest.set.refresh;
-	tv.tv_usec = 0;
-	evtimer_add(rest.refresh, &tv);
+	services_reconfigure(next);
 	return 0;
 }
 
@@ -1275,6 +732,5 @@ void
 rest_shutdown(void)
 {
 	rest_stop();
-	rest.store = NULL;
-	rest.link = NULL;
+	rest.nservices = 0;
 }

@@ -1,8 +1,11 @@
 /*
- * Process-wide counters.  One thread, so plain integers.
+ * Process-wide counters.  One thread, so plain integers.  The figures are
+ * walked here once for every reader: the SIGUSR1 log line below and GET
+ * /metrics (core/metrics.c) format the same names and values.
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,20 +19,36 @@ const double stats_latency_bounds[12] = {
 	0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10
 };
 
-static const char *const stat_names[STAT_MAX] = {
-	[STAT_PUBLISH_RECEIVED] = "publishes-received",
-	[STAT_PUBLISH_OK] = "publishes-ok",
-	[STAT_PUBLISH_NOT_FOUND] = "publishes-unknown-node",
-	[STAT_PUBLISH_FORBIDDEN] = "publishes-forbidden",
-	[STAT_PUBLISH_BAD_REQUEST] = "publishes-malformed",
-	[STAT_PUBLISH_WAIT] = "publishes-wait",
-	[STAT_PUBLISH_FAILED] = "publishes-failed",
-	[STAT_PUSH_COALESCED] = "pushes-coalesced",
-	[STAT_PUSH_RETRIED] = "pushes-retried",
-	[STAT_REGISTRATIONS_REMOVED] = "registrations-removed",
-	[STAT_REGISTER] = "register-device",
-	[STAT_UNREGISTER] = "unregister-device",
-	[STAT_COMMANDS] = "commands-completed",
+/* Each counter's name (get-statistics, SIGUSR1) and its /metrics help. */
+static const struct {
+	const char	*name;
+	const char	*help;
+} stat_info[STAT_MAX] = {
+	[STAT_PUBLISH_RECEIVED] = { "publishes-received",
+	    "PubSub publishes received" },
+	[STAT_PUBLISH_OK] = { "publishes-ok",
+	    "Publishes answered with a result" },
+	[STAT_PUBLISH_NOT_FOUND] = { "publishes-unknown-node",
+	    "Publishes to an unknown node" },
+	[STAT_PUBLISH_FORBIDDEN] = { "publishes-forbidden",
+	    "Publishes refused: wrong domain or secret" },
+	[STAT_PUBLISH_BAD_REQUEST] = { "publishes-malformed",
+	    "Malformed publishes" },
+	[STAT_PUBLISH_WAIT] = { "publishes-wait",
+	    "Publishes answered with a wait error" },
+	[STAT_PUBLISH_FAILED] = { "publishes-failed",
+	    "Publishes answered with another error" },
+	[STAT_PUSH_COALESCED] = { "pushes-coalesced",
+	    "Pushes absorbed by throttling" },
+	[STAT_PUSH_RETRIED] = { "pushes-retried", "Provider retries" },
+	[STAT_REGISTRATIONS_REMOVED] = { "registrations-removed",
+	    "Registrations removed for invalid tokens or account removal" },
+	[STAT_REGISTER] = { "register-device",
+	    "register-device commands completed" },
+	[STAT_UNREGISTER] = { "unregister-device",
+	    "Unregistrations completed (ad-hoc and HTTP)" },
+	[STAT_COMMANDS] = { "commands-completed",
+	    "Ad-hoc commands completed" },
 };
 
 static uint64_t counters[STAT_MAX];
@@ -51,7 +70,7 @@ stats_get(enum stat_id id)
 const char *
 stats_name(enum stat_id id)
 {
-	return stat_names[id];
+	return stat_info[id].name;
 }
 
 void
@@ -64,6 +83,32 @@ long
 stats_in_flight_now(void)
 {
 	return in_flight;
+}
+
+void
+stats_figures(stats_figure_cb *cb, void *arg)
+{
+	struct stats_figure f = { "uptime", "seconds",
+	    "Seconds since xpushd started", false, "" };
+	int i;
+
+	snprintf(f.value, sizeof(f.value), "%lld",
+	    (long long)(time(NULL) - xpd->started));
+	cb(arg, &f);
+	f.name = "in-flight";
+	f.unit = NULL;
+	f.help = "Notifications in progress";
+	snprintf(f.value, sizeof(f.value), "%ld", in_flight);
+	cb(arg, &f);
+	f.counter = true;
+	for (i = 0; i < STAT_MAX; i++) {
+		f.name = stat_info[i].name;
+		f.help = stat_info[i].help != NULL ? stat_info[i].help :
+		    stat_info[i].name;
+		snprintf(f.value, sizeof(f.value), "%llu",
+		    (unsigned long long)counters[i]);
+		cb(arg, &f);
+	}
 }
 
 const char *
@@ -163,31 +208,53 @@ stats_providers(void)
 
 /* Appends to line; a line that would overflow is cut, never overrun. */
 static size_t
-line_add(char *line, size_t size, size_t len, const char *name,
-    unsigned long long v)
+line_add_str(char *line, size_t size, size_t len, const char *name,
+    const char *v)
 {
 	int n;
 
 	if (len >= size)
 		return len;
-	n = snprintf(line + len, size - len, "%s%s=%llu", len ? " " : "",
+	n = snprintf(line + len, size - len, "%s%s=%s", len ? " " : "",
 	    name, v);
 	return n < 0 ? len : len + (size_t)n;
+}
+
+static size_t
+line_add(char *line, size_t size, size_t len, const char *name,
+    unsigned long long v)
+{
+	char num[STATS_VALUE_SIZE];
+
+	snprintf(num, sizeof(num), "%llu", v);
+	return line_add_str(line, size, len, name, num);
+}
+
+struct stats_line {
+	char	text[STATS_LOG_LINE];
+	size_t	len;
+};
+
+static void
+stats_log_figure_cb(void *arg, const struct stats_figure *f)
+{
+	struct stats_line *l = arg;
+
+	l->len = line_add_str(l->text, sizeof(l->text), l->len, f->name,
+	    f->value);
 }
 
 void
 stats_log(void)
 {
 	const struct stats_provider *sp;
-	char line[1024];
+	struct stats_line all = { "", 0 };
+	char line[STATS_LOG_LINE];
 	size_t len = 0;
 	int i;
 
-	for (i = 0; i < STAT_MAX; i++)
-		len = line_add(line, sizeof(line), len, stat_names[i],
-		    (unsigned long long)counters[i]);
-	log_info("stats: uptime=%lld in-flight=%ld %s",
-	    (long long)(time(NULL) - xpd->started), in_flight, line);
+	stats_figures(stats_log_figure_cb, &all);
+	log_info("stats: %s", all.text);
 	/* Outcome names as /metrics and get-statistics spell them. */
 	for (sp = providers; sp != NULL; sp = sp->next) {
 		len = 0;

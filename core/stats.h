@@ -5,8 +5,12 @@
 #ifndef XP_STATS_H
 #define XP_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "plugins/provider.h"
+
+#define STATS_VALUE_SIZE	21	/* a 64-bit integer in decimal, NUL */
+#define STATS_LOG_LINE		1024	/* bytes of one SIGUSR1 log line */
 
 enum stat_id {
 	STAT_PUBLISH_RECEIVED,		/* pubsub publishes received */
@@ -62,9 +66,25 @@ struct stats_provider {
 
 extern const double stats_latency_bounds[12];	/* seconds, upper bounds */
 
+/*
+ * One process-wide figure.  stats_figures() hands out the uptime, the
+ * notifications in flight and then every counter, in that order.  The
+ * SIGUSR1 line writes name=value; /metrics writes
+ * xpushd_<name, '-' as '_'>[_<unit>][_total for a counter].
+ */
+struct stats_figure {
+	const char	*name;		/* "uptime", "publishes-received" */
+	const char	*unit;		/* "seconds", or NULL */
+	const char	*help;		/* one line for /metrics */
+	bool		 counter;	/* else a gauge */
+	char		 value[STATS_VALUE_SIZE];	/* in decimal */
+};
+typedef void stats_figure_cb(void *arg, const struct stats_figure *);
+
 void		 stats_inc(enum stat_id);
 uint64_t	 stats_get(enum stat_id);
 const char	*stats_name(enum stat_id);
+void		 stats_figures(stats_figure_cb *, void *arg);
 void		 stats_in_flight(int delta);
 long		 stats_in_flight_now(void);
 void		 stats_provider_outcome(const char *id, enum xp_outcome,

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""The HTTPS endpoint (core/rest.c) with curl: Tigase's unregister-device
-handler, hostile bodies, the rate limit, /metrics as Prometheus text that
-moves with pushes, /health following PostgreSQL and the XMPP link.  Runs
-xpushd against the fake XMPP server, a throwaway PostgreSQL
-(XPUSHD_TEST_DB_URI, see test/rest_test.sh; named _run so that
-automake's .py.log rule does not shadow the .sh wrapper) and testprov.so.  TAP."""
+"""The HTTPS endpoint (core/rest.c, core/rest_unregister.c, core/metrics.c)
+with curl: Tigase's unregister-device handler, hostile bodies, the rate
+limit, /metrics as Prometheus text that moves with pushes, /health
+following PostgreSQL and the XMPP link.  Runs xpushd against the fake XMPP
+server, a throwaway PostgreSQL (XPUSHD_TEST_DB_URI, see test/rest_test.sh;
+named _run so that automake's .py.log rule does not shadow the .sh
+wrapper) and testprov.so.  TAP."""
 import json
 import os
 import re
