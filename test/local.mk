@@ -65,3 +65,8 @@ include $(srcdir)/test/rest.mk
 check_PROGRAMS += test/guard_test
 TESTS += test/guard_test
 test_guard_test_SOURCES = test/guard_test.c core/guard.c core/guard.h
+
+# Dead-token counters by reason, bounded.
+check_PROGRAMS += test/stats_test
+TESTS += test/stats_test
+test_stats_test_LDADD = $(XP_TEST_LDADD)
