@@ -1,6 +1,7 @@
 /*
- * Chat messages to the admins (see admins.h): one outbox, one retry timer,
- * for every part of the daemon that has something to tell them.
+ * The admins (see admins.h): the one list the ad-hoc commands check and
+ * the one outbox, with its retry timer, for every part of the daemon that
+ * has something to tell them.
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include "core/log.h"
 #include "core/router.h"
 #include "core/xmalloc.h"
+#include "xml/jid.h"
 #include "xml/node.h"
 #include "xml/stream.h"
 
@@ -48,14 +50,33 @@ static void
 admins_from_conf(const struct xp_conf *conf)
 {
 	const struct cfg_value *const *items;
+	struct jid *j;
 	size_t i, n;
 
 	admins_free();
 	n = conf_list(conf, NULL, "admins", &items);
 	ad.admins = xcalloc(n + 1, sizeof(*ad.admins));
-	for (i = 0; i < n; i++)
-		ad.admins[i] = xstrdup(items[i]->str);
-	ad.nadmins = n;
+	for (i = 0; i < n; i++) {
+		/* Compare in canonical form: the domain is lowercased. */
+		if ((j = jid_parse(items[i]->str, NULL)) == NULL) {
+			log_warnx("admins: '%s' is not a JID, ignored",
+			    items[i]->str);
+			continue;
+		}
+		ad.admins[ad.nadmins++] = xstrdup(jid_bare(j));
+		jid_free(&j);
+	}
+}
+
+bool
+admins_is(const char *bare)
+{
+	size_t i;
+
+	for (i = 0; i < ad.nadmins; i++)
+		if (strcmp(ad.admins[i], bare) == 0)
+			return true;
+	return false;
 }
 
 static void

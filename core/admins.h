@@ -1,6 +1,7 @@
 /*
- * Chat messages to the admins (the top-level `admins` list), from the
- * component's JID: what the certificate watch and the mass-deletion guard
+ * The admins: the top-level `admins` list (bare JIDs in canonical form;
+ * entries that are not JIDs are logged and ignored), which the ad-hoc
+ * commands check, and chat messages to them from the component's JID: what the certificate watch and the mass-deletion guard
  * tell the people who run the service.  A message that finds the link
  * down waits for it, retried every ADMINS_RETRY seconds; at most
  * ADMINS_OUTBOX_MAX wait (the oldest goes first).  Each message carries a
@@ -9,6 +10,8 @@
  */
 #ifndef XP_ADMINS_H
 #define XP_ADMINS_H
+
+#include <stdbool.h>
 
 #include "core/options.h"
 
@@ -20,6 +23,8 @@ struct event_base;
 void	admins_init(struct event_base *, const struct xp_conf *);
 void	admins_reconfigure(const struct xp_conf *);
 void	admins_shutdown(void);
+/* Whether bare (a bare JID in canonical form) is an admin. */
+bool	admins_is(const char *bare);
 /* One message with text to every admin; before admins_init(): dropped. */
 void	admins_tell(const char *tag, const char *text);
 /* Drops the messages of tag that still wait for the link. */
