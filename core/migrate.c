@@ -28,7 +28,10 @@
 /* Serialises concurrent `xpushd --migrate` runs (pg_advisory_xact_lock). */
 #define MIGRATE_LOCK_KEY	"7870757368640001"
 
-/* Keep in step with sql/schema.sql (test/store_test.sh compares them). */
+/*
+ * Keep in step with sql/schema.sql (test/integration/store_test.sh
+ * compares them).
+ */
 static const char version_table_sql[] =
     "CREATE TABLE IF NOT EXISTS xpushd_schema_version (\n"
     "	version		integer PRIMARY KEY,\n"
@@ -205,35 +208,38 @@ mig_exec(PGconn *pg, const char *what, const char *sql, char **err)
 	return rc;
 }
 
+/* The integer a one-row, one-column query answers; -1 on error. */
+static int
+mig_int(PGconn *pg, const char *sql, int *v_r, char **err)
+{
+	PGresult *res = PQexec(pg, sql);
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		*err = xprintf("reading the schema version: %s",
+		    PQerrorMessage(pg));
+		PQclear(res);
+		return -1;
+	}
+	*v_r = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
 /* The applied version, 0 without a version table, -1 on error. */
 static int
 mig_version(PGconn *pg, char **err)
 {
-	PGresult *res;
 	int v;
 
-	res = PQexec(pg, "SELECT CASE WHEN to_regclass("
-	    "'xpushd_schema_version') IS NULL THEN -1 ELSE 0 END");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		*err = xprintf("reading the schema version: %s",
-		    PQerrorMessage(pg));
-		PQclear(res);
+	if (mig_int(pg, "SELECT CASE WHEN to_regclass("
+	    "'xpushd_schema_version') IS NULL THEN -1 ELSE 0 END", &v,
+	    err) == -1)
 		return -1;
-	}
-	v = atoi(PQgetvalue(res, 0, 0));
-	PQclear(res);
 	if (v == -1)
 		return 0;
-	res = PQexec(pg, "SELECT coalesce(max(version), 0) FROM "
-	    "xpushd_schema_version");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		*err = xprintf("reading the schema version: %s",
-		    PQerrorMessage(pg));
-		PQclear(res);
+	if (mig_int(pg, "SELECT coalesce(max(version), 0) FROM "
+	    "xpushd_schema_version", &v, err) == -1)
 		return -1;
-	}
-	v = atoi(PQgetvalue(res, 0, 0));
-	PQclear(res);
 	return v;
 }
 

@@ -180,7 +180,7 @@ struct pjob {
 	struct xp_push		 push;
 	bool			 call;
 	int			 attempts;
-	uint64_t		 started, deadline;	/* ms, monotonic */
+	uint64_t		 deadline;	/* ms, monotonic */
 	struct event		*retry;
 	struct event		*timeout;	/* after the job, once assigned */
 	bool			 timeout_set;
@@ -291,7 +291,6 @@ job_due_cb(void *arg)
 	uint64_t now = clock_ms();
 
 	log_debug("publish: trailing push for node %s", j->node);
-	j->started = now;
 	j->deadline = now + pb.deadline_ms;
 	job_enter(j, JOB_SENDING);
 }
@@ -581,7 +580,6 @@ job_route(struct pjob *j, const struct push_target *t)
 	 */
 	router_req_slim(j->req);
 	now = clock_ms();
-	j->started = now;
 	j->deadline = now + pb.deadline_ms;
 	/* Calls ring now: a call held for a minute is a missed call. */
 	if (!j->call) {

@@ -2,7 +2,7 @@
  * SipHash-2-4 (Aumasson and Bernstein, "SipHash: a fast short-input PRF",
  * 2012), with the 64-bit output of the paper and the 128-bit output of the
  * reference implementation.  Written from the description in the paper;
- * test/devcache_test.c checks it against OpenSSL's SIPHASH MAC.
+ * test/unit/devcache_test.c checks it against OpenSSL's SIPHASH MAC.
  *
  * A keyed hash: with a secret random key, an outsider can neither predict
  * nor provoke collisions, which is what a hash table of attacker-chosen

@@ -16,12 +16,21 @@
  *
  * Deviations and choices:
  * - apns-expiration is sent only when `expiration` is set (APNs then
- *   stores the push as its storage policy says).
+ *   stores the push as its storage policy says), except on VoIP pushes:
+ *   a call that rings a minute late is over, so they always carry now +
+ *   `call-lifetime` (0: the literal 0, deliver once now or never).
  * - VoIP payloads carry no aps dictionary (PushKit does not need one).
- * - A 403 that names our credentials (BadCertificate, InvalidProviderToken,
- *   TopicDisallowed, …) is logged once as a warning, and status() fails
- *   until a push goes through again.  ExpiredProviderToken renews the token
- *   and retries once.
+ * - A reason that names our credentials or topic (BadCertificate,
+ *   InvalidProviderToken, TopicDisallowed, TooManyProviderTokenUpdates, …:
+ *   apns_reasons[]) is logged once as a warning, and status() fails until
+ *   a push goes through again.  ExpiredProviderToken renews the token and
+ *   retries once.
+ * - token-lifetime lies in Apple's [1200, 3600] s; only the tests go lower,
+ *   through APNS_TEST_TOKEN_LIFETIME_ENV.
+ * - Reconnects follow h2's backoff, but a push that finds no connection
+ *   asks for one at once (h2: at most one such dial per client every
+ *   H2_ONDEMAND_MIN_MS), so the first push after an outage need not wait
+ *   out the backoff.
  * - A server that does not negotiate h2 is a configuration error
  *   (XP_AUTH_FAILED), never a fallback to HTTP/1.1.
  */
@@ -57,6 +66,14 @@
 #define APNS_HOST_SANDBOX	"api.sandbox.push.apple.com"
 #define APNS_PATH		"/3/device/"	/* + the device token */
 #define APNS_UUID_POOL		4096	/* random bytes drawn at a time */
+#define APNS_TOKEN_LIFETIME_MIN	1200	/* Apple: no renewal within 20 min */
+#define APNS_TOKEN_LIFETIME_MAX	3600	/* Apple: expired after 60 min */
+/*
+ * Test only: when set, this variable's value (seconds, >= 1) replaces
+ * token-lifetime, so the tests can see a token renewed without waiting 20
+ * minutes.  Deployments never set it; it is read only when present.
+ */
+#define APNS_TEST_TOKEN_LIFETIME_ENV	"XPUSHD_TEST_APNS_TOKEN_LIFETIME"
 
 enum apns_auth_mode {
 	AUTH_CERT_FILE,
@@ -115,6 +132,7 @@ struct apns {
 	time_t		 cert_not_after;	/* 0: unknown / token auth */
 	enum apns_cert_state cert_state;
 	int		 expiration;
+	int		 call_lifetime;		/* VoIP apns-expiration */
 	char		*collapse;		/* NULL: none or per account */
 	bool		 collapse_account;
 	char		*sound;
@@ -155,6 +173,11 @@ static const struct xp_option apns_options[] = {
 	  "pushes waiting for a free stream before send() refuses" },
 	{ "request-timeout", XP_OPT_INTEGER, "10", 1, 300,
 	  "seconds to wait for APNs' answer" },
+	{ "reconnect-min-ms", XP_OPT_INTEGER, "100", 10, 600000,
+	  "first delay before dialling APNs again after a failed connect "
+	  "(doubles up to reconnect-max-ms)" },
+	{ "reconnect-max-ms", XP_OPT_INTEGER, "10000", 10, 600000,
+	  "longest delay between reconnects (a waiting push dials sooner)" },
 	{ "ping-interval", XP_OPT_INTEGER, "60", 1, 3600,
 	  "seconds of silence before a connection is PINGed" },
 	{ "expiration", XP_OPT_INTEGER, "0", 0, 2592000,
@@ -170,9 +193,13 @@ static const struct xp_option apns_options[] = {
 	  "'tigase:push:encrypt:aes-128-gcm', 'tigase:push:priority:0', "
 	  "'tigase:push:jingle:0']", 0, 0,
 	  "push extensions announced to clients" },
-	{ "token-lifetime", XP_OPT_INTEGER, "2400", 1, 3600,
-	  "seconds a provider token is used (Apple: 1200 to 3600; less "
-	  "for tests only)" },
+	{ "token-lifetime", XP_OPT_INTEGER, "2400", APNS_TOKEN_LIFETIME_MIN,
+	  APNS_TOKEN_LIFETIME_MAX,
+	  "seconds a provider token is used (Apple refuses renewals more "
+	  "often than every 20 minutes and tokens older than 60)" },
+	{ "call-lifetime", XP_OPT_INTEGER, "30", 0, 3600,
+	  "apns-expiration of VoIP pushes: seconds from now (0: deliver now "
+	  "or never)" },
 	{ NULL, 0, NULL, 0, 0, NULL }
 };
 
@@ -234,30 +261,58 @@ apns_uuid(char out[37])
 
 /* APNs' answers */
 
+/*
+ * Every reason of Apple's "Handling notification responses from APNs"
+ * (developer.apple.com/documentation/usernotifications/
+ * handling-notification-responses-from-apns, "Response error strings"),
+ * with the status Apple documents it under.  test/apns_test.c drives each
+ * row through the mock.  Choices:
+ * - 410 ExpiredToken and Unregistered: the token is dead.  BadDeviceToken
+ *   and DeviceTokenNotForTopic too, although a wrong endpoint or topic
+ *   looks the same: the core's mass-deletion guard covers that case.
+ * - Reasons that name our credentials, key, topic or environment
+ *   (BadTopic, MissingTopic, TopicDisallowed, every 403,
+ *   TooManyProviderTokenUpdates) fail the provider, not the device.
+ * - Reasons that name a header or the request we built fail this push only.
+ */
 static const struct {
+	int		 status;
 	const char	*reason;
 	enum xp_outcome	 outcome;
 } apns_reasons[] = {
-	{ "Unregistered",		XP_INVALID_TOKEN },
-	{ "BadDeviceToken",		XP_INVALID_TOKEN },
-	{ "DeviceTokenNotForTopic",	XP_INVALID_TOKEN },
-	{ "TooManyRequests",		XP_RATE_LIMITED },
-	{ "TooManyProviderTokenUpdates", XP_TEMPORARY },
-	{ "InternalServerError",	XP_TEMPORARY },
-	{ "ServiceUnavailable",		XP_TEMPORARY },
-	{ "Shutdown",			XP_TEMPORARY },
-	{ "IdleTimeout",		XP_TEMPORARY },
-	{ "BadCertificate",		XP_AUTH_FAILED },
-	{ "BadCertificateEnvironment",	XP_AUTH_FAILED },
-	{ "ExpiredProviderToken",	XP_AUTH_FAILED },
-	{ "Forbidden",			XP_AUTH_FAILED },
-	{ "InvalidProviderToken",	XP_AUTH_FAILED },
-	{ "MissingProviderToken",	XP_AUTH_FAILED },
-	{ "TopicDisallowed",		XP_AUTH_FAILED },
-	{ "BadTopic",			XP_AUTH_FAILED },
-	{ "MissingTopic",		XP_AUTH_FAILED },
-	{ "ExpiredToken",		XP_AUTH_FAILED },
-	{ NULL,				XP_PERMANENT }
+	{ 400, "BadCollapseId",			XP_PERMANENT },
+	{ 400, "BadDeviceToken",		XP_INVALID_TOKEN },
+	{ 400, "BadExpirationDate",		XP_PERMANENT },
+	{ 400, "BadMessageId",			XP_PERMANENT },
+	{ 400, "BadPriority",			XP_PERMANENT },
+	{ 400, "BadTopic",			XP_AUTH_FAILED },
+	{ 400, "DeviceTokenNotForTopic",	XP_INVALID_TOKEN },
+	{ 400, "DuplicateHeaders",		XP_PERMANENT },
+	{ 400, "IdleTimeout",			XP_TEMPORARY },
+	{ 400, "InvalidPushType",		XP_PERMANENT },
+	{ 400, "MissingDeviceToken",		XP_PERMANENT },
+	{ 400, "MissingTopic",			XP_AUTH_FAILED },
+	{ 400, "PayloadEmpty",			XP_PERMANENT },
+	{ 400, "TopicDisallowed",		XP_AUTH_FAILED },
+	{ 403, "BadCertificate",		XP_AUTH_FAILED },
+	{ 403, "BadCertificateEnvironment",	XP_AUTH_FAILED },
+	{ 403, "ExpiredProviderToken",		XP_AUTH_FAILED },
+	{ 403, "Forbidden",			XP_AUTH_FAILED },
+	{ 403, "InvalidProviderToken",		XP_AUTH_FAILED },
+	{ 403, "MissingProviderToken",		XP_AUTH_FAILED },
+	{ 403, "UnrelatedKeyIdInToken",		XP_AUTH_FAILED },
+	{ 403, "BadEnvironmentKeyIdInToken",	XP_AUTH_FAILED },
+	{ 404, "BadPath",			XP_PERMANENT },
+	{ 405, "MethodNotAllowed",		XP_PERMANENT },
+	{ 410, "ExpiredToken",			XP_INVALID_TOKEN },
+	{ 410, "Unregistered",			XP_INVALID_TOKEN },
+	{ 413, "PayloadTooLarge",		XP_PERMANENT },
+	{ 429, "TooManyProviderTokenUpdates",	XP_AUTH_FAILED },
+	{ 429, "TooManyRequests",		XP_RATE_LIMITED },
+	{ 500, "InternalServerError",		XP_TEMPORARY },
+	{ 503, "ServiceUnavailable",		XP_TEMPORARY },
+	{ 503, "Shutdown",			XP_TEMPORARY },
+	{ 0, NULL,				XP_PERMANENT }
 };
 
 /*
@@ -364,9 +419,12 @@ apns_submit(struct apns *a, struct apns_send *s)
 	h[n++].value = s->voip || s->high ? "10" : "5";
 	h[n].name = "apns-id";
 	h[n++].value = s->apns_id;
-	if (a->expiration > 0) {
-		snprintf(exp, sizeof(exp), "%lld",
-		    (long long)time(NULL) + a->expiration);
+	if (s->voip || a->expiration > 0) {
+		if (s->voip && a->call_lifetime == 0)
+			snprintf(exp, sizeof(exp), "0");
+		else
+			snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) +
+			    (s->voip ? a->call_lifetime : a->expiration));
 		h[n].name = "apns-expiration";
 		h[n++].value = exp;
 	}
@@ -702,6 +760,22 @@ opt_nonempty(const struct xp_host *h, const void *block, const char *key)
 	return v != NULL && *v != '\0' ? v : NULL;
 }
 
+static int
+apns_token_lifetime(const struct xp_host *h, const void *block)
+{
+	const char *v = getenv(APNS_TEST_TOKEN_LIFETIME_ENV);
+	long t;
+
+	if (v != NULL && (t = strtol(v, NULL, 10)) >= 1 &&
+	    t <= APNS_TOKEN_LIFETIME_MAX) {
+		h->log(h, XP_LOG_WARN, "%s=%ld: provider tokens renewed "
+		    "faster than Apple allows (tests only)",
+		    APNS_TEST_TOKEN_LIFETIME_ENV, t);
+		return (int)t;
+	}
+	return (int)h->opt_int(h, block, "token-lifetime");
+}
+
 static void *
 apns_create(const struct xp_host *host, const void *block, const char *id,
     char **error_r)
@@ -735,9 +809,15 @@ apns_create(const struct xp_host *host, const void *block, const char *id,
 	else
 		a->voip_topic = pu_asprintf("%s.voip", v);
 	a->expiration = (int)host->opt_int(host, block, "expiration");
+	a->call_lifetime = (int)host->opt_int(host, block, "call-lifetime");
 	a->badge = host->opt_bool(host, block, "badge");
 	v = host->opt_str(host, block, "sound");
 	a->sound = pu_strdup(v != NULL ? v : "");
+	if (strlen(a->sound) > sizeof(APNS_ENVELOPE_SOUND) - 1)
+		host->log(host, XP_LOG_WARN, "sound '%s' is longer than '%s', "
+		    "which the advertised max-payload-size assumes: an alert "
+		    "push with the largest blob a client may send is refused",
+		    a->sound, APNS_ENVELOPE_SOUND);
 	if ((collapse = opt_nonempty(host, block, "collapse-id")) != NULL &&
 	    strcmp(collapse, "false") != 0) {
 		if (strlen(collapse) > 64) {
@@ -782,8 +862,7 @@ apns_create(const struct xp_host *host, const void *block, const char *id,
 		}
 		a->auth = AUTH_TOKEN;
 		if ((a->jwt = apns_jwt_new(key_file, key_id, team_id,
-		    (int)host->opt_int(host, block, "token-lifetime"),
-		    error_r)) == NULL)
+		    apns_token_lifetime(host, block), error_r)) == NULL)
 			goto fail;
 		if ((ctx = apns_tls_ctx(a->ca_file, NULL, error_r)) == NULL)
 			goto fail;
@@ -809,8 +888,15 @@ apns_create(const struct xp_host *host, const void *block, const char *id,
 	    "request-timeout") * 1000;
 	hc.ping_interval_ms = (int)host->opt_int(host, block,
 	    "ping-interval") * 1000;
-	hc.backoff_min_ms = 100;
-	hc.backoff_max_ms = 10000;
+	hc.backoff_min_ms = (int)host->opt_int(host, block,
+	    "reconnect-min-ms");
+	hc.backoff_max_ms = (int)host->opt_int(host, block,
+	    "reconnect-max-ms");
+	if (hc.backoff_max_ms < hc.backoff_min_ms) {
+		*error_r = pu_strdup("reconnect-max-ms is less than "
+		    "reconnect-min-ms");
+		goto fail;
+	}
 	hc.log = apns_h2_log;
 	hc.log_arg = a;
 	if ((a->h2 = h2_client_new(host->base, &hc, ctx, error_r)) == NULL)
@@ -849,10 +935,11 @@ const struct xp_provider xpushd_provider = {
 #ifdef APNS_VOIP_ONLY
 	.description = "Apple Push Notification service, PushKit VoIP pushes "
 	    "(HTTP/2)",
-	.max_payload = APNS_MAX_PAYLOAD_VOIP,
+	.max_payload = APNS_ADVERTISED_PAYLOAD_VOIP,
 #else
 	.description = "Apple Push Notification service (HTTP/2)",
-	.max_payload = APNS_MAX_PAYLOAD,
+	/* VoIP pushes through apns.so have more room than this. */
+	.max_payload = APNS_ADVERTISED_PAYLOAD,
 #endif
 	.options = apns_options,
 	.features = apns_features,

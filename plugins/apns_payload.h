@@ -12,6 +12,39 @@
 #define APNS_MAX_PAYLOAD	4096	/* alert and background pushes */
 #define APNS_MAX_PAYLOAD_VOIP	5120	/* PushKit VoIP pushes */
 
+/*
+ * What register-device advertises as max-payload-size: the room left for
+ * the client's encrypted blob once our own envelope is in, for a push
+ * whose other fields stay within these budgets (bytes as JSON-escaped).
+ * A push over them with a blob of the advertised size does not fit and
+ * is refused (the blob is never cut).
+ */
+#define APNS_BUDGET_JID		128	/* account, sender (alert title) */
+#define APNS_BUDGET_NICK	64	/* groupchat nickname */
+#define APNS_BUDGET_IV		32	/* the blob's iv, base64 */
+#define APNS_BUDGET_SID		64	/* Jingle session id (VoIP) */
+#define APNS_BUDGET_COUNT	19	/* digits of a count (badge, unread) */
+#define APNS_BUDGET_PLACEHOLDER	20	/* "Subscription request" */
+#define APNS_ENVELOPE_SOUND	"default"
+/* The keys around the variable parts, as payload_render writes them. */
+#define APNS_ENVELOPE_ALERT_KEYS "{\"aps\":{\"alert\":{\"title\":\"\"," \
+	"\"body\":\"\"},\"mutable-content\":1,\"sound\":\"" \
+	APNS_ENVELOPE_SOUND "\",\"badge\":},\"account\":\"\",\"sender\":" \
+	"\"\",\"unread-messages\":,\"nickname\":\"\",\"encrypted\":\"\"," \
+	"\"iv\":\"\"}"
+#define APNS_ENVELOPE_VOIP_KEYS "{\"account\":\"\",\"sender\":\"\"," \
+	"\"unread-messages\":,\"nickname\":\"\",\"encrypted\":\"\"," \
+	"\"iv\":\"\",\"sid\":\"\",\"media\":\"video\"}"
+#define APNS_ENVELOPE_ALERT	(sizeof(APNS_ENVELOPE_ALERT_KEYS) - 1 + \
+	3 * APNS_BUDGET_JID + APNS_BUDGET_PLACEHOLDER + \
+	2 * APNS_BUDGET_COUNT + APNS_BUDGET_NICK + APNS_BUDGET_IV)
+#define APNS_ENVELOPE_VOIP	(sizeof(APNS_ENVELOPE_VOIP_KEYS) - 1 + \
+	2 * APNS_BUDGET_JID + APNS_BUDGET_COUNT + APNS_BUDGET_NICK + \
+	APNS_BUDGET_IV + APNS_BUDGET_SID)
+#define APNS_ADVERTISED_PAYLOAD	(APNS_MAX_PAYLOAD - APNS_ENVELOPE_ALERT)
+#define APNS_ADVERTISED_PAYLOAD_VOIP \
+	(APNS_MAX_PAYLOAD_VOIP - APNS_ENVELOPE_VOIP)
+
 struct apns_payload_opts {
 	bool		 voip;
 	bool		 badge;		/* aps.badge from the unread count */

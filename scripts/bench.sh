@@ -136,7 +136,7 @@ wait_file() {
 }
 
 # --- mocks -----------------------------------------------------------------
-sh "$top/test/apns_certs.sh" "$tmp/certs" || die "apns_certs.sh failed"
+sh "$top/test/lib/apns_certs.sh" "$tmp/certs" || die "apns_certs.sh failed"
 "$BUILD/test/mock/apns_mock" --cert "$tmp/certs/server.pem" \
     --key "$tmp/certs/server.key" --client-ca "$tmp/certs/ca.pem" \
     --topic com.example.bench --port-file "$tmp/apns.port" \

@@ -3,8 +3,8 @@
 -- upgrade the schema with `xpushd --migrate -c FILE`, which applies the
 -- numbered files in sql/migrations and records each in
 -- xpushd_schema_version.  Loading this file into an empty database with
--- psql gives the same schema (test/store_test.sh checks that), including
--- the version row.
+-- psql gives the same schema (test/integration/store_test.sh checks that),
+-- including the version row.
 --
 -- Cache invalidation: triggers NOTIFY on two channels,
 --   xpushd_devices       payload: the node of a device row that changed

@@ -1,20 +1,21 @@
 # test/xml.mk: unit tests, fuzz targets and benchmark for the xml/ library.
-XML_TEST_COMMON = test/xml_common.c test/xml_common.h
+XML_TEST_COMMON = test/unit/xml_common.c test/unit/xml_common.h
 XML_TEST_LIBS = xml/libxpxml.a $(EXPAT_LIBS)
 
-XML_TESTS = test/xml_stream_test test/xml_node_test test/xml_jid_test \
-	test/xml_form_test
+XML_TESTS = test/unit/xml_stream_test test/unit/xml_node_test \
+	test/unit/xml_jid_test test/unit/xml_form_test
 check_PROGRAMS += $(XML_TESTS)
 TESTS += $(XML_TESTS)
 
-test_xml_stream_test_SOURCES = test/xml_stream_test.c $(XML_TEST_COMMON)
-test_xml_stream_test_LDADD = $(XML_TEST_LIBS)
-test_xml_node_test_SOURCES = test/xml_node_test.c $(XML_TEST_COMMON)
-test_xml_node_test_LDADD = $(XML_TEST_LIBS)
-test_xml_jid_test_SOURCES = test/xml_jid_test.c
-test_xml_jid_test_LDADD = $(XML_TEST_LIBS)
-test_xml_form_test_SOURCES = test/xml_form_test.c $(XML_TEST_COMMON)
-test_xml_form_test_LDADD = $(XML_TEST_LIBS)
+test_unit_xml_stream_test_SOURCES = test/unit/xml_stream_test.c \
+	$(XML_TEST_COMMON)
+test_unit_xml_stream_test_LDADD = $(XML_TEST_LIBS)
+test_unit_xml_node_test_SOURCES = test/unit/xml_node_test.c $(XML_TEST_COMMON)
+test_unit_xml_node_test_LDADD = $(XML_TEST_LIBS)
+test_unit_xml_jid_test_SOURCES = test/unit/xml_jid_test.c
+test_unit_xml_jid_test_LDADD = $(XML_TEST_LIBS)
+test_unit_xml_form_test_SOURCES = test/unit/xml_form_test.c $(XML_TEST_COMMON)
+test_unit_xml_form_test_LDADD = $(XML_TEST_LIBS)
 
 EXTRA_DIST += test/fixtures/xml test/fixtures/prosody
 

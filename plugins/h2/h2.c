@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -54,6 +55,13 @@
 
 #define H2_MAX_BODY		8192	/* response bodies we keep */
 #define H2_MAX_RETRIES		8	/* moves to another stream */
+/*
+ * A request that finds no connection up or dialling does not wait for the
+ * backoff timer: it dials at once, but the client dials on demand at most
+ * once per H2_ONDEMAND_MIN_MS (a request arriving sooner arms a timer for
+ * the rest of the interval), so a dead server is not hammered.
+ */
+#define H2_ONDEMAND_MIN_MS	1000
 #define H2_STREAM_CAP		1000	/* our own bound per connection */
 #define H2_OUT_HIGH		(256 * 1024) /* stop framing above this */
 #define H2_WRITE_CHUNK		16384	/* frames coalesced per TLS record */
@@ -124,6 +132,8 @@ struct h2_client {
 	struct event	*dispatch_ev;
 	struct event	*backoff_ev;
 	int		 backoff_ms;
+	struct event	*ondemand_ev;	/* the next on-demand dial allowed */
+	uint64_t	 ondemand_last;	/* monotonic ms; 0: never */
 	const struct timeval *req_timeout;
 	char		 last_error[512];
 	enum h2_error	 last_error_kind;
@@ -1032,6 +1042,56 @@ client_backoff_cb(evutil_socket_t fd, short what, void *arg)
 	client_maintain(arg);
 }
 
+static uint64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * Requests wait, nothing is up or dialling, and the backoff timer holds
+ * client_maintain() back: dial one connection now if H2_ONDEMAND_MIN_MS
+ * passed since the last on-demand dial, else when it will have.
+ */
+static void
+client_dial_on_demand(struct h2_client *cl)
+{
+	struct h2_conn *conn;
+	uint64_t now;
+	struct timeval tv;
+
+	if (cl->ctx == NULL || TAILQ_EMPTY(&cl->queue) ||
+	    !event_pending(cl->backoff_ev, EV_TIMEOUT, NULL))
+		return;
+	TAILQ_FOREACH(conn, &cl->conns, entry)
+		if (conn->state != CONN_DRAINING && !conn->dead)
+			return;
+	now = mono_ms();
+	if (cl->ondemand_last != 0 &&
+	    now - cl->ondemand_last < H2_ONDEMAND_MIN_MS) {
+		if (!event_pending(cl->ondemand_ev, EV_TIMEOUT, NULL)) {
+			now = H2_ONDEMAND_MIN_MS - (now - cl->ondemand_last);
+			tv.tv_sec = (time_t)(now / 1000);
+			tv.tv_usec = (suseconds_t)(now % 1000) * 1000;
+			event_add(cl->ondemand_ev, &tv);
+		}
+		return;
+	}
+	cl->ondemand_last = now;
+	h2_log(cl, H2_LOG_DEBUG, "%s: a request waits: dialling now, not "
+	    "after the backoff", cl->authority);
+	conn_open(cl);
+}
+
+static void
+client_ondemand_cb(evutil_socket_t fd, short what, void *arg)
+{
+	client_dial_on_demand(arg);
+}
+
 static bool
 host_is_ip(const char *host)
 {
@@ -1077,7 +1137,9 @@ h2_client_new(struct event_base *base, const struct h2_config *cfg,
 	TAILQ_INIT(&cl->queue);
 	cl->dispatch_ev = event_new(base, -1, 0, client_dispatch_cb, cl);
 	cl->backoff_ev = event_new(base, -1, 0, client_backoff_cb, cl);
-	if (cl->dispatch_ev == NULL || cl->backoff_ev == NULL)
+	cl->ondemand_ev = event_new(base, -1, 0, client_ondemand_cb, cl);
+	if (cl->dispatch_ev == NULL || cl->backoff_ev == NULL ||
+	    cl->ondemand_ev == NULL)
 		abort();
 	if (!cl->host_is_ip && (cl->dns = evdns_base_new(base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL) {
@@ -1180,6 +1242,7 @@ h2_client_request(struct h2_client *cl, const struct h2_request *r,
 	TAILQ_INSERT_TAIL(&cl->queue, req, entry);
 	cl->nqueued++;
 	client_maintain(cl);
+	client_dial_on_demand(cl);
 	client_schedule_dispatch(cl);
 	return 0;
 }
@@ -1253,6 +1316,7 @@ h2_client_free(struct h2_client **clp)
 		evdns_base_free(cl->dns, 0);
 	event_free(cl->dispatch_ev);
 	event_free(cl->backoff_ev);
+	event_free(cl->ondemand_ev);
 	if (cl->ctx != NULL)
 		SSL_CTX_free(cl->ctx);
 	free(cl->authority);

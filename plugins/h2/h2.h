@@ -12,6 +12,10 @@
  * certificate is verified against the name dialled, and ALPN must select
  * "h2": there is no HTTP/1.1 fallback.
  *
+ * A failed connect is retried after backoff_min_ms, doubling up to
+ * backoff_max_ms; a request that finds no connection up or dialling dials
+ * one at once, at most once a second (H2_ONDEMAND_MIN_MS in h2.c).
+ *
  * A done callback may issue new requests but must not free the client.
  *
  * Not implemented (APNs needs none of it): server push (disabled in our

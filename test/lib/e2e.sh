@@ -40,7 +40,7 @@ e2e_start() {
 	export E2E_DIR E2E_APNS_RECORD E2E_FCM_RECORD E2E_XPUSHD_LOG
 
 	# Keys and certificates, made fresh for this run.
-	sh "$top_srcdir/test/apns_certs.sh" "$E2E_DIR/apns" >/dev/null 2>&1 ||
+	sh "$top_srcdir/test/lib/apns_certs.sh" "$E2E_DIR/apns" >/dev/null 2>&1 ||
 		{ echo "# cannot make the APNs test certificates"; return 1; }
 	openssl genrsa -out "$E2E_DIR/sa.key" 2048 2>/dev/null &&
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \

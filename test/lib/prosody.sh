@@ -40,7 +40,7 @@ print(s.getsockname()[1])'
 prosody_start() {
 	PROSODY_DIR=$(mktemp -d "${TMPDIR:-/tmp}/xpushd-prosody.XXXXXX")
 	mkdir -p "$PROSODY_DIR/data" "$PROSODY_DIR/modules"
-	cp "$top_srcdir/test/prosody/mod_push_jingle_tag.lua" "$PROSODY_DIR/modules/"
+	cp "$top_srcdir/test/lib/prosody-modules/mod_push_jingle_tag.lua" "$PROSODY_DIR/modules/"
 	PROSODY_C2S_PORT=$(prosody_free_port)
 	PROSODY_COMPONENT_PORT=$(prosody_free_port)
 	PROSODY_SECRET=${PROSODY_SECRET:-component-secret}

@@ -2,7 +2,7 @@
  * Helpers shared by the store and registry tests: run the event loop until
  * something happened, record what a store or registry callback reported,
  * start shell commands without blocking the loop.  Header-only, like
- * test/tap.h.
+ * test/lib/tap.h.
  */
 #ifndef XP_TEST_STORE_UTIL_H
 #define XP_TEST_STORE_UTIL_H
@@ -23,7 +23,7 @@
 #include "core/registry.h"
 #include "core/store.h"
 #include "core/xmalloc.h"
-#include "test/tap.h"
+#include "test/lib/tap.h"
 
 extern char **environ;
 

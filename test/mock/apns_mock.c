@@ -22,6 +22,12 @@
  *	--slow-ms MS		delay of the "slow" tokens (2000)
  *	--record FILE		one JSON line per request: conn, path,
  *				headers, body, status, reason
+ *	--answers FILE		answers on demand, one a line:
+ *				"PREFIX STATUS [REASON]": a request that passes
+ *				the checks below and whose token starts with
+ *				the hex PREFIX gets STATUS and {"reason":
+ *				REASON} (none when REASON is absent); looked
+ *				up before the fixed prefixes, first match wins
  *	--quiet			no per-request logging
  *	--count-file FILE	on SIGUSR1 and at exit also write "SEQ
  *				REQUESTS OK" there (SEQ counts the writes,
@@ -78,6 +84,7 @@
 #include "test/mock/h2srv.h"
 
 #define MAX_TOPICS	16
+#define MAX_ANSWERS	128	/* lines of --answers */
 
 static struct {
 	struct event_base *base;
@@ -97,6 +104,13 @@ static struct {
 	unsigned long	 requests;
 	unsigned long	 by_status[600];
 	unsigned long	 jwt_verified;
+	struct answer_rule {
+		char	 prefix[65];
+		int	 status;
+		char	 reason[64];
+		bool	 has_reason;
+	}		 answers[MAX_ANSWERS];
+	int		 nanswers;
 } mock;
 
 struct slow {
@@ -113,7 +127,7 @@ usage(void)
 	    "\t[--client-ca FILE] [--jwt-key FILE --key-id ID --team-id ID "
 	    "[--jwt-max-age S]]\n\t[--topic T]... [--max-streams N] "
 	    "[--goaway-after N] [--slow-ms MS] [--record FILE] [--quiet]\n"
-	    "\t[--count-file FILE]\n");
+	    "\t[--count-file FILE] [--answers FILE]\n");
 	exit(2);
 }
 
@@ -427,6 +441,46 @@ static const struct {
 	{ NULL, 0, NULL }
 };
 
+static int
+answers_load(const char *file)
+{
+	struct answer_rule *r;
+	char line[256], reason[64];
+	FILE *f;
+	int n;
+
+	if ((f = fopen(file, "r")) == NULL) {
+		perror(file);
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (mock.nanswers == MAX_ANSWERS) {
+			fprintf(stderr, "apns_mock: %s: over %d lines\n", file,
+			    MAX_ANSWERS);
+			fclose(f);
+			return -1;
+		}
+		r = &mock.answers[mock.nanswers];
+		n = sscanf(line, "%64s %d %63s", r->prefix, &r->status,
+		    reason);
+		if (n < 2 || !is_hex(r->prefix, strlen(r->prefix)) ||
+		    r->status < 100 || r->status > 599) {
+			fprintf(stderr, "apns_mock: %s: bad line: %s", file,
+			    line);
+			fclose(f);
+			return -1;
+		}
+		r->has_reason = n == 3;
+		if (r->has_reason)
+			snprintf(r->reason, sizeof(r->reason), "%s", reason);
+		mock.nanswers++;
+	}
+	fclose(f);
+	return 0;
+}
+
 static void
 on_request(void *arg, struct h2srv_req *req)
 {
@@ -541,6 +595,14 @@ on_request(void *arg, struct h2srv_req *req)
 	}
 	json_object_put(o);
 
+	for (i = 0; i < mock.nanswers; i++)
+		if (strncasecmp(token, mock.answers[i].prefix,
+		    strlen(mock.answers[i].prefix)) == 0) {
+			answer(req, mock.answers[i].status,
+			    mock.answers[i].has_reason ?
+			    mock.answers[i].reason : NULL);
+			return;
+		}
 	for (i = 0; by_prefix[i].prefix != NULL; i++)
 		if (strncasecmp(token, by_prefix[i].prefix, 4) == 0) {
 			answer(req, by_prefix[i].status, by_prefix[i].reason);
@@ -602,6 +664,7 @@ main(int argc, char *argv[])
 		{ "record", required_argument, NULL, 'r' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "count-file", required_argument, NULL, 'N' },
+		{ "answers", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *cert = NULL, *key = NULL, *port_file = NULL, *ca = NULL;
@@ -645,6 +708,10 @@ main(int argc, char *argv[])
 			break;
 		case 'q': mock.quiet = true; break;
 		case 'N': mock.count_file = optarg; break;
+		case 'R':
+			if (answers_load(optarg) == -1)
+				return 1;
+			break;
 		default: usage();
 		}
 	}

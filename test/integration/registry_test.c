@@ -1,0 +1,649 @@
+/*
+ * Registry: node -> push target against a real PostgreSQL (started by
+ * test/integration/registry_test.sh): found, unknown, forbidden (publisher,
+ * secret, require-secret) and unavailable; the cache (filled on a miss,
+ * answered from on a hit without a query, counted once either way);
+ * invalidation across two registries through NOTIFY and by the registry's own
+ * deletes; the last_push write policy under a controllable clock; a dead
+ * VoIP token cleared alone.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "test/lib/store_util.h"
+
+#define WITHIN_MS	2000
+#define MANY		500
+
+static struct store *store;
+static struct registry *reg;
+static time_t fake_now = 1800000000;
+
+static time_t
+fake_clock(void)
+{
+	return fake_now;
+}
+
+static uint64_t
+misses(void)
+{
+	struct store_stats st;
+
+	store_stats_get(store, &st);
+	return st.cache_misses;
+}
+
+static uint64_t
+hits(void)
+{
+	struct store_stats st;
+
+	store_stats_get(store, &st);
+	return st.cache_hits;
+}
+
+static uint64_t
+queries(void)
+{
+	struct store_stats st;
+
+	store_stats_get(store, &st);
+	return st.queries;
+}
+
+static char *
+registered(struct store *s, const char *owner, const char *token,
+    char **secret_r)
+{
+	struct res r = { 0 };
+	char *node;
+
+	CALL(&r, store_device_register(s, owner, "apns", token, NULL,
+	    res_device_cb, &r));
+	node = xstrdup(r.st == STORE_OK ? r.dev.node : "?");
+	if (secret_r != NULL)
+		*secret_r = xstrdup(r.st == STORE_OK ? r.dev.secret : "?");
+	res_reset(&r);
+	return node;
+}
+
+static void
+test_lookup(void)
+{
+	struct registry_stats rs;
+	struct res r = { 0 };
+	char *node, *secret;
+	uint64_t m, h, q, lookups;
+
+	node = registered(store, "alice@example.com", "0011aabb", &secret);
+	registry_stats_get(reg, &rs);
+	lookups = rs.lookups;
+	m = misses();
+	h = hits();
+
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+	is_int(r.rst, REGISTRY_FOUND, "found from the database");
+	is_str(r.dev.node, node, "target: node");
+	is_str(r.dev.owner, "alice@example.com", "target: owner");
+	is_str(r.dev.provider, "apns", "target: provider");
+	is_str(r.dev.token, "0011aabb", "target: token");
+	ok(r.dev.voip_token == NULL, "target: no VoIP token");
+	ok(!r.reentrant, "a miss answers from the loop");
+	is_int(misses() - m, 1, "a miss is counted once");
+	is_int(hits() - h, 0, "... and no hit");
+	ok(registry_cached(reg, node), "the lookup filled the cache");
+
+	q = queries();
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+	is_int(r.rst, REGISTRY_FOUND, "found again");
+	is_str(r.dev.token, "0011aabb", "... same device");
+	ok(r.reentrant, "a cache hit answers before registry_lookup returns");
+	is_int(queries(), q, "a cache hit sends no query");
+	is_int(hits() - h, 1, "a hit is counted once");
+	is_int(misses() - m, 1, "... and no miss");
+
+	/* The secret, on a cached entry. */
+	CALL(&r, reg_lookup(reg, node, "example.com", secret, &r));
+	is_int(r.rst, REGISTRY_FOUND, "cached: right secret");
+	CALL(&r, reg_lookup(reg, node, "example.com", "wrong", &r));
+	ok(r.rst == REGISTRY_FORBIDDEN && r.dev.node == NULL,
+	    "cached: wrong secret: forbidden (%s)", r.err ? r.err : "");
+	CALL(&r, reg_lookup(reg, node, "example.com", "", &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "cached: empty secret: forbidden");
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+	is_int(r.rst, REGISTRY_FOUND, "cached: no secret, not required: found");
+
+	/* The publisher. */
+	CALL(&r, reg_lookup(reg, node, "alice@example.com", NULL, &r));
+	is_int(r.rst, REGISTRY_FOUND, "the owner's bare JID may publish");
+	CALL(&r, reg_lookup(reg, node, "other.example", NULL, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "another domain: forbidden");
+	CALL(&r, reg_lookup(reg, node, "bob@example.com", NULL, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "another account: forbidden");
+	CALL(&r, reg_lookup(reg, node, "example.com/res", NULL, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "the domain with a resource: "
+	    "forbidden");
+	CALL(&r, reg_lookup(reg, node, "alice@example.com/phone", NULL, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "a full JID: forbidden");
+	CALL(&r, reg_lookup(reg, node, "not a jid@@", NULL, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "an invalid JID: forbidden");
+
+	/* require-secret. */
+	{
+		struct registry_conf rc;
+
+		registry_conf_defaults(&rc);
+		rc.cache_size = 1000;
+		rc.require_secret = true;
+		registry_reconfigure(reg, &rc);
+		CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+		ok(r.rst == REGISTRY_FORBIDDEN, "require-secret: a missing "
+		    "secret is forbidden (%s)", r.err ? r.err : "");
+		CALL(&r, reg_lookup(reg, node, "example.com", secret, &r));
+		is_int(r.rst, REGISTRY_FOUND, "require-secret: right secret");
+		rc.require_secret = false;
+		registry_reconfigure(reg, &rc);
+	}
+
+	m = misses();
+	CALL(&r, reg_lookup(reg, "no-such-node", "example.com", NULL, &r));
+	ok(r.rst == REGISTRY_UNKNOWN && !r.reentrant, "unknown node (%s)",
+	    r.err ? r.err : "");
+	is_int(misses() - m, 1, "... one miss");
+	ok(!registry_cached(reg, "no-such-node"), "... nothing cached");
+	registry_stats_get(reg, &rs);
+	is_int(rs.lookups - lookups, 15, "every lookup counted");
+	{
+		struct store_stats st;
+
+		store_stats_get(store, &st);
+		is_int(st.cache_hits + st.cache_misses, rs.lookups,
+		    "hits + misses = lookups: each counted exactly once");
+	}
+
+	/* The registry's own delete and a store unregister drop the entry. */
+	CALL(&r, store_device_unregister(store, "alice@example.com", "apns",
+	    "0011aabb", res_done_cb, &r));
+	is_int(r.st, STORE_OK, "unregister");
+	ok(!registry_cached(reg, node), "unregister dropped the cache entry "
+	    "at once");
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+	is_int(r.rst, REGISTRY_UNKNOWN, "... lookup after it: unknown");
+	free(node);
+	free(secret);
+
+	node = registered(store, "bob@example.com", "22", NULL);
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+	ok(registry_cached(reg, node), "bob cached");
+	{
+		struct push_target t = { node, "bob@example.com", "apns",
+		    "22", NULL, true };
+
+		CALL(&r, registry_forget(reg, &t, "test", res_done_cb, &r));
+		ok(r.st == STORE_OK && !r.reentrant, "registry_forget "
+		    "deleted the row, answered from the loop");
+		ok(!registry_cached(reg, node), "... and from the cache");
+		CALL(&r, store_device_delete(store, node, res_done_cb, &r));
+		is_int(r.st, STORE_NOTFOUND, "... the row is gone");
+		t.stored = false;
+		CALL(&r, registry_forget(reg, &t, "test", res_done_cb, &r));
+		ok(r.calls == 1 && r.st == STORE_OK && !r.reentrant,
+		    "forgetting a target without a row: done, from the loop");
+	}
+	free(node);
+	res_reset(&r);
+}
+
+/* The secret and publisher checks when the row comes from the database. */
+static void
+test_uncached(const char *uri)
+{
+	struct registry *r0;
+	struct store *s;
+	struct res r = { 0 };
+	char *node, *secret;
+	struct store_stats st;
+
+	s = test_store(uri, 1, 5000);
+	r0 = test_registry(s, 0, true, NULL);
+	node = registered(s, "carol@example.com", "33", &secret);
+	CALL(&r, reg_lookup(r0, node, "example.com", secret, &r));
+	ok(r.rst == REGISTRY_FOUND && !r.reentrant, "no cache: found with "
+	    "the right secret");
+	CALL(&r, reg_lookup(r0, node, "example.com", "wrong", &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "no cache: wrong secret");
+	CALL(&r, reg_lookup(r0, node, "example.com", NULL, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "no cache, require-secret: missing "
+	    "secret");
+	CALL(&r, reg_lookup(r0, node, "elsewhere.example", secret, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "no cache: another domain");
+	ok(!registry_cached(r0, node), "cache-size 0 caches nothing");
+	store_stats_get(s, &st);
+	ok(st.cache_misses == 4 && st.cache_hits == 0, "four misses counted "
+	    "(%llu), once each", (unsigned long long)st.cache_misses);
+	CALL(&r, store_device_delete(s, node, res_done_cb, &r));
+	free(node);
+	free(secret);
+	res_reset(&r);
+	registry_free(&r0);
+	store_free(&s);
+}
+
+static void
+test_unavailable(void)
+{
+	struct store_conf conf;
+	struct registry *r0;
+	struct store *s;
+	struct res r = { 0 };
+	char *err = NULL;
+
+	store_conf_defaults(&conf);
+	conf.conninfo = "postgresql://nobody@127.0.0.1:1/none";
+	s = store_new(base, &conf, &err);
+	r0 = test_registry(s, 100, false, NULL);
+	CALL(&r, reg_lookup(r0, "some-node", "example.com", NULL, &r));
+	ok(r.calls == 1 && r.rst == REGISTRY_UNAVAILABLE && !r.reentrant,
+	    "database down: unavailable, from the loop (%s)",
+	    r.err ? r.err : "");
+	/* A lookup in flight when the registry goes: answered by the store. */
+	res_reset(&r);
+	reg_lookup(r0, "other-node", "example.com", NULL, &r);
+	r.returned = true;
+	registry_free(&r0);
+	ok(r0 == NULL, "registry_free NULLs the pointer");
+	ok(r.calls == 0, "... the lookup still waits for the store");
+	store_free(&s);
+	ok(r.calls == 1 && r.rst == REGISTRY_UNAVAILABLE,
+	    "a lookup pending at registry_free is still answered once");
+	res_reset(&r);
+}
+
+/* Two registries, two stores: what one deletes leaves the other's cache. */
+static void
+test_two_registries(const char *uri)
+{
+	struct store *s2;
+	struct registry *reg2;
+	struct res r = { 0 };
+	char *node, *node2;
+	double t0;
+	struct store_stats st;
+	uint64_t notes;
+
+	s2 = test_store(uri, 1, 5000);
+	reg2 = test_registry(s2, 100, false, NULL);
+	store_stats_get(s2, &st);
+	notes = st.notifications;
+	node = registered(store, "dave@example.com", "44", NULL);
+	node2 = registered(store, "erin@example.com", "55", NULL);
+	/* A lookup sent before the inserts' NOTIFY came would not cache. */
+	ok(WAIT_FOR((store_stats_get(s2, &st), st.notifications >= notes + 2),
+	    WITHIN_MS), "the other store heard of both inserts");
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+	CALL(&r, reg_lookup(reg2, node, "example.com", NULL, &r));
+	CALL(&r, reg_lookup(reg2, node2, "example.com", NULL, &r));
+	ok(registry_cached(reg, node) && registry_cached(reg2, node) &&
+	    registry_cached(reg2, node2), "both registries cache the node");
+	{
+		struct push_target t = { node, "dave@example.com", "apns",
+		    "44", NULL, true };
+
+		CALL(&r, registry_forget(reg, &t, "test", res_done_cb, &r));
+	}
+	t0 = now_ms();
+	ok(WAIT_FOR(!registry_cached(reg2, node), WITHIN_MS), "a forget in "
+	    "one reaches the other's cache through NOTIFY (%.1f ms)",
+	    now_ms() - t0);
+	ok(registry_cached(reg2, node2), "... the other entry stays");
+	CALL(&r, reg_lookup(reg2, node, "example.com", NULL, &r));
+	is_int(r.rst, REGISTRY_UNKNOWN, "... and the node is unknown there");
+
+	/* A re-registration through the other store changes the row. */
+	CALL(&r, store_device_register(s2, "erin@example.com", "apns", "55",
+	    "voip-55", res_device_cb, &r));
+	ok(WAIT_FOR(!registry_cached(reg2, node2), WITHIN_MS), "its own "
+	    "change leaves its cache through NOTIFY too");
+	CALL(&r, reg_lookup(reg2, node2, "example.com", NULL, &r));
+	is_str(r.dev.voip_token, "voip-55", "... the new VoIP token is seen");
+
+	CALL(&r, store_device_delete(store, node2, res_done_cb, &r));
+	free(node);
+	free(node2);
+	res_reset(&r);
+	registry_free(&reg2);
+	store_free(&s2);
+}
+
+/* A lookup and a delete of its node in flight together. */
+static void
+test_race(void)
+{
+	struct res r = { 0 }, r2 = { 0 };
+	char *node;
+
+	node = registered(store, "frank@example.com", "66", NULL);
+	res_reset(&r);
+	reg_lookup(reg, node, "example.com", NULL, &r);
+	r.returned = true;
+	/* Our own unregister tells the registry before its answer comes. */
+	CALL(&r2, store_device_unregister(store, "frank@example.com", "apns",
+	    "66", res_done_cb, &r2));
+	ok(WAIT_FOR(r.calls == 1, WITHIN_MS), "the lookup answered");
+	ok(!registry_cached(reg, node), "a lookup racing an unregister of "
+	    "its node leaves nothing cached (%s)",
+	    r.rst == REGISTRY_FOUND ? "found" : "not found");
+	free(node);
+	res_reset(&r);
+	res_reset(&r2);
+}
+
+static char *many_nodes[MANY];
+
+static void
+many_cb(void *arg, enum registry_status st, const struct push_target *t,
+    const char *reason)
+{
+	many_done++;
+	if (st != REGISTRY_FOUND)
+		many_bad++;
+}
+
+/* Many lookups at once fill the cache; then every one is a hit. */
+static void
+test_many(void)
+{
+	struct registry_query q;
+	struct store_stats st;
+	char owner[64];
+	size_t before;
+	uint64_t notes;
+	double t0, t;
+	int i;
+
+	store_stats_get(store, &st);
+	before = st.cache_entries;
+	notes = st.notifications;
+	for (i = 0; i < MANY; i++) {
+		snprintf(owner, sizeof(owner), "many%d@example.com", i);
+		many_nodes[i] = registered(store, owner, "77", NULL);
+	}
+	/* Lookups sent before the inserts' NOTIFYs came would not cache. */
+	ok(WAIT_FOR((store_stats_get(store, &st), st.notifications >=
+	    notes + MANY), WITHIN_MS), "one notification per new device");
+	memset(&q, 0, sizeof(q));
+	q.from = "example.com";
+	many_done = many_bad = 0;
+	for (i = 0; i < MANY; i++) {
+		q.node = many_nodes[i];
+		registry_lookup(reg, &q, many_cb, NULL);
+	}
+	ok(WAIT_FOR(many_done == MANY, 30000) && many_bad == 0,
+	    "%d lookups at once, all found", MANY);
+	store_stats_get(store, &st);
+	ok(st.cache_entries >= before + MANY, "cache holds them (%zu)",
+	    st.cache_entries);
+	many_done = many_bad = 0;
+	t0 = now_ms();
+	for (i = 0; i < MANY; i++) {
+		q.node = many_nodes[i];
+		registry_lookup(reg, &q, many_cb, NULL);
+	}
+	t = now_ms() - t0;
+	ok(many_done == MANY && many_bad == 0, "%d hits, each answered at "
+	    "once", MANY);
+	diag("%d cache hits: %.3f ms (%.2f us each)", MANY, t,
+	    t * 1000.0 / MANY);
+	many_done = many_bad = 0;
+	for (i = 0; i < MANY; i++) {
+		store_device_delete(store, many_nodes[i], many_done_cb, NULL);
+		free(many_nodes[i]);
+		many_nodes[i] = NULL;
+	}
+	ok(WAIT_FOR(many_done == MANY, 30000) && many_bad == 0,
+	    "%d deletes at once", MANY);
+	store_stats_get(store, &st);
+	is_int(st.cache_entries, before, "their entries left the cache");
+}
+
+static time_t
+row_last_push(const char *owner)
+{
+	struct res r = { 0 };
+	time_t t = -1;
+
+	CALL(&r, store_device_list_owner(store, owner, res_devices_cb, &r));
+	if (r.st == STORE_OK && r.ndevs == 1)
+		t = r.devs[0].last_push;
+	res_reset(&r);
+	return t;
+}
+
+/* last_push: at most once per REGISTRY_MARK_EVERY per device, batched. */
+static void
+test_marks(const char *uri)
+{
+	struct registry_stats rs, rs0;
+	struct registry *r0;
+	struct store *s;
+	struct res r = { 0 };
+	char *node, name[32];
+	int i;
+
+	s = test_store(uri, 1, 5000);
+	r0 = test_registry(s, 100, false, fake_clock);
+	node = registered(s, "gina@example.com", "88", NULL);
+	CALL(&r, reg_lookup(r0, node, "example.com", NULL, &r));
+	ok(registry_cached(r0, node), "cached");
+	{
+		struct push_target t = { node, "gina@example.com", "apns", "88",
+		    NULL, true };
+
+		registry_stats_get(r0, &rs0);
+		for (i = 0; i < 5; i++)
+			registry_pushed(r0, &t);
+		registry_stats_get(r0, &rs);
+		is_int(rs.marks - rs0.marks, 1, "five pushes at once: one "
+		    "last_push write");
+		fake_now += REGISTRY_MARK_EVERY - 1;
+		registry_pushed(r0, &t);
+		registry_stats_get(r0, &rs);
+		is_int(rs.marks - rs0.marks, 1, "%d s later: still one",
+		    REGISTRY_MARK_EVERY - 1);
+		fake_now += 1;
+		registry_pushed(r0, &t);
+		registry_pushed(r0, &t);
+		registry_stats_get(r0, &rs);
+		is_int(rs.marks - rs0.marks, 2, "%d s later: a second write, "
+		    "once", REGISTRY_MARK_EVERY);
+		is_int(rs.marks_pending, 2, "... both queued");
+		ok(WAIT_FOR((registry_stats_get(r0, &rs), rs.marks_pending ==
+		    0), 5000), "the batch goes out on its own timer");
+		is_int(rs.mark_batches - rs0.mark_batches, 1, "... in one "
+		    "UPDATE");
+		ok(WAIT_FOR(row_last_push("gina@example.com") > 0, 5000),
+		    "last_push written to the row");
+		t.stored = false;
+		fake_now += REGISTRY_MARK_EVERY;
+		registry_pushed(r0, &t);
+		registry_stats_get(r0, &rs);
+		is_int(rs.marks - rs0.marks, 2, "a target without a row: "
+		    "nothing to write");
+	}
+	/* Uncached devices: every push is written, in batches of 1,000. */
+	registry_stats_get(r0, &rs0);
+	for (i = 0; i < 1000; i++) {
+		struct push_target t = { name, "x@example.com", "apns", "00",
+		    NULL, true };
+
+		snprintf(name, sizeof(name), "uncached-%d", i);
+		registry_pushed(r0, &t);
+	}
+	registry_stats_get(r0, &rs);
+	ok(rs.marks - rs0.marks == 1000 && rs.mark_batches -
+	    rs0.mark_batches == 1 && rs.marks_pending == 0,
+	    "1,000 uncached pushes: one full batch sent at once");
+	{
+		struct push_target t = { "uncached-x", "x@example.com", "apns",
+		    "00", NULL, true };
+
+		registry_pushed(r0, &t);
+		registry_flush_marks(r0);
+		registry_stats_get(r0, &rs);
+		ok(rs.marks_pending == 0 && rs.mark_batches -
+		    rs0.mark_batches == 2, "registry_flush_marks sends the "
+		    "rest");
+	}
+	CALL(&r, store_device_delete(s, node, res_done_cb, &r));
+	spin(100);
+	free(node);
+	res_reset(&r);
+	registry_free(&r0);
+	store_free(&s);
+}
+
+/* The row's last_error_text, or NULL. */
+static char *
+row_error(const char *owner)
+{
+	struct res r = { 0 };
+	char *text = NULL;
+
+	CALL(&r, store_device_list_owner(store, owner, res_devices_cb, &r));
+	if (r.st == STORE_OK && r.ndevs == 1 &&
+	    r.devs[0].last_error_text != NULL)
+		text = xstrdup(r.devs[0].last_error_text);
+	res_reset(&r);
+	return text;
+}
+
+/* A failed push writes last_error. */
+static void
+test_failed(void)
+{
+	struct res r = { 0 };
+	char *node, *text = NULL;
+
+	node = registered(store, "hank@example.com", "99", NULL);
+	{
+		struct push_target t = { node, "hank@example.com", "apns",
+		    "99", NULL, true };
+
+		registry_failed(reg, &t, "BadDeviceToken");
+	}
+	ok(WAIT_FOR((text = row_error("hank@example.com")) != NULL, 5000),
+	    "registry_failed wrote last_error");
+	is_str(text, "BadDeviceToken", "... with its text");
+	free(text);
+	CALL(&r, store_device_delete(store, node, res_done_cb, &r));
+	free(node);
+	res_reset(&r);
+}
+
+/*
+ * A dead VoIP token: registry_forget_voip clears it alone, only while the
+ * row still holds it, and every registry's cache lets the node go.
+ */
+static void
+test_forget_voip(const char *uri)
+{
+	struct store *s2;
+	struct registry *reg2;
+	struct res r = { 0 };
+	struct store_stats st;
+	uint64_t notes;
+	char *node;
+
+	s2 = test_store(uri, 1, 5000);
+	reg2 = test_registry(s2, 100, false, NULL);
+	store_stats_get(s2, &st);
+	notes = st.notifications;
+	CALL(&r, store_device_register(store, "ivy@example.com", "apns",
+	    "a1", "v1", res_device_cb, &r));
+	node = xstrdup(r.st == STORE_OK ? r.dev.node : "?");
+	ok(WAIT_FOR((store_stats_get(s2, &st), st.notifications >= notes + 1),
+	    WITHIN_MS), "the other store heard of the insert");
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+	CALL(&r, reg_lookup(reg2, node, "example.com", NULL, &r));
+	ok(registry_cached(reg, node) && registry_cached(reg2, node),
+	    "both registries cache the node with its VoIP token");
+	{
+		struct push_target t = { node, "ivy@example.com", "apns", "a1",
+		    "v1", true };
+
+		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
+		    res_done_cb, &r));
+		ok(r.st == STORE_OK && !r.reentrant, "registry_forget_voip "
+		    "cleared it, answered from the loop");
+		ok(!registry_cached(reg, node), "... its own cache dropped "
+		    "the node at once");
+		ok(WAIT_FOR(!registry_cached(reg2, node), WITHIN_MS),
+		    "... the other registry's through NOTIFY");
+		CALL(&r, reg_lookup(reg2, node, "example.com", NULL, &r));
+		ok(r.rst == REGISTRY_FOUND && r.dev.voip_token == NULL,
+		    "the registration stays, without the VoIP token");
+		is_str(r.dev.token, "a1", "... its alert token kept");
+		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
+		    res_done_cb, &r));
+		is_int(r.st, STORE_NOTFOUND, "clearing it again: nothing to "
+		    "clear");
+	}
+	/* The device registered a new VoIP token before the answer came. */
+	CALL(&r, store_device_register(store, "ivy@example.com", "apns",
+	    "a1", "v2", res_device_cb, &r));
+	{
+		struct push_target t = { node, "ivy@example.com", "apns", "a1",
+		    "v1", true };
+
+		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
+		    res_done_cb, &r));
+		is_int(r.st, STORE_NOTFOUND, "a dead VoIP token the device "
+		    "replaced meanwhile: the row is left alone");
+		CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+		is_str(r.dev.voip_token, "v2", "... the new VoIP token stays");
+		t.voip_token = NULL;
+		CALL(&r, registry_forget_voip(reg, &t, "x", res_done_cb, &r));
+		ok(r.calls == 1 && r.st == STORE_OK && !r.reentrant,
+		    "a target without a VoIP token: nothing to do, from the "
+		    "loop");
+	}
+	CALL(&r, store_device_delete(store, node, res_done_cb, &r));
+	free(node);
+	res_reset(&r);
+	registry_free(&reg2);
+	store_free(&s2);
+}
+
+int
+main(void)
+{
+	const char *uri = test_db_uri();
+
+	log_init(true, getenv("XPUSHD_DEBUG") != NULL, "registry_test");
+	base = event_base_new();
+	test_migrate(uri);
+	store = test_store(uri, 2, 5000);
+	reg = test_registry(store, 1000, false, NULL);
+
+	test_lookup();
+	test_uncached(uri);
+	test_unavailable();
+	test_two_registries(uri);
+	test_race();
+	test_many();
+	test_marks(uri);
+	test_failed();
+	test_forget_voip(uri);
+	is_int(res_reentrant, 0, "no store callback ran inside its call");
+
+	registry_free(&reg);
+	store_free(&store);
+	event_base_free(base);
+	return tap_done();
+}

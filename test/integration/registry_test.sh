@@ -1,0 +1,5 @@
+#!/bin/sh
+# Runs test/integration/registry_test (TAP) against a throwaway PostgreSQL
+# cluster.
+. "${top_srcdir:-.}/test/lib/pg.sh"
+pg_tap_run "${top_builddir:-.}/test/integration/registry_test"

@@ -1,4 +1,0 @@
-#!/bin/sh
-# Runs test/store_migrate_test (TAP) against a throwaway PostgreSQL cluster.
-. "${top_srcdir:-.}/test/lib/pg.sh"
-pg_tap_run "${top_builddir:-.}/test/store_migrate_test"
