@@ -1,8 +1,9 @@
 /*
  * The admins: the top-level `admins` list (bare JIDs in canonical form;
  * entries that are not JIDs are logged and ignored), which the ad-hoc
- * commands check, and chat messages to them from the component's JID: what the certificate watch and the mass-deletion guard
- * tell the people who run the service.  A message that finds the link
+ * commands check, and chat messages to them from the component's JID:
+ * what the certificate watch and the mass-deletion guard tell the people
+ * who run the service.  A message that finds the link
  * down waits for it, retried every ADMINS_RETRY seconds; at most
  * ADMINS_OUTBOX_MAX wait (the oldest goes first).  Each message carries a
  * tag naming who sent it, so that a sender can withdraw what it queued

@@ -614,6 +614,7 @@ build(const struct xp_conf *conf, struct provider **list_r,
 	char *err = NULL;
 	void *self;
 
+	guard_conf_from(conf, &gc);
 	for (n = conf_providers(conf); n != NULL; n = n->next) {
 		if (!conf_block_active(n)) {
 			log_info("provider %s is switched off (active: false)",
@@ -636,7 +637,6 @@ build(const struct xp_conf *conf, struct provider **list_r,
 		p->id = xstrdup(n->key);
 		p->mod = mod;
 		p->self = self;
-		guard_conf_from(conf, &gc);
 		guard_init(&p->guard, &gc);
 		*tail = p;
 		tail = &p->next;
