@@ -25,6 +25,7 @@
 #include <event2/event.h>
 
 #include "core/adhoc.h"
+#include "core/admins.h"
 #include "core/disco.h"
 #include "core/log.h"
 #include "core/rand.h"
@@ -49,8 +50,6 @@ static struct {
 	size_t			 ncmds;
 	struct session		*sessions;
 	struct event		*sweep;
-	char			**admins;
-	size_t			 nadmins;
 	int			 timeout;
 	int			 max_sessions;
 } ah;
@@ -69,12 +68,7 @@ adhoc_find(const char *node)
 bool
 adhoc_is_admin(const char *bare)
 {
-	size_t i;
-
-	for (i = 0; i < ah.nadmins; i++)
-		if (strcmp(ah.admins[i], bare) == 0)
-			return true;
-	return false;
+	return admins_is(bare);
 }
 
 void
@@ -157,28 +151,6 @@ sessions_of(const char *owner)
 static void
 adhoc_load_conf(const struct xp_conf *conf)
 {
-	const struct cfg_value *const *items;
-	size_t i, n;
-	struct jid *j;
-
-	for (i = 0; i < ah.nadmins; i++)
-		free(ah.admins[i]);
-	free(ah.admins);
-	ah.admins = NULL;
-	ah.nadmins = 0;
-	n = conf_list(conf, NULL, "admins", &items);
-	for (i = 0; i < n; i++) {
-		/* Compare in canonical form: the domain is lowercased. */
-		if ((j = jid_parse(items[i]->str, NULL)) == NULL) {
-			log_warnx("admins: '%s' is not a JID, ignored",
-			    items[i]->str);
-			continue;
-		}
-		ah.admins = xreallocarray(ah.admins, ah.nadmins + 1,
-		    sizeof(*ah.admins));
-		ah.admins[ah.nadmins++] = xstrdup(jid_bare(j));
-		jid_free(&j);
-	}
 	ah.timeout = (int)conf_int(conf, NULL, "adhoc-session-timeout");
 	ah.max_sessions = (int)conf_int(conf, NULL, "adhoc-max-sessions");
 }
@@ -546,7 +518,6 @@ void
 adhoc_shutdown(void)
 {
 	struct session *s;
-	size_t i;
 
 	while ((s = ah.sessions) != NULL) {
 		ah.sessions = s->next;
@@ -555,10 +526,5 @@ adhoc_shutdown(void)
 	if (ah.sweep != NULL)
 		event_free(ah.sweep);
 	ah.sweep = NULL;
-	for (i = 0; i < ah.nadmins; i++)
-		free(ah.admins[i]);
-	free(ah.admins);
-	ah.admins = NULL;
-	ah.nadmins = 0;
 	ah.ncmds = 0;
 }

@@ -48,6 +48,7 @@ void	adhoc_init(struct event_base *, const struct xp_conf *);
 void	adhoc_reconfigure(const struct xp_conf *);
 void	adhoc_shutdown(void);
 void	adhoc_register(const struct adhoc_command *);
+/* Whether the bare JID is in `admins` (core/admins.c keeps the list). */
 bool	adhoc_is_admin(const char *bare_jid);
 
 /*

@@ -13,8 +13,8 @@
  *     expired or unloadable: an error, and certwatch_unusable() makes
  *     /health report the provider;
  *   - either way one chat message per provider and admin per check, from
- *     the component's JID.  Messages that find the link down wait for it
- *     (retried every CERTWATCH_RETRY seconds) until the next check.
+ *     the component's JID (core/admins.c).  Messages that find the link
+ *     down wait for it until the next check, which withdraws them.
  *
  * The files are small and local and read with plain stdio, as the
  * providers read them at start-up; the database is asked asynchronously.
@@ -35,17 +35,16 @@
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
+#include "core/admins.h"
 #include "core/certinfo.h"
 #include "core/certwatch.h"
 #include "core/log.h"
 #include "core/provider.h"
-#include "core/router.h"
 #include "core/store.h"
 #include "core/xmalloc.h"
-#include "xml/node.h"
-#include "xml/stream.h"
 
-#define CERTWATCH_RETRY		2		/* seconds between sends */
+/* The tag of the certificate watch's messages to the admins. */
+#define CERTWATCH_TAG		"certwatch"
 #define CERTWATCH_MAX_FILE	(256 * 1024)	/* bytes of a cert-file */
 
 /* An APNs provider that authenticates with a certificate. */
@@ -67,28 +66,18 @@ struct cw_entry {
 	struct cw_entry		*next;
 };
 
-struct cw_msg {
-	char		*to;
-	char		*body;
-	struct cw_msg	*next;
-};
-
 static struct {
 	bool			 running;
 	struct event_base	*base;
 	struct store		*store;
 	struct cw_spec		*specs;
-	char			**admins;
-	size_t			 nadmins;
 	long long		 interval;	/* seconds */
 	long long		 warning;	/* seconds */
 	struct cw_entry		*entries;	/* the last check's results */
 	struct cw_entry		*building;	/* the check under way */
 	bool			 busy;		/* waiting for the database */
 	unsigned int		 generation;
-	struct cw_msg		*outbox;
 	struct event		*timer;
-	struct event		*retry;
 } cw;
 
 /* Configuration */
@@ -120,29 +109,14 @@ specs_free(void)
 }
 
 static void
-admins_free(void)
-{
-	size_t i;
-
-	for (i = 0; i < cw.nadmins; i++)
-		free(cw.admins[i]);
-	free(cw.admins);
-	cw.admins = NULL;
-	cw.nadmins = 0;
-}
-
-static void
 settings_from_conf(const struct xp_conf *conf)
 {
-	const struct cfg_value *const *items;
 	const struct cfg_node *b;
 	struct cw_spec *s, **tail;
 	const struct provider *p;
 	const char *cert, *key;
-	size_t i, n;
 
 	specs_free();
-	admins_free();
 	tail = &cw.specs;
 	for (b = conf_providers(conf); b != NULL; b = b->next) {
 		if (!conf_block_active(b) || (p = provider_find(b->key)) ==
@@ -162,11 +136,6 @@ settings_from_conf(const struct xp_conf *conf)
 		*tail = s;
 		tail = &s->next;
 	}
-	n = conf_list(conf, NULL, "admins", &items);
-	cw.admins = xcalloc(n + 1, sizeof(*cw.admins));
-	for (i = 0; i < n; i++)
-		cw.admins[i] = xstrdup(items[i]->str);
-	cw.nadmins = n;
 	cw.interval = conf_int(conf, NULL, "cert-check-interval");
 	cw.warning = conf_int(conf, NULL, "cert-expiry-warning") * 86400;
 }
@@ -362,49 +331,6 @@ check_row(const struct cw_spec *s, const struct store_cert *c)
 
 /* Messages */
 
-static void
-msgs_free(void)
-{
-	struct cw_msg *m;
-
-	while ((m = cw.outbox) != NULL) {
-		cw.outbox = m->next;
-		free(m->to);
-		free(m->body);
-		free(m);
-	}
-}
-
-static void
-outbox_flush(void)
-{
-	struct timeval tv = { CERTWATCH_RETRY, 0 };
-	struct xml_node *msg;
-	struct cw_msg *m;
-
-	while ((m = cw.outbox) != NULL) {
-		msg = xml_node_new("message", XML_STREAM_COMPONENT_NS);
-		xml_node_set_attr(msg, "type", "chat");
-		xml_node_set_attr(msg, "to", m->to);
-		xml_node_add_child_text(msg, "body", NULL, m->body);
-		if (router_send(msg) == -1) {
-			evtimer_add(cw.retry, &tv);
-			return;
-		}
-		log_debug("certwatch: told %s", m->to);
-		cw.outbox = m->next;
-		free(m->to);
-		free(m->body);
-		free(m);
-	}
-}
-
-static void
-certwatch_retry_cb(evutil_socket_t fd, short events, void *arg)
-{
-	outbox_flush();
-}
-
 static char *
 describe(const struct cw_entry *e)
 {
@@ -450,16 +376,14 @@ static void
 check_finish(void)
 {
 	struct cw_entry *e;
-	struct cw_msg *m, **tail;
 	char *text;
-	size_t i;
 
 	entries_free(&cw.entries);
 	cw.entries = cw.building;
 	cw.building = NULL;
 	cw.busy = false;
-	msgs_free();
-	tail = &cw.outbox;
+	/* What the last check said and the link has not carried is stale. */
+	admins_withdraw(CERTWATCH_TAG);
 	for (e = cw.entries; e != NULL; e = e->next) {
 		if ((text = describe(e)) == NULL) {
 			log_debug("certwatch: %s: %s valid until %lld",
@@ -470,18 +394,9 @@ check_finish(void)
 			log_warnx("certwatch: %s", text);
 		else
 			log_warnx("certwatch: error: %s", text);
-		for (i = 0; i < cw.nadmins; i++) {
-			m = xcalloc(1, sizeof(*m));
-			m->to = xstrdup(cw.admins[i]);
-			m->body = xstrdup(text);
-			*tail = m;
-			tail = &m->next;
-		}
+		admins_tell(CERTWATCH_TAG, text);
 		free(text);
 	}
-	if (evtimer_pending(cw.retry, NULL))
-		evtimer_del(cw.retry);
-	outbox_flush();
 }
 
 static void
@@ -567,8 +482,7 @@ certwatch_init(struct event_base *base, struct store *store,
 	cw.base = base;
 	cw.store = store;
 	cw.timer = event_new(base, -1, EV_PERSIST, certwatch_timer_cb, NULL);
-	cw.retry = evtimer_new(base, certwatch_retry_cb, NULL);
-	if (cw.timer == NULL || cw.retry == NULL)
+	if (cw.timer == NULL)
 		fatalx("certwatch: event_new failed");
 	settings_from_conf(conf);
 	cw.running = true;
@@ -594,13 +508,11 @@ certwatch_shutdown(void)
 		return;
 	cw.running = false;
 	event_free(cw.timer);
-	event_free(cw.retry);
-	cw.timer = cw.retry = NULL;
-	msgs_free();
+	cw.timer = NULL;
+	admins_withdraw(CERTWATCH_TAG);
 	entries_free(&cw.entries);
 	entries_free(&cw.building);
 	specs_free();
-	admins_free();
 }
 
 void

@@ -27,7 +27,9 @@ core_libxpcore_a_SOURCES = \
 	core/rand.c core/rand.h \
 	core/rest.c core/rest.h \
 	core/rest_unregister.c core/rest_unregister.h \
-	core/certwatch.c core/certwatch.h
+	core/certwatch.c core/certwatch.h \
+	core/admins.c core/admins.h \
+	core/guard.c core/guard.h
 
 XP_CORE_LIBS = core/libxpcore.a xml/libxpxml.a \
 	$(LIBEVENT_LIBS) $(EXPAT_LIBS) $(OPENSSL_LIBS) $(NGHTTP2_LIBS) \

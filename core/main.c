@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "core/adhoc.h"
+#include "core/admins.h"
 #include "core/certwatch.h"
 #include "core/commands.h"
 #include "core/disco.h"
@@ -275,6 +276,7 @@ component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
 	/* Operations: the HTTPS endpoint and the certificate watch. */
 	if (rest_reconfigure(next, error_r) == -1)
 		return -1;
+	admins_reconfigure(next);
 	certwatch_reconfigure(next);
 	return 0;
 }
@@ -351,6 +353,7 @@ component_start(void)
 	metrics_init(xpd->base, xpd->store, component_link);
 	if (rest_init(xpd->base, xpd->conf, &err) == -1)
 		fatalx("%s", err);
+	admins_init(xpd->base, xpd->conf);
 	certwatch_init(xpd->base, xpd->store, xpd->conf);
 	daemon_on_reload(component_reload_cb, NULL);
 	daemon_on_stop(component_stop_cb, NULL);
@@ -362,6 +365,7 @@ component_free(void)
 {
 	rest_shutdown();
 	certwatch_shutdown();
+	admins_shutdown();
 	router_shutdown();
 	publish_stop();
 	providers_stop();

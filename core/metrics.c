@@ -3,14 +3,19 @@
  *
  *   GET /metrics	Prometheus text exposition format 0.0.4: the figures
  *			of core/stats.c, the pushes per provider and outcome
- *			with their latency histogram, the registrations per
+ *			with their latency histogram, dead tokens by
+ *			provider, reason and fate (deleted, VoIP token
+ *			cleared, held by the mass-deletion guard), the
+ *			registrations per
  *			provider, whether each provider, the XEP-0114 link
  *			and the database are usable, the database's and the
  *			node cache's counters, and the seconds left on each
  *			APNs certificate.  With `metrics-token` set, only
  *			for "Authorization: Bearer <token>" (401 otherwise).
  *   GET /health	200 {"status":"ok",...} when the link, the database
- *			and every provider are usable, else 503
+ *			and every provider are usable (provider_status():
+ *			the module's word and the mass-deletion guard's),
+ *			else 503
  *			{"status":"unavailable","problems":[...]} naming what
  *			is not.
  *
@@ -253,6 +258,53 @@ metrics_providers(struct evbuffer *b)
 	}
 }
 
+/*
+ * Dead tokens by provider and reason (core/stats.c bounds the reasons per
+ * provider), one family per fate.  Apart from the unlabelled
+ * xpushd_registrations_removed_total: a sum over labels must not count a
+ * deletion twice.
+ */
+static void
+metrics_dead(struct evbuffer *b)
+{
+	static const struct {
+		const char	*name, *help;
+	} fams[STATS_DEAD_MAX] = {
+		[STATS_DEAD_DELETED] = {
+		    "xpushd_registrations_removed_by_reason_total",
+		    "Registrations deleted (dead alert token, account "
+		    "removed), by provider and reason" },
+		[STATS_DEAD_VOIP_CLEARED] = {
+		    "xpushd_voip_tokens_cleared_total",
+		    "Dead VoIP tokens cleared (the registration stays), by "
+		    "provider and reason" },
+		[STATS_DEAD_HELD] = { "xpushd_deletions_held_total",
+		    "Dead-token answers whose deletion the mass-deletion "
+		    "guard held, by provider and reason" },
+	};
+	const struct stats_provider *sp;
+	const struct stats_reason *r;
+	size_t i;
+	int k;
+
+	for (k = 0; k < STATS_DEAD_MAX; k++) {
+		metric_head(b, fams[k].name, "counter", fams[k].help);
+		for (sp = stats_providers(); sp != NULL; sp = sp->next)
+			for (i = 0; i <= STATS_REASONS_MAX; i++) {
+				r = &sp->dead[k][i];
+				if (r->n == 0)
+					continue;
+				evbuffer_add_printf(b, "%s{provider=\"",
+				    fams[k].name);
+				add_label(b, sp->id);
+				evbuffer_add_printf(b, "\",reason=\"");
+				add_label(b, r->reason);
+				evbuffer_add_printf(b, "\"} %llu\n",
+				    (unsigned long long)r->n);
+			}
+	}
+}
+
 static void
 metrics_cert_cb(void *arg, const struct certwatch_result *r)
 {
@@ -352,6 +404,7 @@ metrics_handle(struct evhttp_request *req, const char *tail)
 		fatalx("evbuffer_new failed");
 	stats_figures(metrics_figure_cb, b);
 	metrics_providers(b);
+	metrics_dead(b);
 	metrics_state(b);
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");

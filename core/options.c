@@ -41,6 +41,16 @@ const struct opt_entry options_table[] = {
 	{ NULL, "cert-expiry-warning", OPT_INTEGER, "30", 1, 365, 0,
 	  "days before an APNs certificate expires that the admins are "
 	  "warned" },
+	{ NULL, "deletion-guard-count", OPT_INTEGER, "50", 1, 10000000, 0,
+	  "invalid-token answers of a provider within deletion-guard-window "
+	  "above which it stops deleting registrations (with "
+	  "deletion-guard-share)" },
+	{ NULL, "deletion-guard-share", OPT_INTEGER, "20", 1, 100, 0,
+	  "percent of a provider's answers within deletion-guard-window that "
+	  "must also be invalid-token answers for the guard to trip (100: "
+	  "never)" },
+	{ NULL, "deletion-guard-window", OPT_INTEGER, "60", 1, 86400, 0,
+	  "seconds over which the deletion guard counts a provider's answers" },
 	{ NULL, "xmpp", OPT_BLOCK, NULL, 0, 0, OPT_REQUIRED,
 	  "the XEP-0114 component connection to the XMPP server" },
 	{ NULL, "database", OPT_BLOCK, NULL, 0, 0, OPT_REQUIRED,

@@ -15,6 +15,15 @@
  * from the event loop (one queue, one event); every answer, and every send
  * a module refuses at once, is counted in the provider's statistics
  * exactly once; log lines of a module carry the block id, added here.
+ *
+ * Every answer also goes through the provider's mass-deletion guard
+ * (core/guard.h): when invalid-token answers pile up the way a
+ * misconfiguration makes them (deletion-guard-count, -share, -window),
+ * provider_deletion_allowed() says no, provider_status() reports the
+ * provider unusable with the reason (GET /health), a warning is logged at
+ * most once every PROVIDER_GUARD_LOG_MS and the admins get a chat message
+ * (core/admins.c) when it trips and when it reopens.  A reload builds new
+ * instances, with new guards: SIGHUP resumes deletions.
  */
 #include "config.h"
 
@@ -29,7 +38,9 @@
 #include <event2/event.h>
 #include <ltdl.h>
 
+#include "core/admins.h"
 #include "core/clock.h"
+#include "core/guard.h"
 #include "core/log.h"
 #include "core/provider.h"
 #include "core/stats.h"
@@ -39,12 +50,20 @@
 #define PROVIDER_MAX_MODULES	16
 /* Finished send records kept for reuse: sends come and go in bursts. */
 #define PROVIDER_SEND_SPARE	1024
+/* Held deletions are logged at most this often per provider. */
+#define PROVIDER_GUARD_LOG_MS	60000
+/* The tag of the guard's messages to the admins. */
+#define PROVIDER_GUARD_TAG	"deletion-guard"
 
 struct provider {
 	char			*id;		/* the provider block's name */
 	const struct xp_provider *mod;
 	void			*self;
 	struct provider		*next;
+	struct guard		 guard;
+	char			 guard_why[256];	/* while tripped */
+	uint64_t		 guard_logged;	/* last log of held deletions */
+	uint64_t		 guard_held;	/* held since that log */
 };
 
 /* One send between provider_send() and its answer. */
@@ -571,6 +590,16 @@ list_destroy(struct provider *list, struct block **blocks, size_t nblocks)
 	free(blocks);
 }
 
+static void
+guard_conf_from(const struct xp_conf *conf, struct guard_conf *gc)
+{
+	gc->count = (uint64_t)conf_int(conf, NULL, "deletion-guard-count");
+	gc->share = (unsigned int)conf_int(conf, NULL,
+	    "deletion-guard-share");
+	gc->window_ms = (uint64_t)conf_int(conf, NULL,
+	    "deletion-guard-window") * 1000;
+}
+
 /* Creates every instance of conf into the lists given. */
 static int
 build(const struct xp_conf *conf, struct provider **list_r,
@@ -580,10 +609,12 @@ build(const struct xp_conf *conf, struct provider **list_r,
 	const struct xp_provider *mod;
 	const struct cfg_node *n;
 	struct block **blocks = NULL, *b;
+	struct guard_conf gc;
 	size_t nblocks = 0;
 	char *err = NULL;
 	void *self;
 
+	guard_conf_from(conf, &gc);
 	for (n = conf_providers(conf); n != NULL; n = n->next) {
 		if (!conf_block_active(n)) {
 			log_info("provider %s is switched off (active: false)",
@@ -606,6 +637,7 @@ build(const struct xp_conf *conf, struct provider **list_r,
 		p->id = xstrdup(n->key);
 		p->mod = mod;
 		p->self = self;
+		guard_init(&p->guard, &gc);
 		*tail = p;
 		tail = &p->next;
 		log_info("provider %s ready (module %s)", p->id, mod->name);
@@ -658,6 +690,89 @@ spares_free(void)
 	pv.nspare = 0;
 }
 
+/* The guard */
+
+static void
+guard_tripped(struct provider *p, uint64_t now, const char *reason)
+{
+	struct guard_figures f;
+	char *text;
+
+	guard_figures(&p->guard, now, &f);
+	snprintf(p->guard_why, sizeof(p->guard_why), "deleting registrations "
+	    "is suspended: %llu of %llu answers within %llu s said the token "
+	    "is invalid (last: %s); a misconfiguration?",
+	    (unsigned long long)f.invalid, (unsigned long long)f.answers,
+	    (unsigned long long)(p->guard.conf.window_ms / 1000),
+	    reason != NULL ? reason : "invalid token");
+	log_warnx("provider %s: %s", p->id, p->guard_why);
+	text = xprintf("xpushd: provider '%s' answered %llu of its last %llu "
+	    "pushes (within %llu s) with an invalid device token (last "
+	    "reason: %s). A wrong endpoint (sandbox or production), topic or "
+	    "project looks like that, so xpushd stopped deleting the "
+	    "registrations of '%s': those publishes get a wait error and the "
+	    "rows are kept. Deletions resume once the rate stays below the "
+	    "threshold for %llu s, or on SIGHUP.", p->id,
+	    (unsigned long long)f.invalid, (unsigned long long)f.answers,
+	    (unsigned long long)(p->guard.conf.window_ms / 1000),
+	    reason != NULL ? reason : "invalid token", p->id,
+	    (unsigned long long)(p->guard.conf.window_ms / 1000));
+	admins_tell(PROVIDER_GUARD_TAG, text);
+	free(text);
+	p->guard_logged = now;
+	p->guard_held = 0;
+}
+
+static void
+guard_reopened(struct provider *p)
+{
+	char *text;
+
+	log_info("provider %s: invalid-token answers back below the "
+	    "threshold: deleting dead registrations again (%llu held since "
+	    "the last report)", p->id, (unsigned long long)p->guard_held);
+	p->guard_why[0] = '\0';
+	p->guard_held = 0;
+	text = xprintf("xpushd: provider '%s' no longer answers with invalid "
+	    "tokens at a suspicious rate: deleting dead registrations again.",
+	    p->id);
+	admins_tell(PROVIDER_GUARD_TAG, text);
+	free(text);
+}
+
+/* Whether p's guard lets deletions through now; tells of a reopening. */
+static bool
+guard_check(struct provider *p, uint64_t now)
+{
+	bool reopened;
+
+	if (guard_open(&p->guard, now, &reopened)) {
+		if (reopened)
+			guard_reopened(p);
+		return true;
+	}
+	return false;
+}
+
+bool
+provider_deletion_allowed(struct provider *p)
+{
+	uint64_t now = clock_ms();
+
+	if (guard_check(p, now))
+		return true;
+	p->guard_held++;
+	if (now - p->guard_logged >= PROVIDER_GUARD_LOG_MS) {
+		log_warnx("provider %s: %llu deletions held in the last "
+		    "%llu s: %s", p->id, (unsigned long long)p->guard_held,
+		    (unsigned long long)((now - p->guard_logged) / 1000),
+		    p->guard_why);
+		p->guard_logged = now;
+		p->guard_held = 0;
+	}
+	return false;
+}
+
 /* Counts the answer, then hands it to the caller: the only way out. */
 static void
 psend_deliver(struct psend *ps, enum xp_outcome o, unsigned int retry_after,
@@ -665,9 +780,12 @@ psend_deliver(struct psend *ps, enum xp_outcome o, unsigned int retry_after,
 {
 	xp_sent_cb *cb = ps->cb;
 	void *arg = ps->arg;
+	uint64_t now = clock_ms();
 
 	stats_provider_outcome(ps->p->id, o,
-	    (double)(clock_ms() - ps->started) / 1000.0);
+	    (double)(now - ps->started) / 1000.0);
+	if (guard_note(&ps->p->guard, now, o == XP_INVALID_TOKEN))
+		guard_tripped(ps->p, now, reason);
 	cb(arg, o, retry_after, reason);
 }
 
@@ -761,9 +879,13 @@ int
 provider_status(struct provider *p, const char **why_r)
 {
 	*why_r = NULL;
-	if (p->mod->status == NULL)
-		return 0;
-	return p->mod->status(p->self, why_r);
+	if (p->mod->status != NULL && p->mod->status(p->self, why_r) == -1)
+		return -1;
+	if (!guard_check(p, clock_ms())) {
+		*why_r = p->guard_why;
+		return -1;
+	}
+	return 0;
 }
 
 int

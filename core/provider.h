@@ -43,8 +43,17 @@ const char	*provider_id(const struct provider *);
  */
 int	provider_send(struct provider *, const struct xp_push *, xp_sent_cb *,
 	    void *arg);
-/* Usable now?  0 yes; -1 no, with a static reason. */
+/*
+ * Usable now?  0 yes; -1 no, with a reason valid until the next call into
+ * this layer: the module's, or the mass-deletion guard's while it holds.
+ */
 int	provider_status(struct provider *, const char **why_r);
+/*
+ * The provider called a token dead: may its registration be deleted (or
+ * its VoIP token cleared)?  No while the mass-deletion guard holds; each
+ * such answer is counted and logged at most once a minute.
+ */
+bool	provider_deletion_allowed(struct provider *);
 /* The module's token check (register-device): -1 with *error_r malloc'd. */
 int	provider_check_token(struct provider *, const char *token, bool voip,
 	    char **error_r);

@@ -23,7 +23,21 @@
  *   SENDING     the provider module holds it.  If the deadline passes
  *               first, the server gets wait/remote-server-timeout and the
  *               job stays here: the late answer still counts (an invalid
- *               token still deletes the registration).
+ *               token still deletes the registration).  A dead VoIP token
+ *               is cleared and the job sends again, to the alert token.
+ *
+ * Dead tokens (XP_INVALID_TOKEN, job_dead_token()):
+ *   - the VoIP (second) token: only it is cleared, and only if the row
+ *     still holds it (registry_forget_voip); the registration and its
+ *     alert token stay, and the call goes to the alert token at once;
+ *   - the alert token: the registration is deleted, even when it has a
+ *     live VoIP token (useless for messages; the log line says so), and
+ *     the server gets cancel/item-not-found;
+ *   - either way, if the provider's mass-deletion guard holds (too many
+ *     invalid-token answers at once: a misconfiguration, core/guard.h,
+ *     provider_deletion_allowed), nothing is deleted and the server gets
+ *     wait/internal-server-error (OUTCOME_DELETION_HELD).
+ * Each is counted by provider and reason (stats_dead_token, /metrics).
  *   RETRY_WAIT  a temporary provider failure; the retry timer runs.  The
  *               deadline ends the job.  Once publish_stop() was called no
  *               job enters this state.
@@ -92,6 +106,8 @@ enum job_outcome {
 	OUTCOME_PROVIDER_UNCONFIGURED,	/* the registration's block is gone */
 	OUTCOME_PROVIDER_GONE,		/* reloaded away while the push waited */
 	OUTCOME_INVALID_TOKEN,		/* the registration was removed */
+	OUTCOME_DELETION_HELD,		/* invalid token, but the mass-
+					   deletion guard keeps the row */
 	OUTCOME_RATE_LIMITED,
 	OUTCOME_TEMPORARY,		/* retried until the deadline, gave up */
 	OUTCOME_REFUSED,		/* this push only: the device is fine */
@@ -125,6 +141,10 @@ static const struct outcome_answer {
 	[OUTCOME_INVALID_TOKEN] = { "cancel", "item-not-found",
 	    "the device token is no longer valid: the registration was "
 	    "removed", STAT_PUBLISH_NOT_FOUND },
+	[OUTCOME_DELETION_HELD] = { "wait", "internal-server-error",
+	    "the push provider refused the device token, but it refuses "
+	    "too many at once to be trusted: try again later",
+	    STAT_PUBLISH_WAIT },
 	[OUTCOME_RATE_LIMITED] = { "wait", "resource-constraint",
 	    "the push provider rate-limits this device", STAT_PUBLISH_WAIT },
 	[OUTCOME_TEMPORARY] = { "wait", "internal-server-error",
@@ -299,6 +319,47 @@ job_may_retry(const struct pjob *j, uint64_t now)
 	return !pb.stopping && now + 2 * job_backoff(j) < j->deadline;
 }
 
+/*
+ * The provider called the token dead.  The VoIP token: clear it alone and
+ * ring the call on the alert token.  The alert token: delete the
+ * registration, VoIP token or not (it cannot carry messages any more).
+ * Unless the provider's mass-deletion guard holds: then nothing changes
+ * and the server gets a wait error.
+ */
+static void
+job_dead_token(struct pjob *j, const char *reason)
+{
+	struct provider *p = provider_find(j->t.provider);
+
+	if (p != NULL && !provider_deletion_allowed(p)) {
+		stats_dead_token(j->t.provider, STATS_DEAD_HELD, reason);
+		registry_failed(pb.reg, &j->t, reason);
+		job_finish(j, OUTCOME_DELETION_HELD, NULL);
+		return;
+	}
+	if (j->push.voip) {
+		log_info("publish: VoIP token of %s on %s is no longer valid "
+		    "(%s): cleared from registration %s, its alert token "
+		    "stays", j->t.owner, j->t.provider, reason, j->node);
+		stats_dead_token(j->t.provider, STATS_DEAD_VOIP_CLEARED,
+		    reason);
+		registry_forget_voip(pb.reg, &j->t, reason, NULL, NULL);
+		j->t.voip_token = NULL;
+		j->push.token = j->t.token;
+		j->push.voip = false;
+		job_enter(j, JOB_SENDING);
+		return;
+	}
+	log_info("publish: device token of %s on %s is no longer valid (%s): "
+	    "registration %s %s", j->t.owner, j->t.provider, reason, j->node,
+	    j->t.voip_token != NULL ? "had a VoIP token too: deleted" :
+	    "deleted");
+	stats_inc(STAT_REGISTRATIONS_REMOVED);
+	stats_dead_token(j->t.provider, STATS_DEAD_DELETED, reason);
+	registry_forget(pb.reg, &j->t, reason, NULL, NULL);
+	job_finish(j, OUTCOME_INVALID_TOKEN, NULL);
+}
+
 static void
 job_provider_answer(struct pjob *j, enum xp_outcome outcome,
     unsigned int retry_after, const char *reason)
@@ -311,14 +372,7 @@ job_provider_answer(struct pjob *j, enum xp_outcome outcome,
 		job_finish(j, OUTCOME_OK, NULL);
 		return;
 	case XP_INVALID_TOKEN:
-		log_info("publish: %s token of %s on %s is no longer valid "
-		    "(%s): registration %s deleted", j->push.voip ? "VoIP" :
-		    "device", j->t.owner, j->t.provider, reason ? reason :
-		    "invalid token", j->node);
-		stats_inc(STAT_REGISTRATIONS_REMOVED);
-		registry_forget(pb.reg, &j->t, reason ? reason :
-		    "invalid token", NULL, NULL);
-		job_finish(j, OUTCOME_INVALID_TOKEN, NULL);
+		job_dead_token(j, reason != NULL ? reason : "invalid token");
 		return;
 	case XP_RATE_LIMITED:
 		snprintf(text, sizeof(text), "%s rate-limits this device%s",
@@ -599,6 +653,8 @@ job_enter(struct pjob *j, enum job_state state)
 		log_info("publish: account %s was removed: deleting its "
 		    "registration %s", j->t.owner, j->node);
 		stats_inc(STAT_REGISTRATIONS_REMOVED);
+		stats_dead_token(j->t.provider, STATS_DEAD_DELETED,
+		    "account removed");
 		registry_forget(pb.reg, &j->t, "account removed",
 		    job_removed_cb, j);
 		break;

@@ -540,20 +540,12 @@ forget_done_cb(evutil_socket_t fd, short events, void *arg)
 	free(fd_);
 }
 
-void
-registry_forget(struct registry *r, const struct push_target *t,
-    const char *why, store_done_cb *cb, void *arg)
+/* Nothing is kept for a target without a row: done, from the loop. */
+static void
+forget_nothing(struct registry *r, store_done_cb *cb, void *arg)
 {
 	struct forget_done *fd_;
 
-	log_debug("registry: forgetting node %s: %s", t->node, why);
-	if (t->stored) {
-		/* Gone from the cache now: a publish next asks the database. */
-		cache_drop(r, t->node);
-		store_device_delete(r->store, t->node, cb, arg);
-		return;
-	}
-	/* Nothing is kept for it: done, answered from the loop. */
 	if (cb == NULL)
 		return;
 	fd_ = xcalloc(1, sizeof(*fd_));
@@ -562,6 +554,35 @@ registry_forget(struct registry *r, const struct push_target *t,
 	if (event_base_once(r->base, -1, EV_TIMEOUT, forget_done_cb, fd_,
 	    NULL) == -1)
 		fatalx("registry: event_base_once");
+}
+
+void
+registry_forget(struct registry *r, const struct push_target *t,
+    const char *why, store_done_cb *cb, void *arg)
+{
+	log_debug("registry: forgetting node %s: %s", t->node, why);
+	if (!t->stored) {
+		forget_nothing(r, cb, arg);
+		return;
+	}
+	/* Gone from the cache now: a publish next asks the database. */
+	cache_drop(r, t->node);
+	store_device_delete(r->store, t->node, cb, arg);
+}
+
+void
+registry_forget_voip(struct registry *r, const struct push_target *t,
+    const char *why, store_done_cb *cb, void *arg)
+{
+	log_debug("registry: forgetting the VoIP token of node %s: %s",
+	    t->node, why);
+	if (!t->stored || t->voip_token == NULL) {
+		forget_nothing(r, cb, arg);
+		return;
+	}
+	/* The next publish reads the row again, without the VoIP token. */
+	cache_drop(r, t->node);
+	store_device_forget_voip(r->store, t->node, t->voip_token, cb, arg);
 }
 
 void

@@ -6,9 +6,9 @@
  * bare JID: XEP-0357 since 0.3 has the server publish, older servers use
  * the account) and the publish-options secret (with require-secret, a
  * publish without one is refused).  After a push the pipeline tells the
- * registry what happened (registry_pushed, _failed, _forget) and the
- * registry decides what is written back: last_push at most once every
- * REGISTRY_MARK_EVERY seconds per device, in batches.
+ * registry what happened (registry_pushed, _failed, _forget,
+ * _forget_voip) and the registry decides what is written back: last_push
+ * at most once every REGISTRY_MARK_EVERY seconds per device, in batches.
  *
  * Sources.  A target comes from a source, tried in order until one knows
  * the node.  Today there is one: registered rows (the devices table),
@@ -139,6 +139,15 @@ void	registry_failed(struct registry *, const struct push_target *,
  * may be NULL; it is called from the event loop, never inside this call.
  */
 void	registry_forget(struct registry *, const struct push_target *,
+	    const char *why, store_done_cb *cb, void *arg);
+/*
+ * The VoIP (second) token of target is dead: clear it, keep the
+ * registration and its alert token.  Only if the row still holds that VoIP
+ * token (a device that re-registered meanwhile keeps its new one: then cb
+ * gets STORE_NOTFOUND).  Every process drops the node from its cache
+ * (NOTIFY).  cb may be NULL; it is called from the event loop.
+ */
+void	registry_forget_voip(struct registry *, const struct push_target *,
 	    const char *why, store_done_cb *cb, void *arg);
 /* Whether node is in the cache; not counted as a hit (tests). */
 bool	registry_cached(struct registry *, const char *node);

@@ -158,6 +158,48 @@ stats_provider_outcome(const char *id, enum xp_outcome o, double seconds)
 		}
 }
 
+/* The reason as a bounded label: printable ASCII, cut. */
+static void
+reason_label(char *dst, const char *reason)
+{
+	size_t i;
+
+	for (i = 0; i < STATS_REASON_LEN && reason[i] != '\0'; i++)
+		dst[i] = reason[i] >= 0x20 && reason[i] < 0x7f ? reason[i] :
+		    '_';
+	dst[i] = '\0';
+}
+
+void
+stats_dead_token(const char *id, enum stats_dead what, const char *reason)
+{
+	struct stats_provider *sp = provider_stats(id);
+	struct stats_reason *r = sp->dead[what];
+	char label[STATS_REASON_LEN + 1];
+	size_t i;
+
+	reason_label(label, reason != NULL && *reason != '\0' ? reason :
+	    "unknown");
+	for (i = 0; i < sp->ndead[what]; i++)
+		if (strcmp(r[i].reason, label) == 0) {
+			r[i].n++;
+			return;
+		}
+	/* A reason spelt like the overflow's label joins it: no twin lines. */
+	if (sp->ndead[what] == STATS_REASONS_MAX ||
+	    strcmp(label, STATS_REASON_OTHER) == 0) {
+		r = &r[STATS_REASONS_MAX];
+		if (r->reason[0] == '\0')
+			memcpy(r->reason, STATS_REASON_OTHER,
+			    sizeof(STATS_REASON_OTHER));
+		r->n++;
+		return;
+	}
+	r = &r[sp->ndead[what]++];
+	memcpy(r->reason, label, sizeof(label));
+	r->n = 1;
+}
+
 const struct stats_provider *
 stats_providers(void)
 {

@@ -29,8 +29,34 @@ enum stat_id {
 	STAT_MAX
 };
 
+/* What became of a registration whose token the provider called dead. */
+enum stats_dead {
+	STATS_DEAD_DELETED,		/* the registration was deleted */
+	STATS_DEAD_VOIP_CLEARED,	/* only its VoIP token was cleared */
+	STATS_DEAD_HELD,		/* kept: the deletion guard held it */
+	STATS_DEAD_MAX
+};
+
+/*
+ * Distinct reasons counted per provider and kind, so that a provider that
+ * makes up reasons cannot grow /metrics without bound: the rest are
+ * counted under STATS_REASON_OTHER.  A reason is cut to STATS_REASON_LEN
+ * bytes of printable ASCII.
+ */
+#define STATS_REASONS_MAX	16
+#define STATS_REASON_LEN	48
+#define STATS_REASON_OTHER	"other"
+
+struct stats_reason {
+	char		 reason[STATS_REASON_LEN + 1];
+	uint64_t	 n;
+};
+
 struct stats_provider {
 	char		*id;
+	/* [kind][0..nreasons): by reason; [kind][STATS_REASONS_MAX]: other */
+	struct stats_reason dead[STATS_DEAD_MAX][STATS_REASONS_MAX + 1];
+	size_t		 ndead[STATS_DEAD_MAX];
 	uint64_t	 outcomes[XP_AUTH_FAILED + 1];
 	uint64_t	 latency_count;
 	double		 latency_sum;		/* seconds */
@@ -63,6 +89,9 @@ void		 stats_in_flight(int delta);
 long		 stats_in_flight_now(void);
 void		 stats_provider_outcome(const char *id, enum xp_outcome,
 		    double seconds);
+/* A dead token of provider id: what became of it, and the reason. */
+void		 stats_dead_token(const char *id, enum stats_dead,
+		    const char *reason);
 const struct stats_provider *stats_providers(void);
 const char	*stats_outcome_name(enum xp_outcome);
 void		 stats_log(void);

@@ -41,6 +41,7 @@ enum stmt_id {
 	ST_REGISTER,
 	ST_UNREGISTER,
 	ST_DELETE_NODE,
+	ST_FORGET_VOIP,
 	ST_LOOKUP_NODE,
 	ST_LOOKUP_TOKEN,
 	ST_LIST_OWNER,
@@ -115,6 +116,13 @@ static const struct pg_stmt stmts[ST_COUNT] = {
 	    "token = $3 RETURNING node", 3 },
 	[ST_DELETE_NODE] = { "xp_delete_node",
 	    "DELETE FROM devices WHERE node = $1 RETURNING node", 1 },
+	/*
+	 * Only the dead VoIP token: one the device re-registered meanwhile
+	 * stays.  The update trigger NOTIFYs the node (voip_token changed).
+	 */
+	[ST_FORGET_VOIP] = { "xp_forget_voip",
+	    "UPDATE devices SET voip_token = NULL, updated = now() "
+	    "WHERE node = $1 AND voip_token = $2 RETURNING node", 2 },
 	[ST_LOOKUP_NODE] = { "xp_lookup_node",
 	    "SELECT " DEVICE_COLS " FROM devices WHERE node = $1", 1 },
 	[ST_LOOKUP_TOKEN] = { "xp_lookup_token",
@@ -152,6 +160,7 @@ static query_finish_fn *const finishers[ST_COUNT] = {
 	[ST_REGISTER] = finish_device,
 	[ST_UNREGISTER] = finish_done,
 	[ST_DELETE_NODE] = finish_done,
+	[ST_FORGET_VOIP] = finish_done,
 	[ST_LOOKUP_NODE] = finish_device,
 	[ST_LOOKUP_TOKEN] = finish_devices,
 	[ST_LIST_OWNER] = finish_devices,
@@ -600,6 +609,19 @@ store_device_delete(struct store *s, const char *node, store_done_cb *cb,
 
 	o->cb.done = cb;
 	pg_query_param(q, node);
+	pg_query_submit(q);
+}
+
+void
+store_device_forget_voip(struct store *s, const char *node,
+    const char *voip_token, store_done_cb *cb, void *arg)
+{
+	struct pg_query *q;
+	struct op *o = op_new(s, ST_FORGET_VOIP, arg, &q);
+
+	o->cb.done = cb;
+	pg_query_param(q, node);
+	pg_query_param(q, voip_token);
 	pg_query_submit(q);
 }
 

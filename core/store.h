@@ -149,6 +149,12 @@ void	store_device_unregister(struct store *, const char *owner,
 	    const char *provider, const char *token, store_done_cb *, void *);
 void	store_device_delete(struct store *, const char *node,
 	    store_done_cb *, void *);
+/*
+ * Clears the VoIP token of node if it is still voip_token (STORE_NOTFOUND
+ * when the row is gone or holds another VoIP token by now).
+ */
+void	store_device_forget_voip(struct store *, const char *node,
+	    const char *voip_token, store_done_cb *, void *);
 void	store_device_lookup(struct store *, const char *node,
 	    store_device_cb *, void *);
 void	store_device_lookup_token(struct store *, const char *provider,

@@ -65,3 +65,14 @@ TESTS += test/integration/e2e_test.sh
 EXTRA_DIST += test/integration/e2e_test.sh test/lib/e2e.sh \
 	test/lib/prosody-modules
 include $(srcdir)/test/rest.mk
+
+# The mass-deletion guard's arithmetic on a fake clock.
+check_PROGRAMS += test/unit/guard_test
+TESTS += test/unit/guard_test
+test_unit_guard_test_SOURCES = test/unit/guard_test.c core/guard.c \
+	core/guard.h
+
+# Dead-token counters by reason, bounded.
+check_PROGRAMS += test/unit/stats_test
+TESTS += test/unit/stats_test
+test_unit_stats_test_LDADD = $(XP_TEST_LDADD)

@@ -11,9 +11,11 @@ import re
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 from xptest import (Tap, top_builddir, MODULE_PATH, MIGRATIONS, SECRET, CMD, XD, DEADLINE,
-                    db_uri, fixture_path, finish_daemon, wait_until)
+                    db_uri, fixture_path, finish_daemon, free_port, wait_until)
 from fakexmpp import FakeServer, Daemon, error_of
 
 t = Tap()
@@ -358,6 +360,33 @@ def main():
     p = rec.new(token="ee55")
     t.ok(p and p[0]["voip"] and p[0]["encrypted"] == "cGF5bG9hZA==" and p[0]["iv"] == "aXY=",
          "an encrypted voip notification rings the VoIP token, payload untouched")
+    # A dead VoIP token: only it is cleared, the call rings on the alert token.
+    reg_dv, _ = register(s, "gg77", voip="invalid-v1")
+    r = publish(s, reg_dv["node"], "<jingle xmlns='tigase:push:jingle:0' action='propose' sid='call2'>"
+                "<media>audio</media></jingle>" + summary(body="call"), secret=reg_dv["secret"])
+    pv = rec.new(token="invalid-v1")
+    pa = rec.new(token="gg77")
+    t.ok(r.get("type") == "result" and pv and pv[0]["voip"] and pa and not pa[0]["voip"] and pa[0]["kind"] == "call",
+         "a dead VoIP token: the call goes on to the alert token, result (%s, %s)" % (pv, pa))
+    t.is_(psql("select coalesce(voip_token, 'NULL') || ' ' || token from devices where node = '%s'" % reg_dv["node"]),
+          "NULL gg77", "the VoIP token alone is cleared, the registration and its alert token stay")
+    t.ok(d.wait_log(r"VoIP token of alice@localhost on apns-binary-api is no longer valid \(Unregistered\): "
+                    r"cleared from registration %s, its alert token stays" % reg_dv["node"]),
+         "the log says what happened and why")
+    r = publish(s, reg_dv["node"], summary(body="after"), secret=reg_dv["secret"])
+    t.is_(r.get("type"), "result", "the registration keeps working for messages")
+    rec.new(token="gg77")
+    # A dead alert token with a live VoIP token: the registration is useless for messages.
+    reg_da, _ = register(s, "invalid-a2", voip="hh88")
+    r = publish(s, reg_da["node"], summary(body="hi"), secret=reg_da["secret"])
+    t.is_(error_of(r)[:2] if error_of(r) else None, ("cancel", "item-not-found"),
+          "a dead alert token with a live VoIP token: cancel/item-not-found")
+    t.is_(psql("select count(*) from devices where node = '%s'" % reg_da["node"]), "0", "and the registration is deleted")
+    t.ok(d.wait_log(r"device token of alice@localhost on apns-binary-api is no longer valid \(Unregistered\): "
+                    r"registration %s had a VoIP token too: deleted" % reg_da["node"]),
+         "the log says it had a VoIP token too")
+    rec.new(token="invalid-a2")
+
     reg_e, _ = register(s, "ff66")
     r = publish(s, reg_e["node"], "<encrypted xmlns='tigase:push:encrypt:0' iv='aXY='>cGF5bG9hZA==</encrypted>",
                 secret=reg_e["secret"])
@@ -493,7 +522,99 @@ def main():
     t.is_(psql("select count(*) from devices where token = 'ab05'"), "1",
           "exactly one row for the device registered during and after the outage")
 
+    mass_deletion_guard(s, d, rec)
     finish_daemon(t, d)
+
+
+def messages_to(s, who, pred):
+    """Reads until a chat message to `who` whose body satisfies pred is
+    queued (or the deadline passes); returns the bodies of those queued."""
+    def found():
+        return [m.findtext("{jabber:component:accept}body") or "" for m in s.stanzas
+                if m.tag == "{jabber:component:accept}message" and m.get("to") == who]
+    s._read_until(lambda: any(pred(b) for b in found()), DEADLINE)
+    return found()
+
+
+def http_json(port, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+            return r.status, json.loads(r.read().decode())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read().decode())
+    except (OSError, ValueError):
+        return None, None
+
+
+def mass_deletion_guard(s, d, rec):
+    """A provider that calls every token invalid (a wrong topic looks like
+    that) deletes at most deletion-guard-count registrations; the rest get
+    wait errors and stay, /health names the provider, the admin is told,
+    and SIGHUP resumes deletions.  The window (600 s) outlasts the test."""
+    K, N = 30, 5
+    hport = free_port()
+    guard = ("'deletion-guard-count' = %d\n'deletion-guard-share' = 20\n'deletion-guard-window' = 600\n"
+             "rest () { listen = '127.0.0.1:%d'; tls = false }" % (N, hport))
+    provs = ("'apns-binary-api' () { plugin = 'testprov'; 'record-file' = '%s' }\n"
+             "'wrongtopic' () { plugin = 'testprov'; 'record-file' = '%s' }" % (rec.path, rec.path))
+    d.write_conf(conf(s.port, rec.path, extra=guard, providers=provs))
+    d.hup()
+    t.ok(d.wait_log("configuration reloaded", count=3), "SIGHUP adds a provider and the guard's settings")
+    t.ok(wait_until(lambda: http_json(hport, "/health")[1] is not None), "/health answers")
+    regs = [register(s, "invalid-g%02d" % i, provider="wrongtopic")[0] for i in range(K)]
+    before = int(psql("select count(*) from devices where provider = 'wrongtopic'"))
+    t.is_(before, K, "%d registrations on the provider" % K)
+    answers = []
+    for rg in regs:
+        r = publish(s, rg["node"], summary(body="x"), secret=rg["secret"])
+        answers.append(error_of(r)[:2] if error_of(r) else (r.get("type") if r is not None else None))
+    after = int(psql("select count(*) from devices where provider = 'wrongtopic'"))
+    kinds = {}
+    for a in answers:
+        kinds[a] = kinds.get(a, 0) + 1
+    t.diag("mass-deletion guard: rows before %d, rows after %d; answers: %s" %
+           (before, after, ", ".join("%s: %d" % ("/".join(k) if isinstance(k, tuple) else k, v)
+                                     for k, v in sorted(kinds.items(), key=str))))
+    t.is_(before - after, N, "at most deletion-guard-count (%d) registrations deleted" % N)
+    t.ok(answers[:N] == [("cancel", "item-not-found")] * N, "the first %d answers: cancel/item-not-found" % N)
+    t.ok(answers[N:] == [("wait", "internal-server-error")] * (K - N),
+         "the other %d: wait/internal-server-error, rows kept" % (K - N))
+    st, js = http_json(hport, "/health")
+    why = (js or {}).get("providers", {}).get("wrongtopic", "")
+    t.ok(st == 503 and "suspended" in why and "invalid" in why, "/health: 503, the provider unhealthy with the reason (%s)" % why)
+    t.is_((js or {}).get("providers", {}).get("apns-binary-api"), "ok", "the other provider is fine")
+    bodies = messages_to(s, "admin@localhost", lambda b: "'wrongtopic'" in b and "stopped deleting" in b)
+    t.ok(any("'wrongtopic'" in b and "stopped deleting" in b for b in bodies),
+         "the admin got a chat message about it: %s" % (bodies[:1],))
+    t.ok(d.wait_log(r"provider wrongtopic: deleting registrations is suspended"), "and the log says so")
+    r = publish(s, regs[-1]["node"], summary(body="x"), secret=regs[-1]["secret"])
+    t.is_(error_of(r)[:2] if error_of(r) else None, ("wait", "internal-server-error"), "still held a moment later")
+    # SIGHUP: a fresh guard, deletions resume.
+    d.hup()
+    t.ok(d.wait_log("configuration reloaded", count=4), "SIGHUP")
+    t.ok(wait_until(lambda: (http_json(hport, "/health")[1] or {}).get("providers", {}).get("wrongtopic") == "ok"),
+         "/health: the provider is fine again")
+    r = publish(s, regs[-1]["node"], summary(body="x"), secret=regs[-1]["secret"])
+    t.is_(error_of(r)[:2] if error_of(r) else None, ("cancel", "item-not-found"), "after SIGHUP a dead token deletes again")
+    t.is_(psql("select count(*) from devices where node = '%s'" % regs[-1]["node"]), "0", "its row is gone")
+    # /metrics: deletions and held ones by provider and reason.
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % hport, timeout=10) as resp:
+        text = resp.read().decode()
+
+    def sample(name, **labels):
+        want = "%s{%s}" % (name, ",".join('%s="%s"' % kv for kv in labels.items()))
+        for line in text.splitlines():
+            if line.startswith(want + " "):
+                return float(line.split()[-1])
+        return None
+    rm = sample("xpushd_registrations_removed_by_reason_total", provider="wrongtopic", reason="Unregistered")
+    held = sample("xpushd_deletions_held_total", provider="wrongtopic", reason="Unregistered")
+    cleared = sample("xpushd_voip_tokens_cleared_total", provider="apns-binary-api", reason="Unregistered")
+    gone = sample("xpushd_registrations_removed_by_reason_total", provider="apns-binary-api", reason="account removed")
+    t.is_((rm, held, cleared, gone), (float(N + 1), float(K - N + 1), 1.0, 1.0),
+          "/metrics by provider and reason: %s deleted, %s held (wrongtopic), 1 VoIP token cleared, "
+          "1 account removed (apns-binary-api)" % (rm, held))
+    rec.new(0, 0.3)
 
 
 main()

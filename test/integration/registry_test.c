@@ -4,7 +4,8 @@
  * secret, require-secret) and unavailable; the cache (filled on a miss,
  * answered from on a hit without a query, counted once either way);
  * invalidation across two registries through NOTIFY and by the registry's own
- * deletes; the last_push write policy under a controllable clock.
+ * deletes; the last_push write policy under a controllable clock; a dead
+ * VoIP token cleared alone.
  */
 #include "config.h"
 
@@ -545,6 +546,80 @@ test_failed(void)
 	res_reset(&r);
 }
 
+/*
+ * A dead VoIP token: registry_forget_voip clears it alone, only while the
+ * row still holds it, and every registry's cache lets the node go.
+ */
+static void
+test_forget_voip(const char *uri)
+{
+	struct store *s2;
+	struct registry *reg2;
+	struct res r = { 0 };
+	struct store_stats st;
+	uint64_t notes;
+	char *node;
+
+	s2 = test_store(uri, 1, 5000);
+	reg2 = test_registry(s2, 100, false, NULL);
+	store_stats_get(s2, &st);
+	notes = st.notifications;
+	CALL(&r, store_device_register(store, "ivy@example.com", "apns",
+	    "a1", "v1", res_device_cb, &r));
+	node = xstrdup(r.st == STORE_OK ? r.dev.node : "?");
+	ok(WAIT_FOR((store_stats_get(s2, &st), st.notifications >= notes + 1),
+	    WITHIN_MS), "the other store heard of the insert");
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+	CALL(&r, reg_lookup(reg2, node, "example.com", NULL, &r));
+	ok(registry_cached(reg, node) && registry_cached(reg2, node),
+	    "both registries cache the node with its VoIP token");
+	{
+		struct push_target t = { node, "ivy@example.com", "apns", "a1",
+		    "v1", true };
+
+		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
+		    res_done_cb, &r));
+		ok(r.st == STORE_OK && !r.reentrant, "registry_forget_voip "
+		    "cleared it, answered from the loop");
+		ok(!registry_cached(reg, node), "... its own cache dropped "
+		    "the node at once");
+		ok(WAIT_FOR(!registry_cached(reg2, node), WITHIN_MS),
+		    "... the other registry's through NOTIFY");
+		CALL(&r, reg_lookup(reg2, node, "example.com", NULL, &r));
+		ok(r.rst == REGISTRY_FOUND && r.dev.voip_token == NULL,
+		    "the registration stays, without the VoIP token");
+		is_str(r.dev.token, "a1", "... its alert token kept");
+		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
+		    res_done_cb, &r));
+		is_int(r.st, STORE_NOTFOUND, "clearing it again: nothing to "
+		    "clear");
+	}
+	/* The device registered a new VoIP token before the answer came. */
+	CALL(&r, store_device_register(store, "ivy@example.com", "apns",
+	    "a1", "v2", res_device_cb, &r));
+	{
+		struct push_target t = { node, "ivy@example.com", "apns", "a1",
+		    "v1", true };
+
+		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
+		    res_done_cb, &r));
+		is_int(r.st, STORE_NOTFOUND, "a dead VoIP token the device "
+		    "replaced meanwhile: the row is left alone");
+		CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+		is_str(r.dev.voip_token, "v2", "... the new VoIP token stays");
+		t.voip_token = NULL;
+		CALL(&r, registry_forget_voip(reg, &t, "x", res_done_cb, &r));
+		ok(r.calls == 1 && r.st == STORE_OK && !r.reentrant,
+		    "a target without a VoIP token: nothing to do, from the "
+		    "loop");
+	}
+	CALL(&r, store_device_delete(store, node, res_done_cb, &r));
+	free(node);
+	res_reset(&r);
+	registry_free(&reg2);
+	store_free(&s2);
+}
+
 int
 main(void)
 {
@@ -564,6 +639,7 @@ main(void)
 	test_many();
 	test_marks(uri);
 	test_failed();
+	test_forget_voip(uri);
 	is_int(res_reentrant, 0, "no store callback ran inside its call");
 
 	registry_free(&reg);
