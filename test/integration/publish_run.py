@@ -310,6 +310,8 @@ def main():
     t.ok(refusal(r) and "refused" in text_of(r), "the module's token check is applied")
     t.is_(text_of(r), "device-token: tokens starting with 'refuse' are refused",
           "one sentence: the field, then the module's reason")
+    m = re.search(rb"<iq [^>]*id='%s'.*?</iq>" % r.get("id").encode(), s.raw) if r is not None else None
+    t.diag("a refused register-device: %s" % (m.group(0).decode() if m else None))
     r = command(s, "register-device", {"provider": "apns-binary-api", "device-token": "has space"})
     t.ok(refusal(r) and "printable" in text_of(r), "tokens with spaces are refused")
     t.is_(text_of(r), "device-token: a device token is printable ASCII without spaces", "in one clear sentence")
