@@ -10,9 +10,23 @@
  *
  * Errors use XEP-0050 §4.6's application conditions: bad-action,
  * malformed-action, bad-locale, bad-payload, bad-sessionid, session-expired.
- * Sessions are bound to the full JID that opened them, expire after
- * `adhoc-session-timeout` seconds, and a requester holds at most
- * `adhoc-max-sessions` at once.
+ * Input a command refuses is an IQ error too, modify/bad-request with
+ * <bad-payload/> ("the responding JID cannot accept the specified payload")
+ * and a text that names the field, not status='completed' with an error
+ * note: §3.6's completed-but-failed shape is read as success by clients
+ * (Siskin, scripts), and nothing was executed.  A submitted form is
+ * checked against the form that was asked for (XEP-0004 §3.2: a
+ * single-valued field with two values is refused, not cut to the first).
+ *
+ * Sessions are bound to the full JID that opened them and expire after
+ * `adhoc-session-timeout` seconds.  An account (bare JID, all its
+ * resources together) holds at most `adhoc-max-sessions` at once, and
+ * everyone together `adhoc-max-sessions-total`; beyond either the answer
+ * is wait/resource-constraint (RFC 6120 §8.3.3.18).  Sessions are found by
+ * id and counted per account through hash tables keyed with SipHash (the
+ * keys are chosen by the requesters), never by walking every session.
+ * Expired ids are remembered an hour so a late complete gets
+ * session-expired, at most `adhoc-max-sessions-total` of them.
  */
 #include "config.h"
 
@@ -22,6 +36,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/queue.h>
+
 #include <event2/event.h>
 
 #include "core/adhoc.h"
@@ -29,30 +45,50 @@
 #include "core/disco.h"
 #include "core/log.h"
 #include "core/rand.h"
+#include "core/siphash.h"
 #include "core/xmalloc.h"
 #include "xml/jid.h"
 
 #define ADHOC_MAX_COMMANDS	16
 #define ADHOC_EXPIRED_KEEP	3600	/* seconds an expired id is known */
+#define ADHOC_BUCKETS		4096	/* hash buckets, a power of two */
 
 struct session {
 	char		*id;
 	char		*node;
 	char		*owner;		/* full JID */
+	char		*bare;		/* its account */
 	time_t		 expires;
 	bool		 expired;
-	struct session	*next;
+	struct session	*hnext;		/* bucket chain, by id */
+	TAILQ_ENTRY(session) entry;	/* ah.live or ah.dead, by expiry */
+};
+TAILQ_HEAD(session_q, session);
+
+/* Live sessions of one account. */
+struct account {
+	char		*bare;
+	int		 n;
+	struct account	*hnext;
 };
 
 static struct {
 	struct event_base	*base;
 	struct adhoc_command	 cmds[ADHOC_MAX_COMMANDS];
 	size_t			 ncmds;
-	struct session		*sessions;
+	struct session		*by_id[ADHOC_BUCKETS];
+	struct account		*by_bare[ADHOC_BUCKETS];
+	struct session_q	 live, dead;
+	int			 nlive, ndead;
+	struct siphash_key	 key;
 	struct event		*sweep;
 	int			 timeout;
-	int			 max_sessions;
-} ah;
+	int			 max_sessions;	/* per account */
+	int			 max_total;
+} ah = {
+	.live = TAILQ_HEAD_INITIALIZER(ah.live),
+	.dead = TAILQ_HEAD_INITIALIZER(ah.dead),
+};
 
 static const struct adhoc_command *
 adhoc_find(const char *node)
@@ -79,50 +115,50 @@ adhoc_register(const struct adhoc_command *c)
 	ah.cmds[ah.ncmds++] = *c;
 }
 
-static void
-session_free(struct session *s)
+static size_t
+bucket(const char *key)
 {
-	free(s->id);
-	free(s->node);
-	free(s->owner);
-	free(s);
+	return siphash64(&ah.key, key, strlen(key)) & (ADHOC_BUCKETS - 1);
 }
 
-static void
-session_remove(struct session *s)
+static struct account *
+account_find(const char *bare)
 {
-	struct session **sp;
+	struct account *a;
 
-	for (sp = &ah.sessions; *sp != NULL; sp = &(*sp)->next)
-		if (*sp == s) {
-			*sp = s->next;
-			session_free(s);
-			return;
-		}
+	for (a = ah.by_bare[bucket(bare)]; a != NULL; a = a->hnext)
+		if (strcmp(a->bare, bare) == 0)
+			return a;
+	return NULL;
 }
 
-/* Expires sessions; forgets expired ids after a while. */
-static void
-adhoc_sweep_cb(evutil_socket_t fd, short events, void *arg)
+static int
+account_sessions(const char *bare)
 {
-	struct session **sp = &ah.sessions, *s;
-	time_t now = time(NULL);
-	struct timeval tv = { 5, 0 };
+	struct account *a = account_find(bare);
 
-	while ((s = *sp) != NULL) {
-		if (!s->expired && now >= s->expires) {
-			s->expired = true;
-			log_debug("adhoc: session %s of %s expired", s->id,
-			    s->owner);
-		}
-		if (s->expired && now >= s->expires + ADHOC_EXPIRED_KEEP) {
-			*sp = s->next;
-			session_free(s);
-			continue;
-		}
-		sp = &s->next;
+	return a != NULL ? a->n : 0;
+}
+
+/* One more (delta 1) or one fewer (-1) live session for the account. */
+static void
+account_count(const char *bare, int delta)
+{
+	struct account *a, **ap;
+
+	if ((a = account_find(bare)) == NULL) {
+		a = xcalloc(1, sizeof(*a));
+		a->bare = xstrdup(bare);
+		a->hnext = ah.by_bare[bucket(bare)];
+		ah.by_bare[bucket(bare)] = a;
 	}
-	evtimer_add(ah.sweep, &tv);
+	if ((a->n += delta) > 0)
+		return;
+	for (ap = &ah.by_bare[bucket(bare)]; *ap != a; ap = &(*ap)->hnext)
+		;
+	*ap = a->hnext;
+	free(a->bare);
+	free(a);
 }
 
 static struct session *
@@ -130,22 +166,90 @@ session_find(const char *id)
 {
 	struct session *s;
 
-	for (s = ah.sessions; s != NULL; s = s->next)
+	for (s = ah.by_id[bucket(id)]; s != NULL; s = s->hnext)
 		if (strcmp(s->id, id) == 0)
 			return s;
 	return NULL;
 }
 
-static int
-sessions_of(const char *owner)
+/* In ah.live by expiry: from the tail, as the newest usually expires last. */
+static void
+session_add(struct session *s)
+{
+	struct session *p;
+
+	s->hnext = ah.by_id[bucket(s->id)];
+	ah.by_id[bucket(s->id)] = s;
+	TAILQ_FOREACH_REVERSE(p, &ah.live, session_q, entry)
+		if (p->expires <= s->expires)
+			break;
+	if (p != NULL)
+		TAILQ_INSERT_AFTER(&ah.live, p, s, entry);
+	else
+		TAILQ_INSERT_HEAD(&ah.live, s, entry);
+	ah.nlive++;
+	account_count(s->bare, 1);
+}
+
+/* Every terminal path of a session: completed, canceled or forgotten. */
+static void
+session_remove(struct session *s)
+{
+	struct session **sp;
+
+	for (sp = &ah.by_id[bucket(s->id)]; *sp != s; sp = &(*sp)->hnext)
+		;
+	*sp = s->hnext;
+	if (s->expired) {
+		TAILQ_REMOVE(&ah.dead, s, entry);
+		ah.ndead--;
+	} else {
+		TAILQ_REMOVE(&ah.live, s, entry);
+		ah.nlive--;
+		account_count(s->bare, -1);
+	}
+	free(s->id);
+	free(s->node);
+	free(s->owner);
+	free(s->bare);
+	free(s);
+}
+
+/* Live -> dead: no longer counted, its id remembered for a while. */
+static void
+session_expire(struct session *s)
+{
+	log_debug("adhoc: session %s of %s expired", s->id, s->owner);
+	TAILQ_REMOVE(&ah.live, s, entry);
+	ah.nlive--;
+	account_count(s->bare, -1);
+	s->expired = true;
+	TAILQ_INSERT_TAIL(&ah.dead, s, entry);
+	ah.ndead++;
+	while (ah.ndead > ah.max_total)
+		session_remove(TAILQ_FIRST(&ah.dead));
+}
+
+/* Expires the sessions that are due; forgets expired ids after a while. */
+static void
+sessions_expire(time_t now)
 {
 	struct session *s;
-	int n = 0;
 
-	for (s = ah.sessions; s != NULL; s = s->next)
-		if (!s->expired && strcmp(s->owner, owner) == 0)
-			n++;
-	return n;
+	while ((s = TAILQ_FIRST(&ah.live)) != NULL && now >= s->expires)
+		session_expire(s);
+	while ((s = TAILQ_FIRST(&ah.dead)) != NULL &&
+	    now >= s->expires + ADHOC_EXPIRED_KEEP)
+		session_remove(s);
+}
+
+static void
+adhoc_sweep_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct timeval tv = { 5, 0 };
+
+	sessions_expire(time(NULL));
+	evtimer_add(ah.sweep, &tv);
 }
 
 static void
@@ -153,6 +257,7 @@ adhoc_load_conf(const struct xp_conf *conf)
 {
 	ah.timeout = (int)conf_int(conf, NULL, "adhoc-session-timeout");
 	ah.max_sessions = (int)conf_int(conf, NULL, "adhoc-max-sessions");
+	ah.max_total = (int)conf_int(conf, NULL, "adhoc-max-sessions-total");
 }
 
 void
@@ -206,8 +311,8 @@ adhoc_result_form(struct adhoc_ctx *ctx)
 	return x;
 }
 
-static void
-answer(struct adhoc_ctx **ctxp, const char *note_type, const char *note)
+void
+adhoc_complete(struct adhoc_ctx **ctxp, const char *note)
 {
 	struct adhoc_ctx *ctx = *ctxp;
 	struct xml_node *res, *cmd, *c, *n;
@@ -223,30 +328,40 @@ answer(struct adhoc_ctx **ctxp, const char *note_type, const char *note)
 			xml_node_append(cmd, xml_node_copy(c));
 	if (note != NULL) {
 		n = xml_node_add_child_text(cmd, "note", NULL, note);
-		xml_node_set_attr(n, "type", note_type);
+		xml_node_set_attr(n, "type", "info");
 	}
 	router_reply(&ctx->req, res);
 	ctx_free(ctxp);
 }
 
-void
-adhoc_complete(struct adhoc_ctx **ctxp, const char *note)
+static void
+cmd_error(struct router_req **reqp, const char *type, const char *cond,
+    const char *app, const char *text)
 {
-	answer(ctxp, "info", note);
+	router_error_app(reqp, type, cond, app, app ? NS_COMMANDS : NULL,
+	    text);
+}
+
+/* XEP-0050 §4.6: modify / bad-request / bad-payload, with the reason. */
+static void
+refuse_payload(struct router_req **reqp, const char *node, const char *msg)
+{
+	log_info("adhoc: %s by %s refused: %s", node, (*reqp)->from, msg);
+	cmd_error(reqp, "modify", "bad-request", "bad-payload", msg);
 }
 
 void
-adhoc_fail(struct adhoc_ctx **ctxp, const char *fmt, ...)
+adhoc_refuse(struct adhoc_ctx **ctxp, const char *fmt, ...)
 {
+	struct adhoc_ctx *ctx = *ctxp;
 	char msg[512];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_info("adhoc: %s by %s failed: %s", (*ctxp)->node,
-	    (*ctxp)->requester, msg);
-	answer(ctxp, "error", msg);
+	refuse_payload(&ctx->req, ctx->node, msg);
+	ctx_free(ctxp);
 }
 
 void
@@ -257,14 +372,6 @@ adhoc_error(struct adhoc_ctx **ctxp, const char *type, const char *cond,
 
 	router_error(&ctx->req, type, cond, text);
 	ctx_free(ctxp);
-}
-
-static void
-cmd_error(struct router_req **reqp, const char *type, const char *cond,
-    const char *app, const char *text)
-{
-	router_error_app(reqp, type, cond, app, app ? NS_COMMANDS : NULL,
-	    text);
 }
 
 /* The submitted <x type='submit'/> inside the command, or NULL. */
@@ -283,17 +390,55 @@ submitted_form(const struct xml_node *cmd)
 	return NULL;
 }
 
+/* What a command's form callback sees of the requester. */
+static void
+view_init(struct adhoc_ctx *view, const struct adhoc_command *c,
+    const struct router_req *req, const char *bare)
+{
+	memset(view, 0, sizeof(*view));
+	view->node = c->node;
+	view->requester = req->from;
+	view->requester_bare = bare;
+	view->admin = adhoc_is_admin(bare);
+	view->cmd_arg = c->arg;
+}
+
+/* The submitted form, read and checked against the one the command asks. */
+static struct form *
+submit_parse(const struct adhoc_command *c, const struct router_req *req,
+    const struct xml_node *x, const char *bare, char **err_r)
+{
+	struct adhoc_ctx view;
+	struct form *form, *asked;
+	struct xml_node *ax;
+	int rv;
+
+	if ((form = form_parse(x, err_r)) == NULL)
+		return NULL;
+	ax = form_build(FORM_FORM, NULL);
+	view_init(&view, c, req, bare);
+	c->form(c->arg, &view, ax);
+	asked = form_parse(ax, NULL);
+	xml_node_free(&ax);
+	rv = asked != NULL ? form_check_values(form, asked, err_r) : 0;
+	form_free(&asked);
+	if (rv == -1)
+		form_free(&form);
+	return form;
+}
+
 static void
 run_submit(const struct adhoc_command *c, struct router_req *req,
     const struct xml_node *x, const char *sessionid, const char *bare)
 {
 	struct adhoc_ctx *ctx;
-	const char *err = NULL;
 	struct form *form;
+	char *err = NULL;
 
-	if ((form = form_parse(x, &err)) == NULL) {
-		cmd_error(&req, "modify", "bad-request", "bad-payload",
-		    err != NULL ? err : "the form cannot be read");
+	if ((form = submit_parse(c, req, x, bare, &err)) == NULL) {
+		refuse_payload(&req, c->node, err != NULL ? err :
+		    "the form cannot be read");
+		free(err);
 		return;
 	}
 	ctx = xcalloc(1, sizeof(*ctx));
@@ -315,31 +460,39 @@ start_session(const struct adhoc_command *c, struct router_req *req,
 	struct xml_node *res, *cmd, *actions, *x;
 	struct adhoc_ctx view;
 	struct session *s;
+	time_t now = time(NULL);
 
-	if (sessions_of(req->from) >= ah.max_sessions) {
+	sessions_expire(now);
+	if (account_sessions(bare) >= ah.max_sessions) {
+		log_info("adhoc: %s holds %d command sessions: %s refused",
+		    bare, ah.max_sessions, req->from);
 		router_error(&req, "wait", "resource-constraint",
-		    "too many open command sessions: complete or cancel one");
+		    "too many open command sessions for this account: "
+		    "complete or cancel one");
+		return;
+	}
+	if (ah.nlive >= ah.max_total) {
+		log_warnx("adhoc: %d command sessions open, the most "
+		    "adhoc-max-sessions-total allows: %s refused", ah.nlive,
+		    req->from);
+		router_error(&req, "wait", "resource-constraint",
+		    "too many open command sessions: try again later");
 		return;
 	}
 	s = xcalloc(1, sizeof(*s));
 	s->id = rand_id();
 	s->node = xstrdup(c->node);
 	s->owner = xstrdup(req->from);
-	s->expires = time(NULL) + ah.timeout;
-	s->next = ah.sessions;
-	ah.sessions = s;
+	s->bare = xstrdup(bare);
+	s->expires = now + ah.timeout;
+	session_add(s);
 
 	res = command_reply(req, c->node, s->id, "executing", &cmd);
 	actions = xml_node_add_child(cmd, "actions", NULL);
 	xml_node_set_attr(actions, "execute", "complete");
 	xml_node_add_child(actions, "complete", NULL);
 	x = form_build_in(cmd, FORM_FORM, NULL);
-	memset(&view, 0, sizeof(view));
-	view.node = c->node;
-	view.requester = req->from;
-	view.requester_bare = bare;
-	view.admin = adhoc_is_admin(bare);
-	view.cmd_arg = c->arg;
+	view_init(&view, c, req, bare);
 	form_build_title(x, c->name, NULL);
 	c->form(c->arg, &view, x);
 	router_reply(&req, res);
@@ -504,7 +657,10 @@ void
 adhoc_init(struct event_base *base, const struct xp_conf *conf)
 {
 	struct timeval tv = { 5, 0 };
+	unsigned char key[SIPHASH_KEY_BYTES];
 
+	rand_bytes(key, sizeof(key));
+	siphash_key_set(&ah.key, key);
 	ah.base = base;
 	adhoc_load_conf(conf);
 	router_register_iq("command", NS_COMMANDS, true, adhoc_command_cb,
@@ -519,10 +675,10 @@ adhoc_shutdown(void)
 {
 	struct session *s;
 
-	while ((s = ah.sessions) != NULL) {
-		ah.sessions = s->next;
-		session_free(s);
-	}
+	while ((s = TAILQ_FIRST(&ah.live)) != NULL)
+		session_remove(s);
+	while ((s = TAILQ_FIRST(&ah.dead)) != NULL)
+		session_remove(s);
 	if (ah.sweep != NULL)
 		event_free(ah.sweep);
 	ah.sweep = NULL;

@@ -1,7 +1,7 @@
 /*
  * Ad-hoc commands (XEP-0050) with data forms (XEP-0004): a registry of
- * commands, sessions bound to the requester's full JID, and the
- * execute/complete/cancel flow.  Every command here has one stage: its
+ * commands, sessions bound to the requester's full JID and counted per
+ * account, and the execute/complete/cancel flow.  Every command here has one stage: its
  * form, then its result.
  */
 #ifndef XP_ADHOC_H
@@ -14,8 +14,6 @@
 
 #define NS_COMMANDS	"http://jabber.org/protocol/commands"
 
-#define ADHOC_SESSION_TIMEOUT	600	/* seconds, default */
-#define ADHOC_MAX_SESSIONS	16	/* per requester full JID, default */
 
 /* One execution of a command; answer it with exactly one adhoc_* call. */
 struct adhoc_ctx {
@@ -53,14 +51,16 @@ bool	adhoc_is_admin(const char *bare_jid);
 
 /*
  * Answers.  complete: status completed with an optional result form
- * (built with adhoc_result_form) and an optional info note.  fail: status
- * completed with an error note saying which field is wrong and why.
- * error: an IQ error (e.g. wait/internal-server-error when the database
- * is down), so the client may try again.
+ * (built with adhoc_result_form) and an optional info note.  refuse: the
+ * input cannot be accepted, an IQ error modify/bad-request/bad-payload
+ * (XEP-0050 §4.6) whose text is one sentence that starts with the field
+ * ("device-token: an APNs device token is ...").  error: any other IQ
+ * error (wait/internal-server-error when the database is down, so the
+ * client tries again; cancel/item-not-found ...).
  */
 struct xml_node *adhoc_result_form(struct adhoc_ctx *);
 void	adhoc_complete(struct adhoc_ctx **, const char *note);
-void	adhoc_fail(struct adhoc_ctx **, const char *fmt, ...)
+void	adhoc_refuse(struct adhoc_ctx **, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	adhoc_error(struct adhoc_ctx **, const char *type, const char *cond,
 	    const char *text);

@@ -6,6 +6,8 @@
  * Every command answers only after its row is committed: the result a
  * client sees is what the database holds.  A database that cannot be
  * reached is a wait/internal-server-error, so the client tries again.
+ * Input a command cannot accept is refused with adhoc_refuse() (an IQ
+ * error, XEP-0050 §4.6 bad-payload) in one sentence that names the field.
  */
 #include "config.h"
 
@@ -72,18 +74,21 @@ provider_options(struct xml_node *x, bool apns_only)
 	}
 }
 
-/* A token: non-empty, printable ASCII, bounded, then the module's check. */
+/*
+ * A token: non-empty, printable ASCII, bounded, then the module's check.
+ * The reason is a sentence of its own (the module's one too).
+ */
 static const char *
 check_token(struct provider *p, const char *token, bool voip, char **err)
 {
 	const unsigned char *c;
 
 	if (strlen(token) > CMD_TOKEN_MAX)
-		return "is longer than 4096 bytes";
+		return "a device token is at most 4096 bytes long";
 	for (c = (const unsigned char *)token; *c != '\0'; c++)
 		if (*c <= 0x20 || *c >= 0x7f)
-			return "holds spaces or characters that are not "
-			    "printable ASCII";
+			return "a device token is printable ASCII without "
+			    "spaces";
 	if (provider_check_token(p, token, voip, err) == -1)
 		return *err;
 	return NULL;
@@ -161,27 +166,27 @@ register_submit_cb(void *arg, struct adhoc_ctx *ctx)
 	char *err = NULL;
 
 	if (prov == NULL || *prov == '\0') {
-		adhoc_fail(&ctx, "provider: a provider is required");
+		adhoc_refuse(&ctx, "provider: a provider is required");
 		return;
 	}
 	if ((p = provider_find(prov)) == NULL) {
-		adhoc_fail(&ctx, "provider: '%s' is not a provider of this "
+		adhoc_refuse(&ctx, "provider: '%s' is not a provider of this "
 		    "service", prov);
 		return;
 	}
 	if (token == NULL || *token == '\0') {
-		adhoc_fail(&ctx, "device-token: a device token is required");
+		adhoc_refuse(&ctx, "device-token: a device token is required");
 		return;
 	}
 	if ((why = check_token(p, token, false, &err)) != NULL) {
-		adhoc_fail(&ctx, "device-token: the token %s", why);
+		adhoc_refuse(&ctx, "device-token: %s", why);
 		free(err);
 		return;
 	}
 	if (voip != NULL && *voip == '\0')
 		voip = NULL;
 	if (voip != NULL && (why = check_token(p, voip, true, &err)) != NULL) {
-		adhoc_fail(&ctx, "device-second-token: the token %s", why);
+		adhoc_refuse(&ctx, "device-second-token: %s", why);
 		free(err);
 		return;
 	}
@@ -208,8 +213,9 @@ unregister_done_cb(void *arg, enum store_status st, const char *msg)
 	struct adhoc_ctx *ctx = arg;
 
 	if (st == STORE_NOTFOUND) {
-		adhoc_fail(&ctx, "device-token: item-not-found: you have no "
-		    "registration of this device with this provider");
+		adhoc_error(&ctx, "cancel", "item-not-found", "device-token: "
+		    "you have no registration of this device with this "
+		    "provider");
 		return;
 	}
 	if (st != STORE_OK) {
@@ -230,11 +236,11 @@ unregister_submit_cb(void *arg, struct adhoc_ctx *ctx)
 	const char *token = form_get_value(ctx->form, "device-token");
 
 	if (prov == NULL || *prov == '\0') {
-		adhoc_fail(&ctx, "provider: a provider is required");
+		adhoc_refuse(&ctx, "provider: a provider is required");
 		return;
 	}
 	if (token == NULL || *token == '\0') {
-		adhoc_fail(&ctx, "device-token: a device token is required");
+		adhoc_refuse(&ctx, "device-token: a device token is required");
 		return;
 	}
 	/* The owner is the requester: nobody removes another's row. */
@@ -309,12 +315,12 @@ cert_submit_cb(void *arg, struct adhoc_ctx *ctx)
 
 	if (prov == NULL || (p = provider_find(prov)) == NULL ||
 	    !provider_has_cap(p, XP_CAP_APNS_CERT)) {
-		adhoc_fail(&ctx, "provider: '%s' is not an APNs provider of "
+		adhoc_refuse(&ctx, "provider: '%s' is not an APNs provider of "
 		    "this service", prov ? prov : "");
 		return;
 	}
 	if (cf == NULL || cf->nvalues == 0) {
-		adhoc_fail(&ctx, "certificate: a certificate is required");
+		adhoc_refuse(&ctx, "certificate: a certificate is required");
 		return;
 	}
 	/* text-multi: one value per line. */
@@ -331,7 +337,7 @@ cert_submit_cb(void *arg, struct adhoc_ctx *ctx)
 	if (certinfo_parse(text, password, &job->ci, &err) == -1) {
 		free(text);
 		free(job);
-		adhoc_fail(&ctx, "certificate: %s", err);
+		adhoc_refuse(&ctx, "certificate: %s", err);
 		free(err);
 		return;
 	}
@@ -446,11 +452,11 @@ submitted_bare_jid(struct adhoc_ctx **ctxp)
 	char *bare;
 
 	if (v == NULL || *v == '\0') {
-		adhoc_fail(ctxp, "jid: an account JID is required");
+		adhoc_refuse(ctxp, "jid: an account JID is required");
 		return NULL;
 	}
 	if ((j = jid_parse(v, &err)) == NULL) {
-		adhoc_fail(ctxp, "jid: '%s' is not a JID: %s", v,
+		adhoc_refuse(ctxp, "jid: '%s' is not a JID: %s", v,
 		    err ? err : "malformed");
 		return NULL;
 	}

@@ -20,7 +20,10 @@ const struct opt_entry options_table[] = {
 	{ NULL, "adhoc-session-timeout", OPT_INTEGER, "600", 1, 86400, 0,
 	  "seconds an ad-hoc command session stays open" },
 	{ NULL, "adhoc-max-sessions", OPT_INTEGER, "16", 1, 1000, 0,
-	  "open ad-hoc command sessions per requester" },
+	  "open ad-hoc command sessions per account (bare JID), all its "
+	  "resources together" },
+	{ NULL, "adhoc-max-sessions-total", OPT_INTEGER, "10000", 1, 1000000,
+	  0, "open ad-hoc command sessions of all requesters together" },
 	{ NULL, "require-secret", OPT_BOOLEAN, "false", 0, 0, 0,
 	  "refuse publishes that carry no publish-options secret" },
 	{ NULL, "max-in-flight", OPT_INTEGER, "20000", 1, 10000000, 0,

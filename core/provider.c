@@ -896,7 +896,7 @@ provider_check_token(struct provider *p, const char *token, bool voip,
 		return 0;
 	if (p->mod->check_token(p->self, token, voip, error_r) == -1) {
 		if (*error_r == NULL)
-			*error_r = xstrdup("is not accepted by the provider");
+			*error_r = xstrdup("the provider does not accept this token");
 		return -1;
 	}
 	return 0;

@@ -8,9 +8,21 @@
  * sends its push summary as type='form' with such fields.  Not parsed:
  * the <reported/> and <item/> tables of multi-item results, <media/>
  * (XEP-0221) and validation (XEP-0122); they are skipped.
+ *
+ * Refused, as XEP-0004 section 3.2 ("The Field Element") demands: a var
+ * that appears twice in one form ("a 'var' attribute that uniquely
+ * identifies the field in the context of the form"), and several <value/>
+ * in a field whose type is given and is not list-multi, jid-multi,
+ * text-multi or hidden ("all other field types MUST NOT contain more than
+ * one <value/> element").  A submitted form usually leaves the type out;
+ * form_check_values() applies the same rule with the types of the form
+ * that was asked for.  Taking the first of two values would act on data
+ * the sender may not have meant.
  */
 #include "config.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +63,69 @@ form_field_type_name(enum form_field_type t)
 {
 	return (size_t)t < NELEM(form_field_type_names) ?
 	    form_field_type_names[t] : "text-single";
+}
+
+/* A message for err_r (may be NULL), allocated: the caller frees it. */
+static void __attribute__((format(printf, 2, 3)))
+form_err(char **err_r, const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+
+	if (err_r == NULL)
+		return;
+	va_start(ap, fmt);
+	len = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	*err_r = xml_mem_alloc((size_t)len + 1);
+	va_start(ap, fmt);
+	vsnprintf(*err_r, (size_t)len + 1, fmt, ap);
+	va_end(ap);
+}
+
+/* XEP-0004 section 3.2: the types that may carry several values. */
+static bool
+form_type_multi(enum form_field_type t)
+{
+	return t == FORM_FIELD_LIST_MULTI || t == FORM_FIELD_JID_MULTI ||
+	    t == FORM_FIELD_TEXT_MULTI || t == FORM_FIELD_HIDDEN;
+}
+
+static int
+form_field_too_many(const struct form_field *fl, enum form_field_type type,
+    char **err_r)
+{
+	if (fl->nvalues <= 1 || form_type_multi(type))
+		return 0;
+	form_err(err_r, "%s: a %s field holds one value, not %zu",
+	    fl->var != NULL ? fl->var : "(fixed)", form_field_type_name(type),
+	    fl->nvalues);
+	return -1;
+}
+
+/* The rules of section 3.2 that a form can be checked against alone. */
+static int
+form_check(const struct form *f, char **err_r)
+{
+	const struct form_field *a;
+	size_t i, j;
+
+	for (i = 0; i < f->nfields; i++) {
+		a = &f->fields[i];
+		if (a->type_given && form_field_too_many(a, a->type, err_r))
+			return -1;
+		if (a->var == NULL)
+			continue;
+		/* Forms have a handful of fields: no table needed. */
+		for (j = 0; j < i; j++)
+			if (f->fields[j].var != NULL &&
+			    strcmp(f->fields[j].var, a->var) == 0) {
+				form_err(err_r, "%s: the field appears more "
+				    "than once in the form", a->var);
+				return -1;
+			}
+	}
+	return 0;
 }
 
 static char *
@@ -112,18 +187,18 @@ form_parse_field(struct form *f, struct form_field *fl,
 }
 
 struct form *
-form_parse(const struct xml_node *x, const char **err_r)
+form_parse(const struct xml_node *x, char **err_r)
 {
-	const char *type, *err;
 	struct xml_arena *a;
 	struct xml_node *c;
+	const char *type;
 	struct form *f;
 	size_t i;
 
-	if (err_r == NULL)
-		err_r = &err;
+	if (err_r != NULL)
+		*err_r = NULL;
 	if (!xml_node_is(x, "x", FORM_NS)) {
-		*err_r = "not a jabber:x:data form";
+		form_err(err_r, "not a jabber:x:data form");
 		return NULL;
 	}
 	a = xml_arena_new(2048);
@@ -135,7 +210,7 @@ form_parse(const struct xml_node *x, const char **err_r)
 			if (strcmp(type, form_type_names[i]) == 0)
 				break;
 		if (i == NELEM(form_type_names)) {
-			*err_r = "unknown form type";
+			form_err(err_r, "unknown form type");
 			xml_arena_free(a);
 			return NULL;
 		}
@@ -151,6 +226,10 @@ form_parse(const struct xml_node *x, const char **err_r)
 	for (c = xml_node_child(x, "field", FORM_NS); c != NULL;
 	    c = xml_node_next(c, "field", FORM_NS))
 		form_parse_field(f, &f->fields[i++], c);
+	if (form_check(f, err_r) == -1) {
+		xml_arena_free(a);
+		return NULL;
+	}
 	for (i = 0; i < f->nfields; i++) {
 		if (f->fields[i].var != NULL &&
 		    strcmp(f->fields[i].var, "FORM_TYPE") == 0 &&
@@ -159,8 +238,27 @@ form_parse(const struct xml_node *x, const char **err_r)
 			break;
 		}
 	}
-	*err_r = NULL;
 	return f;
+}
+
+int
+form_check_values(const struct form *f, const struct form *asked,
+    char **err_r)
+{
+	const struct form_field *a, *def;
+	size_t i;
+
+	if (err_r != NULL)
+		*err_r = NULL;
+	for (i = 0; i < f->nfields; i++) {
+		a = &f->fields[i];
+		if (a->var == NULL || (def = form_get_field(asked, a->var)) ==
+		    NULL)
+			continue;
+		if (form_field_too_many(a, def->type, err_r) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 void

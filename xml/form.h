@@ -60,8 +60,19 @@ struct form {
 	struct xml_arena *arena;
 };
 
-/* Parsing (the form copies what it needs; the tree may go first). */
-struct form	*form_parse(const struct xml_node *x, const char **err_r);
+/*
+ * Parsing (the form copies what it needs; the tree may go first).  On
+ * NULL, *err_r (if err_r is not NULL) is one sentence, naming the field
+ * where one is at fault ("device-token: ..."), to free(3).
+ */
+struct form	*form_parse(const struct xml_node *x, char **err_r);
+/*
+ * A submitted form against the form that was asked for, whose field types
+ * count (the submitter need not repeat them): -1 and *err_r (to free) if
+ * a field of a single-valued type carries several values.
+ */
+int		 form_check_values(const struct form *, const struct form *asked,
+		    char **err_r);
 void		 form_free(struct form **);
 struct xml_node	*form_find(const struct xml_node *parent,
 		    const char *form_type);

@@ -152,19 +152,22 @@ n=$(psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from certificates wh
 tap_is "$n" "1" "the certificate is in PostgreSQL"
 out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
 	provider=apns-binary-api certificate="$p12" password=wrong)
-tap_is "$(jq_ "$out" 'd["notes"][0][0] + ": " + d["notes"][0][1]')" \
-	"error: certificate: the password does not open the PKCS#12 file" "a wrong password is refused"
+# A refusal is an IQ error (XEP-0050 section 4.6: modify/bad-request with
+# bad-payload), not a completed command with an error note.
+tap_is "$(jq_ "$out" 'd["error_type"] + "/" + d["condition"] + "/" + d["app_condition"] + ": " + d["text"]')" \
+	"modify/bad-request/bad-payload: certificate: the password does not open the PKCS#12 file" \
+	"a wrong password is refused with an IQ error"
 out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
 	provider=apns-binary-api certificate="$(base64 -w 0 "$E2E_DIR/apns/expired.p12")" password=secret)
-jq_ "$out" 'd["notes"][0][1]' | grep -q "expired on 2021"
+jq_ "$out" 'd["text"]' | grep -q "^certificate: .*expired on 2021"
 tap_ok $? "an expired certificate is refused"
 out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
 	provider=apns-binary-api certificate="bm90IGEgY2VydGlmaWNhdGU=" password=x)
-jq_ "$out" 'd["notes"][0][0]' | grep -q "error"
+jq_ "$out" 'd["condition"]' | grep -q "bad-request"
 tap_ok $? "garbage is refused"
 out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
 	provider=fcm-http-v1 certificate="$p12" password=secret)
-jq_ "$out" 'd["notes"][0][1]' | grep -q "not an APNs provider"
+jq_ "$out" 'd["text"]' | grep -q "^provider: .*not an APNs provider"
 tap_ok $? "only APNs providers take certificates"
 n=$(psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from certificates")
 tap_is "$n" "1" "bad input stored nothing"

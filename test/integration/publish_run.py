@@ -20,6 +20,8 @@ from fakexmpp import FakeServer, Daemon, error_of
 
 t = Tap()
 DB = db_uri()
+MAX_SESSIONS = 16   # adhoc-max-sessions: per account (bare JID)
+MAX_TOTAL = 24      # adhoc-max-sessions-total
 
 
 def conf(port, record, extra="", providers=None):
@@ -35,11 +37,13 @@ admins = [ 'admin@localhost' ]
 'high-priority-burst' = 3
 'high-priority-rate' = 60
 'adhoc-session-timeout' = 2
+'adhoc-max-sessions' = %d
+'adhoc-max-sessions-total' = %d
 %s
 xmpp () { jid = 'push.localhost'; port = %d; secret = '%s' }
 database () { uri = '%s'; migrations = '%s' }
 push () { %s }
-""" % (MODULE_PATH, extra, port, SECRET, DB, MIGRATIONS, providers)
+""" % (MODULE_PATH, MAX_SESSIONS, MAX_TOTAL, extra, port, SECRET, DB, MIGRATIONS, providers)
 
 
 def form_xml(fields, ftype="submit"):
@@ -78,6 +82,76 @@ def note_of(iq):
     cmd = iq.find("{%s}command" % CMD) if iq is not None else None
     n = cmd.find("{%s}note" % CMD) if cmd is not None else None
     return (n.get("type"), n.text) if n is not None else None
+
+
+def refusal(iq):
+    """(type, condition, XEP-0050 specific condition) of an IQ error."""
+    e = error_of(iq)
+    if e is None:
+        return None
+    specific = None
+    for c in iq.find("{jabber:component:accept}error"):
+        if c.tag.startswith("{%s}" % CMD):
+            specific = c.tag.split("}")[1]
+    return (e[0], e[1], specific)
+
+
+def text_of(iq):
+    e = error_of(iq)
+    return (e[2] or "") if e else ""
+
+
+def session_limits(s):
+    """adhoc-max-sessions counts the sessions of an account (bare JID),
+    whatever its resources; adhoc-max-sessions-total counts everyone's.
+    Beyond either: wait/resource-constraint (RFC 6120 8.3.3.18)."""
+    sids = []
+    for i in range(MAX_SESSIONS):
+        r = command(s, "register-device", None, frm="alice@localhost/r%d" % i)
+        cmd = r.find("{%s}command" % CMD) if r is not None else None
+        if cmd is not None and cmd.get("sessionid"):
+            sids.append(("alice@localhost/r%d" % i, cmd.get("sessionid")))
+    t.is_(len(sids), MAX_SESSIONS, "%d sessions from %d resources of one account" % (MAX_SESSIONS, MAX_SESSIONS))
+    r = command(s, "register-device", None, frm="alice@localhost/r%d" % MAX_SESSIONS)
+    t.is_(error_of(r)[:2] if error_of(r) else None, ("wait", "resource-constraint"),
+          "the next one, from yet another resource, is refused: wait/resource-constraint")
+    r = command(s, "register-device", None, frm="bob@localhost/r0")
+    cmd = r.find("{%s}command" % CMD) if r is not None else None
+    t.ok(cmd is not None and cmd.get("sessionid"), "another account still opens one")
+    if cmd is not None and cmd.get("sessionid"):
+        sids.append(("bob@localhost/r0", cmd.get("sessionid")))
+    n = 0
+    while len(sids) < MAX_TOTAL and n < MAX_TOTAL:
+        frm = "user%d@localhost/x" % n
+        r = command(s, "register-device", None, frm=frm)
+        cmd = r.find("{%s}command" % CMD) if r is not None else None
+        if cmd is not None and cmd.get("sessionid"):
+            sids.append((frm, cmd.get("sessionid")))
+        n += 1
+    t.is_(len(sids), MAX_TOTAL, "%d sessions open in all" % MAX_TOTAL)
+    r = command(s, "register-device", None, frm="zed@localhost/x")
+    t.is_(error_of(r)[:2] if error_of(r) else None, ("wait", "resource-constraint"),
+          "beyond adhoc-max-sessions-total a new account is refused too")
+    frm, sid = sids.pop()
+    r = command(s, "register-device", None, frm=frm, action="cancel", sid=sid)
+    r = command(s, "register-device", None, frm="zed@localhost/x")
+    cmd = r.find("{%s}command" % CMD) if r is not None else None
+    t.ok(cmd is not None and cmd.get("sessionid"), "a cancel frees a place")
+    if cmd is not None and cmd.get("sessionid"):
+        sids.append(("zed@localhost/x", cmd.get("sessionid")))
+    frm, sid = sids[0]
+    r = command(s, "register-device", None, frm=frm, action="cancel", sid=sid)
+    r = command(s, "register-device", None, frm="alice@localhost/again")
+    cmd = r.find("{%s}command" % CMD) if r is not None else None
+    t.ok(cmd is not None and cmd.get("sessionid"), "and alice may open one again once one of hers is canceled")
+    if cmd is not None and cmd.get("sessionid"):
+        sids[0] = ("alice@localhost/again", cmd.get("sessionid"))
+    canceled = 0
+    for frm, sid in sids:
+        r = command(s, "register-device", None, frm=frm, action="cancel", sid=sid)
+        cmd = r.find("{%s}command" % CMD) if r is not None else None
+        canceled += cmd is not None and cmd.get("status") == "canceled"
+    t.is_(canceled, len(sids), "every session canceled")
 
 
 def register(s, token, voip=None, provider="apns-binary-api", frm="alice@localhost/phone"):
@@ -221,15 +295,52 @@ def main():
     t.is_(error_of(r)[:2] if error_of(r) else None, ("modify", "bad-request"), "a finished session id is refused")
     t.ok(r.find(".//{%s}bad-sessionid" % CMD) is not None, "with bad-sessionid")
 
+    # Refused input is an IQ error, not status='completed' with an error
+    # note that clients read as success: XEP-0050 section 4.6, modify /
+    # bad-request with the specific condition bad-payload, and a text that
+    # names the field.
     r = command(s, "register-device", {"provider": "nope", "device-token": "x"})
-    t.ok(note_of(r) is not None and note_of(r)[0] == "error" and "provider" in note_of(r)[1],
-         "an unknown provider: an error note naming the field")
+    t.is_(refusal(r), ("modify", "bad-request", "bad-payload"),
+          "an unknown provider: an IQ error modify/bad-request/bad-payload, not a completed command")
+    t.ok(text_of(r).startswith("provider: "), "naming the field: %s" % text_of(r))
     r = command(s, "register-device", {"provider": "apns-binary-api", "device-token": ""})
-    t.ok(note_of(r) and "device-token" in note_of(r)[1], "an empty token: an error note naming device-token")
+    t.ok(refusal(r) == ("modify", "bad-request", "bad-payload") and text_of(r).startswith("device-token: "),
+         "an empty token: an IQ error naming device-token")
     r = command(s, "register-device", {"provider": "apns-binary-api", "device-token": "refuse-me"})
-    t.ok(note_of(r) and "refused" in note_of(r)[1], "the module's token check is applied")
+    t.ok(refusal(r) and "refused" in text_of(r), "the module's token check is applied")
+    t.is_(text_of(r), "device-token: tokens starting with 'refuse' are refused",
+          "one sentence: the field, then the module's reason")
+    m = re.search(rb"<iq [^>]*id='%s'.*?</iq>" % r.get("id").encode(), s.raw) if r is not None else None
+    t.diag("a refused register-device: %s" % (m.group(0).decode() if m else None))
     r = command(s, "register-device", {"provider": "apns-binary-api", "device-token": "has space"})
-    t.ok(note_of(r) and "printable" in note_of(r)[1], "tokens with spaces are refused")
+    t.ok(refusal(r) and "printable" in text_of(r), "tokens with spaces are refused")
+    t.is_(text_of(r), "device-token: a device token is printable ASCII without spaces", "in one clear sentence")
+    r = command(s, "register-device", {"provider": "apns-binary-api", "device-token": "aa11",
+                                       "device-second-token": "refuse-voip"})
+    t.is_(text_of(r), "device-second-token: tokens starting with 'refuse' are refused",
+          "a refused VoIP token names device-second-token")
+    r = command(s, "set-apns-certificate", {"provider": "other", "certificate": "eA=="},
+                frm="admin@localhost/laptop")
+    t.ok(refusal(r) == ("modify", "bad-request", "bad-payload") and text_of(r).startswith("provider: "),
+         "set-apns-certificate for a provider without certificates: an IQ error naming provider (%s)" % text_of(r))
+    r = command(s, "list-devices", {"jid": "@@"}, frm="admin@localhost/laptop")
+    t.ok(refusal(r) and text_of(r).startswith("jid: "), "list-devices with a bad JID: an IQ error naming jid")
+
+    # XEP-0004 section 3.2: a field's var is unique in its form, and only
+    # the multi types and hidden carry several values.
+    r = command(s, "register-device", {"provider": "apns-binary-api", "device-token": ["ab12", "ab13"]})
+    t.is_(refusal(r), ("modify", "bad-request", "bad-payload"), "a text-single field with two values is refused")
+    t.ok(text_of(r).startswith("device-token: "), "naming the field: %s" % text_of(r))
+    t.is_(psql("select count(*) from devices where token in ('ab12', 'ab13')"), "0", "and nothing is stored")
+    r = s.iq("<command xmlns='%s' node='register-device' action='execute'><x xmlns='jabber:x:data' type='submit'>"
+             "<field var='provider'><value>apns-binary-api</value></field>"
+             "<field var='device-token'><value>ab14</value></field>"
+             "<field var='device-token'><value>ab15</value></field></x></command>" % CMD, frm="alice@localhost/phone")
+    t.is_(refusal(r), ("modify", "bad-request", "bad-payload"), "a form with the same field twice is refused")
+    t.ok(text_of(r).startswith("device-token: "), "naming the field: %s" % text_of(r))
+    t.is_(psql("select count(*) from devices where token in ('ab14', 'ab15')"), "0", "and nothing is stored")
+    r = command(s, "register-device", {"provider": ["apns-binary-api", "other"], "device-token": "ab16"})
+    t.ok(refusal(r) and text_of(r).startswith("provider: "), "a list-single field with two values is refused")
 
     r = command(s, "no-such-command", None)
     t.is_(error_of(r)[:2], ("cancel", "item-not-found"), "an unknown command node: item-not-found")
@@ -253,6 +364,8 @@ def main():
     r = command(s, "register-device", {"provider": "apns-binary-api", "device-token": "aa11"},
                 action="complete", sid=sid)
     t.ok(error_of(r) and r.find(".//{%s}session-expired" % CMD) is not None, "an expired session: session-expired")
+
+    session_limits(s)
 
     # --- publishes as Prosody sends them
     r = publish_fixture(s, "offline-chat-body.xml", node, secret)
@@ -431,11 +544,14 @@ def main():
     r = publish(s, n_c, summary(body="x"), secret=s_c)
     t.is_(error_of(r)[:2], ("cancel", "item-not-found"), "an unregistered node is unknown")
     r = command(s, "unregister-device", {"provider": "apns-binary-api", "device-token": "cc33"})
-    t.ok(note_of(r) and note_of(r)[0] == "error" and "item-not-found" in note_of(r)[1],
-         "unregistering an unknown device: an error note")
+    t.ok(error_of(r) and error_of(r)[:2] == ("cancel", "item-not-found") and "device-token" in text_of(r),
+         "unregistering an unknown device: an IQ error cancel/item-not-found naming device-token")
     r = command(s, "unregister-device", {"provider": "apns-binary-api", "device-token": "aa11"},
                 frm="mallory@localhost/x")
-    t.ok(note_of(r) and note_of(r)[0] == "error", "nobody unregisters another user's device")
+    t.ok(error_of(r) and error_of(r)[:2] == ("cancel", "item-not-found"), "nobody unregisters another user's device")
+    r = command(s, "unregister-device", {"provider": "apns-binary-api"})
+    t.ok(refusal(r) == ("modify", "bad-request", "bad-payload") and text_of(r).startswith("device-token: "),
+         "unregister-device without a token: an IQ error naming device-token")
     r = publish_fixture(s, "offline-chat-body.xml", node, secret)
     t.ok(r is not None and (r.get("type") == "result"), "the owner's registration is still there")
     rec.new(0, 0.5)

@@ -17,7 +17,13 @@ exchange itself worked, whatever the answer):
                             XEP-0050: execute, then submit the form with the
                             given fields (var=value; repeat a var for a
                             multi-valued field); prints the result form's
-                            fields, the notes and the status
+                            fields, the notes and the status.  xpushd
+                            refuses a submission it cannot accept with an
+                            IQ error (XEP-0050 section 4.6: modify/
+                            bad-request with <bad-payload/>), printed as
+                            {"type": "error", "error_type": ...,
+                            "condition": ..., "app_condition": ...,
+                            "text": "FIELD: why"}
     wait-message SECONDS    the first chat message that arrives: {"from":
                             ..., "body": ...} or {"timeout": true}
     enable-push JID NODE SECRET

@@ -130,12 +130,12 @@ test_xep0004(void)
 	struct collect c;
 	struct xml_node *msg, *x;
 	struct form *f;
-	const char *err;
+	char *err;
 
 	msg = load(&c, "test/fixtures/xml/xep0004-form.xml");
 	x = xml_node_child(msg, "x", FORM_NS);
 	f = form_parse(x, &err);
-	ok(f != NULL, "XEP-0004 example form parses");
+	ok(f != NULL && err == NULL, "XEP-0004 example form parses");
 	is_int(f->type, FORM_FORM, "type form");
 	is_str(f->title, "Bot Configuration", "title");
 	is_str(f->instructions,
@@ -279,12 +279,13 @@ test_tolerance(void)
 {
 	struct xml_node *x, *fl;
 	struct form *f;
-	const char *err;
+	char *err;
 
 	x = xml_node_new("x", FORM_NS);
 	xml_node_set_attr(x, "type", "bogus");
 	ok(form_parse(x, &err) == NULL && err != NULL,
 	    "unknown form type refused");
+	free(err);
 	xml_node_set_attr(x, "type", "submit");
 	fl = xml_node_add_child(x, "field", NULL);
 	xml_node_set_attr(fl, "var", "v");
@@ -299,11 +300,118 @@ test_tolerance(void)
 
 	x = xml_node_new("y", FORM_NS);
 	ok(form_parse(x, &err) == NULL, "not an <x/>");
+	free(err);
 	xml_node_free(&x);
 	x = xml_node_new("x", "jabber:x:oob");
 	ok(form_parse(x, &err) == NULL, "<x/> in another namespace");
+	free(err);
 	xml_node_free(&x);
 	ok(form_parse(NULL, &err) == NULL, "NULL");
+	free(err);
+}
+
+/* A submit form with one field of the given type and values. */
+static struct xml_node *
+submit_with(const char *var, const char *type, const char *v1,
+    const char *v2)
+{
+	struct xml_node *x, *fl;
+
+	x = form_build(FORM_SUBMIT, NULL);
+	fl = xml_node_add_child(x, "field", NULL);
+	xml_node_set_attr(fl, "var", var);
+	if (type != NULL)
+		xml_node_set_attr(fl, "type", type);
+	form_build_value(fl, v1);
+	if (v2 != NULL)
+		form_build_value(fl, v2);
+	return x;
+}
+
+/*
+ * XEP-0004 section 3.2: a var is unique in its form; only list-multi,
+ * jid-multi, text-multi and hidden carry several values.  Refused with a
+ * message that names the field, never cut to the first value.
+ */
+static void
+test_single_values(void)
+{
+	static const char *const single[] = { "text-single", "text-private",
+	    "list-single", "jid-single", "boolean", "fixed", "text-fancy" };
+	static const char *const multi[] = { "text-multi", "list-multi",
+	    "jid-multi", "hidden" };
+	struct xml_node *x, *fl, *ax;
+	struct form *f, *asked;
+	char *err;
+	size_t i;
+
+	for (i = 0; i < sizeof(single) / sizeof(single[0]); i++) {
+		x = submit_with("device-token", single[i], "aa", "bb");
+		f = form_parse(x, &err);
+		ok(f == NULL && err != NULL &&
+		    strncmp(err, "device-token: ", 14) == 0,
+		    "%s with two values refused: %s", single[i],
+		    err ? err : "(accepted)");
+		free(err);
+		form_free(&f);
+		xml_node_free(&x);
+		x = submit_with("device-token", single[i], "aa", NULL);
+		f = form_parse(x, &err);
+		ok(f != NULL && err == NULL, "%s with one value accepted",
+		    single[i]);
+		form_free(&f);
+		xml_node_free(&x);
+	}
+	for (i = 0; i < sizeof(multi) / sizeof(multi[0]); i++) {
+		x = submit_with("lines", multi[i], "aa", "bb");
+		f = form_parse(x, &err);
+		ok(f != NULL && err == NULL && f->fields[0].nvalues == 2,
+		    "%s with two values accepted", multi[i]);
+		form_free(&f);
+		xml_node_free(&x);
+	}
+
+	x = submit_with("device-token", NULL, "aa", NULL);
+	fl = xml_node_add_child(x, "field", NULL);
+	xml_node_set_attr(fl, "var", "device-token");
+	form_build_value(fl, "bb");
+	f = form_parse(x, &err);
+	is_str(err, "device-token: the field appears more than once in the "
+	    "form", "the same field twice is refused, naming it");
+	ok(f == NULL, "no form");
+	free(err);
+	xml_node_free(&x);
+
+	/* Untyped values in a submission: the asked-for form's types count. */
+	ax = form_build(FORM_FORM, NULL);
+	form_build_field(ax, "device-token", FORM_FIELD_TEXT_SINGLE, NULL);
+	form_build_field(ax, "certificate", FORM_FIELD_TEXT_MULTI, NULL);
+	asked = form_parse(ax, NULL);
+	x = submit_with("device-token", NULL, "aa", "bb");
+	f = form_parse(x, &err);
+	ok(f != NULL && err == NULL, "an untyped field with two values parses");
+	is_int(form_check_values(f, asked, &err), -1,
+	    "but the asked-for form makes it text-single: refused");
+	is_str(err, "device-token: a text-single field holds one value, not 2",
+	    "in one sentence naming the field");
+	free(err);
+	form_free(&f);
+	xml_node_free(&x);
+	x = submit_with("certificate", NULL, "line 1", "line 2");
+	f = form_parse(x, NULL);
+	is_int(form_check_values(f, asked, &err), 0,
+	    "a text-multi field keeps its lines");
+	ok(err == NULL, "no message");
+	form_free(&f);
+	xml_node_free(&x);
+	x = submit_with("unknown", NULL, "a", "b");
+	f = form_parse(x, NULL);
+	is_int(form_check_values(f, asked, NULL), 0,
+	    "a field the form did not ask for is left to the command");
+	form_free(&f);
+	xml_node_free(&x);
+	form_free(&asked);
+	xml_node_free(&ax);
 }
 
 static void
@@ -373,6 +481,7 @@ main(void)
 	test_xep0004();
 	test_prosody();
 	test_tolerance();
+	test_single_values();
 	test_build();
 	return tap_done();
 }
