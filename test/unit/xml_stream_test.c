@@ -435,6 +435,16 @@ test_limits(void)
 	    "a 9,000-byte attribute within the stanza limit: a stanza");
 	collect_free(&c);
 	free(p);
+	/* A larger stanza limit takes the text run limit with it. */
+	xml_stream_limits_default(&l);
+	l.stanza_bytes = 200000;
+	p = repeat(TEST_STREAM_HEAD "<message><body>", "x", 100000,
+	    "</body></message>", &len);
+	c = hostile_parse(p, len, &l, 0);
+	ok(c.errors == 0 && c.nstanzas == 1,
+	    "stanza_bytes=200000: a 100,000-byte body is a stanza");
+	collect_free(&c);
+	free(p);
 	/* Past the stanza limit the stream still fails, as before. */
 	p = repeat(TEST_STREAM_HEAD "<message id='", "x",
 	    XML_STREAM_MAX_STANZA_BYTES, "'/>", &len);
