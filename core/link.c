@@ -886,30 +886,17 @@ link_reconfigure(struct link *l, const struct link_settings *set)
 		    "made again once what is in flight is answered");
 		return true;
 	}
-	if (reconnect && l->has_next == false && l->state != LINK_IDLE &&
-	    l->state != LINK_CLOSING) {
-		link_settings_clear(&l->set);
-		link_settings_copy(&l->set, set);
-		if (l->ssl_ctx != NULL) {
-			SSL_CTX_free(l->ssl_ctx);
-			l->ssl_ctx = NULL;
-		}
-		/* No stream is up: nothing is in flight on it. */
-		log_info("link: settings changed, reconnecting now");
-		link_close_connection(l);
-		l->auth_failed = false;
-		l->backoff = LINK_BACKOFF_MIN;
-		link_connect(l);
-		return false;
-	}
 	link_settings_clear(&l->set);
 	link_settings_copy(&l->set, set);
-	if (l->ssl_ctx != NULL && l->state != LINK_READY) {
+	if (l->ssl_ctx != NULL) {	/* a running SSL keeps its reference */
 		SSL_CTX_free(l->ssl_ctx);
 		l->ssl_ctx = NULL;
 	}
-	if (l->state == LINK_BACKOFF) {
-		log_info("link: settings reloaded, reconnecting now");
+	if (l->state == LINK_IDLE || l->state == LINK_CLOSING)
+		return false;
+	if (reconnect || l->state == LINK_BACKOFF) {
+		/* No stream is up: nothing is in flight on one. */
+		log_info("link: settings changed, reconnecting now");
 		link_close_connection(l);
 		l->auth_failed = false;
 		l->backoff = LINK_BACKOFF_MIN;

@@ -10,7 +10,7 @@ import sys
 import time
 
 from xptest import (Tap, top_builddir, MODULE_PATH, MIGRATIONS, SECRET, CMD, XD,
-                    DEADLINE, db_uri)
+                    DEADLINE, db_uri, finish_daemon)
 from fakexmpp import FakeServer, Daemon
 
 t = Tap()
@@ -109,14 +109,7 @@ def main():
     t.ok(re.search(r"answering \d+ requests in flight before reconnecting", d.logtext()),
          "the log says it drains before reconnecting")
 
-    rc = d.stop()
-    t.is_(rc, 0, "xpushd stops cleanly")
-    rep = d.sanitizer_report()
-    t.ok(rep is None, "no sanitizer report")
-    if rep:
-        t.diag(rep)
-    if t.failed:
-        t.diag(d.logtext()[-4000:])
+    finish_daemon(t, d)
     return t.done()
 
 

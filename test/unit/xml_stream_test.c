@@ -348,6 +348,22 @@ feed_until_error(const char *data, size_t len, struct bounded *b)
 	return off;
 }
 
+/* head, n times "x", tail: parses as one stanza and no error. */
+static void
+one_stanza(const char *head, size_t n, const char *tail,
+    const struct xml_stream_limits *l, const char *name)
+{
+	struct collect c;
+	size_t len;
+	char *p;
+
+	p = repeat(head, "x", n, tail, &len);
+	c = hostile_parse(p, len, l, 0);
+	ok(c.errors == 0 && c.nstanzas == 1, "%s", name);
+	collect_free(&c);
+	free(p);
+}
+
 static void
 test_limits(void)
 {
@@ -429,22 +445,14 @@ test_limits(void)
 		    "40 attributes within the stanza limit: a stanza");
 		collect_free(&c);
 	}
-	p = repeat(TEST_STREAM_HEAD "<message id='", "x", 9000, "'/>", &len);
-	c = hostile_parse(p, len, NULL, 0);
-	ok(c.errors == 0 && c.nstanzas == 1,
+	one_stanza(TEST_STREAM_HEAD "<message id='", 9000, "'/>", NULL,
 	    "a 9,000-byte attribute within the stanza limit: a stanza");
-	collect_free(&c);
-	free(p);
 	/* A larger stanza limit takes the text run limit with it. */
 	xml_stream_limits_default(&l);
 	l.stanza_bytes = 200000;
-	p = repeat(TEST_STREAM_HEAD "<message><body>", "x", 100000,
-	    "</body></message>", &len);
-	c = hostile_parse(p, len, &l, 0);
-	ok(c.errors == 0 && c.nstanzas == 1,
+	one_stanza(TEST_STREAM_HEAD "<message><body>", 100000,
+	    "</body></message>", &l,
 	    "stanza_bytes=200000: a 100,000-byte body is a stanza");
-	collect_free(&c);
-	free(p);
 	/* Past the stanza limit the stream still fails, as before. */
 	p = repeat(TEST_STREAM_HEAD "<message id='", "x",
 	    XML_STREAM_MAX_STANZA_BYTES, "'/>", &len);
