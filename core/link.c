@@ -46,7 +46,7 @@
 #include "xml/stream.h"
 
 #define LINK_BACKOFF_MIN	1	/* seconds */
-#define LINK_STABLE_AFTER	30	/* seconds up before backoff resets */
+#define LINK_JITTER_PERMILLE	250	/* jitter: up to a quarter of the wait */
 #define LINK_CLOSE_GRACE	3	/* seconds to flush our stream close */
 #define LINK_PING_ID		"xpushd-keepalive"
 /*
@@ -75,7 +75,15 @@ struct link {
 	bool			 ping_sent;
 	int			 backoff;	/* seconds, next wait */
 	bool			 auth_failed;	/* retry at the cap */
-	time_t			 ready_since;
+
+	/*
+	 * SIGHUP changed what the connection is made with: the running
+	 * stream keeps the old settings until it is closed (link_restart()
+	 * or a failure), the next connection is made with these.
+	 */
+	struct link_settings	 next;
+	bool			 has_next;
+	bool			 restarting;	/* closing to reconnect at once */
 
 	bool			 flushing;	/* closing after a flush */
 	bool			 parser_stale;	/* limits changed: new parser */
@@ -207,22 +215,48 @@ link_close_connection(struct link *l)
 	xml_stream_reset(l->parser);
 }
 
+/*
+ * The wait before reconnect attempt: `wait_s` seconds plus a jitter of up
+ * to a quarter that keeps a fleet from reconnecting at once, and never
+ * more than `cap_s` seconds, jitter included: at the cap the jitter is
+ * taken off instead of added.  rnd(n) is uniform in [0, n).
+ */
+long
+link_backoff_ms(int wait_s, int cap_s, uint32_t (*rnd)(uint32_t))
+{
+	long wait, cap, jitter;
+
+	if (cap_s < 1)
+		cap_s = 1;
+	if (wait_s < 1)
+		wait_s = 1;
+	if (wait_s > cap_s)
+		wait_s = cap_s;
+	wait = (long)wait_s * 1000;
+	cap = (long)cap_s * 1000;
+	jitter = (long)rnd((uint32_t)(wait * LINK_JITTER_PERMILLE / 1000 + 1));
+	if (wait + jitter > cap)
+		return cap - jitter;
+	return wait + jitter;
+}
+
+static uint32_t
+link_random(uint32_t n)
+{
+	return arc4random_uniform(n);
+}
+
 static void
 link_schedule_reconnect(struct link *l)
 {
-	int wait, jitter;
+	long ms;
 
-	if (l->ready_since != 0 &&
-	    time(NULL) - l->ready_since >= LINK_STABLE_AFTER)
-		l->backoff = LINK_BACKOFF_MIN;
-	l->ready_since = 0;
-	wait = l->auth_failed ? l->set.backoff_max : l->backoff;
-	/* Jitter of up to a quarter keeps a fleet from reconnecting at once. */
-	jitter = (int)(arc4random_uniform((uint32_t)wait * 250 + 1));
-	log_info("link: reconnecting to %s:%d in %d.%03d s", l->set.host,
-	    l->set.port, wait + jitter / 1000, jitter % 1000);
+	ms = link_backoff_ms(l->auth_failed ? l->set.backoff_max : l->backoff,
+	    l->set.backoff_max, link_random);
+	log_info("link: reconnecting to %s:%d in %ld.%03ld s", l->set.host,
+	    l->set.port, ms / 1000, ms % 1000);
 	link_set_state(l, LINK_BACKOFF);
-	link_timer_add(l, wait + jitter / 1000, (jitter % 1000) * 1000);
+	link_timer_add(l, (int)(ms / 1000), (int)(ms % 1000) * 1000);
 	l->backoff = l->backoff * 2 > l->set.backoff_max ?
 	    l->set.backoff_max : l->backoff * 2;
 }
@@ -244,6 +278,12 @@ link_fail(struct link *l, const char *fmt, ...)
 		l->stop_done = NULL;
 		link_set_state(l, LINK_IDLE);
 		done(l->stop_arg);
+		return;
+	}
+	if (l->restarting) {
+		/* A reload's close that did not finish cleanly: go on. */
+		l->restarting = false;
+		link_connect(l);
 		return;
 	}
 	link_schedule_reconnect(l);
@@ -394,13 +434,17 @@ link_stanza(struct link *l, struct xml_node *stanza)
 		xml_node_free(&stanza);
 		evtimer_del(l->timer);
 		l->auth_failed = false;
-		l->ready_since = time(NULL);
 		log_info("link: connected to %s:%d as %s", l->set.host,
 		    l->set.port, l->set.jid);
 		link_set_state(l, LINK_READY);
 		return;
 	case LINK_READY:
 	case LINK_CLOSING:
+		/*
+		 * A stanza from the server after the handshake: the stream
+		 * really works, so the next failure starts the backoff over.
+		 */
+		l->backoff = LINK_BACKOFF_MIN;
 		/*
 		 * The answer to our keepalive ping needs no routing; every
 		 * other stanza goes to the router, even while closing, so
@@ -424,6 +468,14 @@ link_stanza(struct link *l, struct xml_node *stanza)
 static void
 link_stream_closed(struct link *l)
 {
+	if (l->state == LINK_CLOSING && l->restarting) {
+		log_info("link: the stream to %s:%d is closed, reconnecting "
+		    "with the new settings", l->set.host, l->set.port);
+		l->restarting = false;
+		link_close_connection(l);
+		link_connect(l);
+		return;
+	}
 	if (l->state == LINK_CLOSING) {
 		link_close_connection(l);
 		link_set_state(l, LINK_IDLE);
@@ -530,10 +582,30 @@ link_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/*
+ * What went wrong with the socket, errno named: the errno libevent left
+ * when it called us, else the socket's pending error (SO_ERROR).
+ */
+static const char *
+link_errstr(struct bufferevent *bev, int err)
+{
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	socklen_t len = sizeof(int);
+	int soerr = 0;
+
+	if (err == 0 && fd != -1 &&
+	    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0)
+		err = soerr;
+	if (err == 0)
+		return "unknown error (no errno was set)";
+	return strerror(err);
+}
+
 static void
 link_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct link *l = arg;
+	int saved = EVUTIL_SOCKET_ERROR();	/* before anything clobbers it */
 	unsigned long e;
 	char *hdr;
 
@@ -578,8 +650,9 @@ link_event_cb(struct bufferevent *bev, short what, void *arg)
 			    "certificate and xmpp.ca-file)", buf);
 			return;
 		}
-		link_fail(l, "%s", evutil_socket_error_to_string(
-		    EVUTIL_SOCKET_ERROR()));
+		link_fail(l, "%s: %s", l->state == LINK_CONNECTING ?
+		    "connect failed" : "connection lost", link_errstr(bev,
+		    saved));
 	}
 }
 
@@ -678,6 +751,19 @@ link_connect(struct link *l)
 	struct bufferevent *bev;
 	SSL *ssl;
 
+	if (l->has_next) {
+		link_settings_clear(&l->set);
+		l->set = l->next;
+		memset(&l->next, 0, sizeof(l->next));
+		l->has_next = false;
+		l->backoff = LINK_BACKOFF_MIN;
+		l->auth_failed = false;
+		if (l->ssl_ctx != NULL) {
+			SSL_CTX_free(l->ssl_ctx);
+			l->ssl_ctx = NULL;
+		}
+		log_info("link: connecting with the new settings");
+	}
 	link_set_state(l, LINK_CONNECTING);
 	if (l->parser_stale) {
 		link_parser_new(l);
@@ -715,9 +801,12 @@ link_connect(struct link *l)
 	link_timer_add(l, l->set.connect_timeout, 0);
 	log_debug("link: connecting to %s:%d", l->set.host, l->set.port);
 	if (bufferevent_socket_connect_hostname(bev, l->dns, AF_UNSPEC,
-	    l->set.host, l->set.port) == -1)
-		link_fail(l, "connect: %s", evutil_socket_error_to_string(
-		    EVUTIL_SOCKET_ERROR()));
+	    l->set.host, l->set.port) == -1) {
+		int err = EVUTIL_SOCKET_ERROR();
+
+		link_fail(l, "connect failed: %s", err != 0 ? strerror(err) :
+		    "unknown error (no errno was set)");
+	}
 }
 
 static void
@@ -764,46 +853,81 @@ link_start(struct link *l)
 		link_connect(l);
 }
 
-void
+bool
 link_reconfigure(struct link *l, const struct link_settings *set)
 {
+	const struct link_settings *cur = l->has_next ? &l->next : &l->set;
 	bool reconnect;
 
-	reconnect = strcmp(l->set.jid, set->jid) != 0 ||
-	    strcmp(l->set.host, set->host) != 0 ||
-	    l->set.port != set->port ||
-	    strcmp(l->set.secret, set->secret) != 0 ||
-	    l->set.tls != set->tls ||
-	    (l->set.ca_file == NULL) != (set->ca_file == NULL) ||
-	    (l->set.ca_file && strcmp(l->set.ca_file, set->ca_file) != 0);
+	reconnect = strcmp(cur->jid, set->jid) != 0 ||
+	    strcmp(cur->host, set->host) != 0 ||
+	    cur->port != set->port ||
+	    strcmp(cur->secret, set->secret) != 0 ||
+	    cur->tls != set->tls ||
+	    (cur->ca_file == NULL) != (set->ca_file == NULL) ||
+	    (cur->ca_file && strcmp(cur->ca_file, set->ca_file) != 0);
+	/* New parser limits apply from the next stream on. */
+	l->parser_stale = true;
+	if (l->has_next) {
+		link_settings_clear(&l->next);
+		l->has_next = false;
+	}
+	if (reconnect && (l->state == LINK_READY ||
+	    (l->state == LINK_CLOSING && l->restarting))) {
+		/*
+		 * A stream is up (or closing for an earlier reload): what is
+		 * in flight on it is answered on it, with its settings; the
+		 * caller drains, then link_restart() closes it, and the next
+		 * connection is made with these.
+		 */
+		link_settings_copy(&l->next, set);
+		l->has_next = true;
+		log_info("link: settings changed: the stream is closed and "
+		    "made again once what is in flight is answered");
+		return true;
+	}
 	link_settings_clear(&l->set);
 	link_settings_copy(&l->set, set);
-	if (l->ssl_ctx != NULL) {
+	if (l->ssl_ctx != NULL) {	/* a running SSL keeps its reference */
 		SSL_CTX_free(l->ssl_ctx);
 		l->ssl_ctx = NULL;
 	}
-	/* New parser limits apply from the next stream on. */
-	l->parser_stale = true;
 	if (l->state == LINK_IDLE || l->state == LINK_CLOSING)
-		return;
+		return false;
 	if (reconnect || l->state == LINK_BACKOFF) {
+		/* No stream is up: nothing is in flight on one. */
 		log_info("link: settings changed, reconnecting now");
 		link_close_connection(l);
 		l->auth_failed = false;
 		l->backoff = LINK_BACKOFF_MIN;
 		link_connect(l);
 	}
+	return false;
+}
+
+void
+link_restart(struct link *l)
+{
+	if (l->state != LINK_READY)
+		return;		/* failed meanwhile: reconnecting already */
+	l->restarting = true;
+	link_write_str(l, "</stream:stream>");
+	link_set_state(l, LINK_CLOSING);
+	evtimer_del(l->idle);
+	link_timer_add(l, LINK_CLOSE_GRACE, 0);
 }
 
 void
 link_stop(struct link *l, void (*done)(void *), void *arg)
 {
 	if (l->state != LINK_READY) {
+		l->restarting = false;
 		link_close_connection(l);
 		link_set_state(l, LINK_IDLE);
 		done(arg);
 		return;
 	}
+	l->restarting = false;
 	l->stop_done = done;
 	l->stop_arg = arg;
 	link_write_str(l, "</stream:stream>");
@@ -829,6 +953,7 @@ link_free(struct link **lp)
 	if (l->dns != NULL)
 		evdns_base_free(l->dns, 0);
 	link_settings_clear(&l->set);
+	link_settings_clear(&l->next);
 	free(l);
 	*lp = NULL;
 }

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <event2/event.h>
 
 #include "core/options.h"
@@ -51,8 +52,23 @@ void		 link_settings_clear(struct link_settings *);
 struct link	*link_new(struct event_base *, const struct link_settings *,
 		    link_stanza_fn *, link_state_fn *, void *arg);
 void		 link_start(struct link *);
-/* SIGHUP: reconnect if anything that matters changed. */
-void		 link_reconfigure(struct link *, const struct link_settings *);
+/*
+ * SIGHUP.  Settings the connection is not made with apply at once.  When
+ * jid, host, port, secret, tls or ca-file changed and a stream is up,
+ * returns true: the stream keeps its settings so that what is in flight
+ * is answered on it; the caller drains, then calls link_restart(), and
+ * the next connection is made with the new settings.  Without a stream
+ * up it reconnects at once and returns false.
+ */
+bool		 link_reconfigure(struct link *, const struct link_settings *);
+/* Close the stream with </stream:stream>, then reconnect at once. */
+void		 link_restart(struct link *);
+/*
+ * Milliseconds to wait before a reconnect: wait_s plus up to a quarter of
+ * jitter, never more than cap_s seconds in all.  rnd(n): uniform in [0,n).
+ */
+long		 link_backoff_ms(int wait_s, int cap_s,
+		    uint32_t (*rnd)(uint32_t));
 /* Close the stream cleanly once its output is flushed, then call done. */
 void		 link_stop(struct link *, void (*done)(void *), void *arg);
 void		 link_free(struct link **);

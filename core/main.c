@@ -240,6 +240,51 @@ registry_conf_from(struct registry_conf *rc, const struct xp_conf *conf)
 	rc->require_secret = conf_bool(conf, NULL, "require-secret");
 }
 
+/*
+ * A reload changed how the link connects: as on SIGTERM, what is in
+ * flight is answered on the running stream first, then the stream is
+ * closed and made again.  A stream that never goes quiet is closed after
+ * COMPONENT_RELINK_MAX seconds all the same.
+ */
+#define COMPONENT_RELINK_MAX	XPUSHD_STOP_TIMEOUT	/* seconds */
+
+static struct event *relink_timer;
+
+static void
+component_relink_now(void *arg)
+{
+	if (relink_timer != NULL)
+		evtimer_del(relink_timer);
+	if (xpd->stopping)
+		return;
+	link_restart(component_link);
+}
+
+static void
+component_relink_timeout_cb(evutil_socket_t fd, short events, void *arg)
+{
+	log_warnx("reload: %zu requests still in flight after %d s, "
+	    "reconnecting anyway", router_pending(), COMPONENT_RELINK_MAX);
+	if (router_pending() > 0)
+		router_when_idle(NULL, NULL);	/* forget the wait */
+	link_restart(component_link);
+}
+
+static void
+component_relink(void)
+{
+	struct timeval tv = { COMPONENT_RELINK_MAX, 0 };
+
+	if (router_pending() > 0)
+		log_info("reload: answering %zu requests in flight before "
+		    "reconnecting", router_pending());
+	if (relink_timer == NULL)
+		relink_timer = evtimer_new(xpd->base,
+		    component_relink_timeout_cb, NULL);
+	evtimer_add(relink_timer, &tv);
+	router_when_idle(component_relink_now, NULL);
+}
+
 static int
 component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
 {
@@ -264,7 +309,8 @@ component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
 	}
 
 	link_settings_from_conf(&set, next);
-	link_reconfigure(component_link, &set);
+	if (link_reconfigure(component_link, &set))
+		component_relink();
 	link_settings_clear(&set);
 	if (providers_reload(next, error_r) == -1)
 		return -1;
@@ -310,6 +356,8 @@ component_stop_cb(void *arg, void (*done)(void *), void *done_arg)
 
 	cs->done = done;
 	cs->done_arg = done_arg;
+	if (relink_timer != NULL)
+		evtimer_del(relink_timer);
 	if (router_pending() > 0)
 		log_info("answering %zu requests in flight before closing",
 		    router_pending());
@@ -372,6 +420,9 @@ component_free(void)
 	publish_shutdown();
 	adhoc_shutdown();
 	disco_shutdown();
+	if (relink_timer != NULL)
+		event_free(relink_timer);
+	relink_timer = NULL;
 	link_free(&component_link);
 	registry_free(&component_registry);
 	store_free(&xpd->store);

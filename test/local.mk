@@ -16,9 +16,14 @@ include $(srcdir)/test/store.mk
 include $(srcdir)/test/xml.mk
 
 TESTS += test/integration/link_fake_test.py \
-	test/integration/link_prosody_test.sh
+	test/integration/link_prosody_test.sh \
+	test/integration/link_reload_test.sh
+check_PROGRAMS += test/unit/link_backoff_test
+TESTS += test/unit/link_backoff_test
+test_unit_link_backoff_test_LDADD = $(XP_TEST_LDADD)
 EXTRA_DIST += test/integration/link_fake_test.py \
 	test/integration/link_prosody_test.sh test/lib/taplib.py \
+	test/integration/link_reload_test.sh test/integration/link_reload_run.py \
 	test/lib/xptest.py test/lib/client.py test/lib/prosody.sh
 include $(srcdir)/test/fcm.mk
 

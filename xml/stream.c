@@ -109,9 +109,9 @@ xml_stream_limits_default(struct xml_stream_limits *l)
 {
 	l->stanza_bytes = XML_STREAM_MAX_STANZA_BYTES;
 	l->depth = XML_STREAM_MAX_DEPTH;
-	l->attrs = XML_STREAM_MAX_ATTRS;
-	l->attr_len = XML_STREAM_MAX_ATTR_LEN;
-	l->text_len = XML_STREAM_MAX_TEXT_LEN;
+	l->attrs = 0;		/* follow stanza_bytes */
+	l->attr_len = 0;
+	l->text_len = 0;
 	l->queue = XML_STREAM_MAX_QUEUE;
 }
 
@@ -585,6 +585,13 @@ xml_stream_new(const char *content_ns, const struct xml_stream_limits *lim)
 		xml_stream_limits_default(&s->lim);
 	if (s->lim.queue == 0)
 		s->lim.queue = 1;
+	if (s->lim.attrs == 0)
+		s->lim.attrs = (unsigned int)(s->lim.stanza_bytes /
+		    XML_STREAM_MIN_ATTR_BYTES);
+	if (s->lim.attr_len == 0)
+		s->lim.attr_len = s->lim.stanza_bytes;
+	if (s->lim.text_len == 0)
+		s->lim.text_len = s->lim.stanza_bytes;
 	s->queue = xml_mem_calloc(s->lim.queue, sizeof(*s->queue));
 	s->content_ns = content_ns ? xml_mem_strdup(content_ns) : NULL;
 	xml_buf_init(&s->text);

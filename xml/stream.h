@@ -27,9 +27,14 @@
 /* Defaults; each can be changed per parser through struct xml_stream_limits. */
 #define XML_STREAM_MAX_STANZA_BYTES	65536	/* one stanza, tags included */
 #define XML_STREAM_MAX_DEPTH		32	/* the stanza itself is 1 */
-#define XML_STREAM_MAX_ATTRS		32	/* per element */
-#define XML_STREAM_MAX_ATTR_LEN		8192	/* one value, bytes */
-#define XML_STREAM_MAX_TEXT_LEN		65536	/* one text run, bytes */
+/*
+ * Attributes per element, the bytes of one value and of one text run
+ * follow from the stanza limit unless set (0: follow): any stanza within
+ * stanza_bytes is within them, so a peer cannot close the stream with a stanza the
+ * documented size allows.  The smallest attribute, ` a=''`, takes
+ * XML_STREAM_MIN_ATTR_BYTES of the stanza.
+ */
+#define XML_STREAM_MIN_ATTR_BYTES	5
 /*
  * Stanzas parsed and not yet taken.  A 64 kB read holds up to 16,384
  * stanzas as small as <a/>, and each tree starts with an 8 kB arena:
@@ -40,9 +45,9 @@
 struct xml_stream_limits {
 	size_t		stanza_bytes;
 	unsigned int	depth;
-	unsigned int	attrs;
-	size_t		attr_len;
-	size_t		text_len;
+	unsigned int	attrs;		/* 0: stanza_bytes / MIN_ATTR_BYTES */
+	size_t		attr_len;	/* 0: stanza_bytes */
+	size_t		text_len;	/* 0: stanza_bytes */
 	unsigned int	queue;
 };
 

@@ -101,14 +101,14 @@ class Server:
 
 
 class Daemon:
-    def __init__(self, port, extra=""):
+    def __init__(self, port, extra="", reconnect_max=1):
         self.dir = tempfile.mkdtemp(prefix="xpushd-link-")
         self.conf = os.path.join(self.dir, "xpushd.conf")
         with open(self.conf, "w") as f:
             f.write("xmpp () { jid = 'push.example.com'; port = %d; secret = '%s'\n"
-                    "  'connect-timeout' = 1; 'reconnect-max' = 1\n%s }\n"
+                    "  'connect-timeout' = 1; 'reconnect-max' = %d\n%s }\n"
                     "database () { uri = 'postgresql:///unused'; migrations = '%s' }\n"
-                    % (port, SECRET, extra, MIGRATIONS))
+                    % (port, SECRET, reconnect_max, extra, MIGRATIONS))
         self.log = open(os.path.join(self.dir, "log"), "w+")
         self.proc = spawn_daemon([XPUSHD, "-f", "-d", "-c", self.conf], self.log)
 
@@ -399,6 +399,93 @@ def scenario_tls():
         d.stop()
 
 
+def reconnect_waits(d):
+    """The waits xpushd logged before each reconnect, in seconds."""
+    return [float(w) for w in re.findall(r"reconnecting to \S+ in ([0-9.]+) s", d.logtext())]
+
+
+def wait_count(d, pattern, n):
+    return wait_until(lambda: len(re.findall(pattern, d.logtext())) >= n)
+
+
+def scenario_backoff_reset():
+    """A server that drops the link right after the handshake and one
+    stanza, again and again: each time the stream worked, so the wait
+    before the next attempt stays at the minimum (1 s, up to 1.25 s with
+    jitter) instead of doubling towards reconnect-max (issue 18).  A drop
+    right after the handshake, before any stanza, does not reset it: it
+    goes on doubling.  The
+    waits are read from the log: what xpushd decided, not how fast the
+    machine is."""
+    s = Server()
+    d = Daemon(s.port, reconnect_max=60)
+    drops = 4
+    for i in range(drops):
+        t.ok(s.accept(DEADLINE), "connection %d" % (i + 1))
+        s.handshake()
+        t.ok(s.ping("drop%d" % i), "a stanza exchanged on connection %d" % (i + 1))
+        s.close()
+        t.ok(wait_count(d, r"reconnecting to \S+ in", i + 1),
+             "drop %d: a reconnect is scheduled" % (i + 1))
+    waits = reconnect_waits(d)
+    if not t.ok(len(waits) == drops and all(w <= 1.25 for w in waits),
+                "after a stanza the waits stay at the minimum: %s" % waits):
+        t.diag(d.logtext()[-2000:])
+    # Two drops right after the handshake, no stanza: the backoff grows.
+    for i in range(2):
+        t.ok(s.accept(DEADLINE), "connection %d" % (drops + i + 1))
+        s.handshake()
+        t.ok(wait_count(d, r"link: connected to ", drops + i + 1),
+             "handshake %d done" % (drops + i + 1))
+        s.close()
+        t.ok(wait_count(d, r"reconnecting to \S+ in", drops + i + 1),
+             "a reconnect is scheduled")
+    waits = reconnect_waits(d)
+    t.ok(len(waits) == drops + 2 and 2.0 <= waits[-2] <= 2.5 and 4.0 <= waits[-1] <= 5.0,
+         "without a stanza the wait doubles (2 s, then 4 s): %s" % waits[drops:])
+    s.close()
+    d.stop()
+
+
+def scenario_connect_errno():
+    """A reconnect failure names its errno."""
+    s = Server()
+    port = s.port
+    s.sock.close()  # nothing listens there now
+    d = Daemon(port)
+    t.ok(d.wait_log(r"link: 127\.0\.0\.1:%d: connect failed: Connection refused" % port),
+         "a refused connect is logged with its errno")
+    d.stop()
+
+
+def scenario_many_attributes():
+    """Any XMPP user can send the component a stanza with 40 attributes,
+    or one attribute of 9,000 bytes: both within max-stanza-size (64 kB),
+    they are stanzas like others, not a reason to close the stream and
+    drop everything in flight (issue 18)."""
+    s = Server()
+    d = Daemon(s.port)
+    s.accept()
+    s.handshake()
+    t.ok(s.ping(), "the session is up")
+    attrs = "".join(" a%d='x'" % i for i in range(40))
+    s.send("<iq type='get' id='many' from='a@b/r' to='push.example.com'%s>"
+           "<ping xmlns='urn:xmpp:ping'/></iq>" % attrs)
+    m = s.read_until(rb"<iq[^>]*id='many'[^>]*>|<stream:error>", 10)
+    t.ok(m is not None and b"stream:error" not in m.group(0),
+         "an iq with 40 attributes is answered, the stream stays up")
+    s.send("<message from='a@b/r' to='push.example.com' x='%s'><body>hi</body></message>"
+           % ("y" * 9000))
+    t.ok(s.ping("after-long"), "after a 9,000-byte attribute the stream is still up")
+    t.ok(b"stream:error" not in s.buf and "closing the stream" not in d.logtext(),
+         "no stream error")
+    s.close()
+    d.stop()
+
+
+scenario_many_attributes()
+scenario_connect_errno()
+scenario_backoff_reset()
 scenario_tls()
 scenario_handshake_and_routing()
 scenario_stream_errors()

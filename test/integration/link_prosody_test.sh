@@ -91,6 +91,37 @@ tap_ok $? "an unknown payload: service-unavailable through Prosody"
 echo "$out" | grep -q '"error_ns": "jabber:client"'
 tap_ok $? "the error element arrives in the client's default namespace"
 
+# A user's stanza with 40 attributes on one element, then one with a
+# 9,000-byte attribute value, both well within the 64 kB max-stanza-size
+# (issue 18: each closed the component stream with policy-violation,
+# dropping every publish in flight).  Prosody passes both to the component
+# unchanged (it limits the stanza's size, not its attributes), so they do
+# reach xpushd: it answers service-unavailable, as for any unknown payload,
+# and the component stream stays up.
+# xpushd's own answers are told from Prosody's (which answers
+# service-unavailable too when the component is away) by the link's
+# debug line for what it sends.
+mark=$(wc -l <"$tmp/xpushd.log")
+answered() {
+	tail -n +"$((mark + 1))" "$tmp/xpushd.log" |
+	    grep -c 'link: send <iq.*service-unavailable'
+}
+attrs=$(i=0; while [ $i -lt 40 ]; do printf " a%d='x'" $i; i=$((i + 1)); done)
+out=$(client iq get push.localhost "<query xmlns='urn:example:unknown'$attrs/>")
+echo "$out" | grep -q '"condition": "service-unavailable"'
+tap_ok $? "40 attributes: the client gets an error"
+tap_is "$(answered)" 1 "and it is xpushd's: the stanza reached the component"
+long=$(head -c 9000 /dev/zero | tr '\0' y)
+out=$(client iq get push.localhost "<query xmlns='urn:example:unknown' x='$long'/>")
+echo "$out" | grep -q '"condition": "service-unavailable"'
+tap_ok $? "a 9,000-byte attribute: the client gets an error"
+tap_is "$(answered)" 2 "and it is xpushd's: the stanza reached the component"
+out=$(client ping push.localhost)
+echo "$out" | grep -q '"type": "result"'
+tap_ok $? "a ping right after still works"
+tail -n +"$((mark + 1))" "$tmp/xpushd.log" | grep -q 'closing the stream with\|reconnecting to'
+tap_ok $((!$?)) "the component stream was never closed"
+
 # Prosody goes away and comes back.
 prosody_stop_server
 tap_wait_for "grep -q 'connection closed by the server\|server closed the stream' '$tmp/xpushd.log'" 10

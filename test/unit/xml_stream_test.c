@@ -348,6 +348,22 @@ feed_until_error(const char *data, size_t len, struct bounded *b)
 	return off;
 }
 
+/* head, n times "x", tail: parses as one stanza and no error. */
+static void
+one_stanza(const char *head, size_t n, const char *tail,
+    const struct xml_stream_limits *l, const char *name)
+{
+	struct collect c;
+	size_t len;
+	char *p;
+
+	p = repeat(head, "x", n, tail, &len);
+	c = hostile_parse(p, len, l, 0);
+	ok(c.errors == 0 && c.nstanzas == 1, "%s", name);
+	collect_free(&c);
+	free(p);
+}
+
 static void
 test_limits(void)
 {
@@ -408,23 +424,43 @@ test_limits(void)
 	free(p);
 	free(q);
 
-	/* Attributes per element. */
-	p = repeat(TEST_STREAM_HEAD "<message ", "a='1' ", 1, "", &len);
-	free(p);
+	/*
+	 * Attributes per element and the length of one value follow from
+	 * the stanza limit (issue 18): 40 attributes, or one value of 9,000
+	 * bytes, within the 64 kB a stanza may take, are a stanza like any
+	 * other, not a stream error that would drop everything in flight.
+	 * (Before, 33 attributes or 8,193 bytes closed the stream.)
+	 */
 	{
 		char tag[2048];
 		size_t i, o;
 
 		o = snprintf(tag, sizeof(tag), "%s<message",
 		    TEST_STREAM_HEAD);
-		for (i = 0; i <= XML_STREAM_MAX_ATTRS; i++)
+		for (i = 0; i < 40; i++)
 			o += snprintf(tag + o, sizeof(tag) - o, " a%zu='x'", i);
 		snprintf(tag + o, sizeof(tag) - o, "/>");
 		c = hostile_parse(tag, strlen(tag), NULL, 0);
-		check_error(&c, XML_STREAM_COND_POLICY_VIOLATION,
-		    "too many attributes");
+		ok(c.errors == 0 && c.nstanzas == 1,
+		    "40 attributes within the stanza limit: a stanza");
 		collect_free(&c);
 	}
+	one_stanza(TEST_STREAM_HEAD "<message id='", 9000, "'/>", NULL,
+	    "a 9,000-byte attribute within the stanza limit: a stanza");
+	/* A larger stanza limit takes the text run limit with it. */
+	xml_stream_limits_default(&l);
+	l.stanza_bytes = 200000;
+	one_stanza(TEST_STREAM_HEAD "<message><body>", 100000,
+	    "</body></message>", &l,
+	    "stanza_bytes=200000: a 100,000-byte body is a stanza");
+	/* Past the stanza limit the stream still fails, as before. */
+	p = repeat(TEST_STREAM_HEAD "<message id='", "x",
+	    XML_STREAM_MAX_STANZA_BYTES, "'/>", &len);
+	c = hostile_parse(p, len, NULL, 0);
+	check_error(&c, XML_STREAM_COND_POLICY_VIOLATION,
+	    "an attribute longer than the stanza limit");
+	collect_free(&c);
+	free(p);
 
 	/* Each limit can be set at creation. */
 	xml_stream_limits_default(&l);
