@@ -141,6 +141,7 @@ static struct {
 	size_t			 nconns;
 	unsigned long		 refused_addr;	/* since the last warning */
 	double			 refused_warned;
+	double			 full_warned;	/* max-connections reached */
 	int			 spare_fd;	/* closed to accept and drop */
 } rest = { .spare_fd = -1 };
 
@@ -497,6 +498,13 @@ listener_update(void)
 {
 	if (rest.listener == NULL)
 		return;
+	if (rest.nconns >= rest.set.max_conns &&
+	    now_mono() - rest.full_warned >= REST_ACCEPT_BACKOFF) {
+		log_warnx("rest: %zu client connections open "
+		    "(max-connections, within the descriptor limit): not "
+		    "accepting until one closes", rest.nconns);
+		rest.full_warned = now_mono();
+	}
 	if (rest.nconns >= rest.set.max_conns ||
 	    evtimer_pending(rest.backoff, NULL))
 		evconnlistener_disable(rest.listener);
