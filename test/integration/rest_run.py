@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from xptest import (Tap, top_builddir, MODULE_PATH, MIGRATIONS, SECRET, CMD, XD, db_uri,
@@ -560,7 +561,25 @@ def exhaustion(rec):
             conns.append(connect_from("127.0.0.%d" % (2 + i % 200), port))
         except OSError:
             break
-    # Each is accepted (or waits in the backlog) while xpushd has room.
+    # Each is accepted (or waits in the backlog) while xpushd has room,
+    # and keeps sending a header line now and then: idle ones would be
+    # closed by the 30 s silence timeout and give their descriptors back.
+    stop = threading.Event()
+
+    def dribble():
+        while not stop.wait(1.0):
+            for c in conns:
+                try:
+                    c.send(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+    for c in conns:
+        try:
+            c.send(b"GET /health HTTP/1.1\r\n")
+        except OSError:
+            pass
+    dribbler = threading.Thread(target=dribble)
+    dribbler.start()
     t.ok(d.wait_log(r"Too many open files|not accepting"), "xpushd stops accepting")
     rate = log_rate(d)
     t.diag("at the descriptor limit: %.0f log lines per second, %d descriptors open in xpushd"
@@ -576,6 +595,8 @@ def exhaustion(rec):
     t.ok(back, "the XMPP link reconnects while clients hold the endpoint")
     reg = register(s, "ee02") if back else {}
     t.ok(reg.get("node"), "the database still works: a device registers")
+    stop.set()
+    dribbler.join()
     for c in conns:
         c.close()
     t.ok(wait_until(lambda: h.req("/health")[0] == 200), "the endpoint serves again once they leave")
