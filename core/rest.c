@@ -24,7 +24,9 @@
  * (EMFILE: descriptors taken elsewhere), the listener's error callback
  * (libevent 2.1 evconnlistener_set_error_cb) disables it for
  * REST_ACCEPT_BACKOFF seconds and logs once per back-off instead of
- * letting libevent log every failed accept in a busy loop.  Every request first passes a per-address token bucket
+ * letting libevent log every failed accept in a busy loop.
+ *
+ * Every request first passes a per-address token bucket
  * (`rate-limit` per minute, `rate-burst`; 429 with Retry-After when
  * empty), then goes to the route whose path matches; an unknown path is
  * answered 404 and a known path with the wrong method 405.
@@ -75,6 +77,7 @@
  * provider connections and files (the database pool comes on top).
  */
 #define REST_FD_RESERVE		64
+#define FD_PROBE_MAX		65536	/* descriptors looked at when counting */
 
 struct rest_settings {
 	char		*host;
@@ -200,13 +203,13 @@ host_is_loopback(const char *h)
 	    strncmp(h, "127.", 4) == 0;
 }
 
-/* Descriptors open now, the lowest counted as taken up to the highest. */
+/* Descriptors open now among the first `limit` (FD_PROBE_MAX at most). */
 static size_t
 fds_open(size_t limit)
 {
 	size_t fd, n = 0;
 
-	for (fd = 0; fd < limit && fd < 65536; fd++)
+	for (fd = 0; fd < limit && fd < FD_PROBE_MAX; fd++)
 		if (fcntl((int)fd, F_GETFD) != -1)
 			n++;
 	return n;
@@ -669,7 +672,9 @@ rest_backoff_cb(evutil_socket_t fd, short events, void *arg)
 /*
  * accept() failed with something other than EAGAIN/EINTR (libevent's
  * EVUTIL_ERR_ACCEPT_RETRIABLE): typically EMFILE or ENFILE.  Without this
- * callback libevent logs the error and retries at once, forever.  Rest
+ * callback libevent logs the error and retries at once, forever (the
+ * libevent book, Ref8_listener: the error callback is for "an error
+ * condition that would otherwise lock the process").  Rest
  * for REST_ACCEPT_BACKOFF seconds; on EMFILE/ENFILE first use the spare
  * descriptor to accept and close one waiting client, which would only
  * wait in vain otherwise.
