@@ -673,8 +673,8 @@ rest_backoff_cb(evutil_socket_t fd, short events, void *arg)
  * accept() failed with something other than EAGAIN/EINTR (libevent's
  * EVUTIL_ERR_ACCEPT_RETRIABLE): typically EMFILE or ENFILE.  Without this
  * callback libevent logs the error and retries at once, forever (the
- * libevent book, Ref8_listener: the error callback is for "an error
- * condition that would otherwise lock the process").  Rest
+ * libevent book, Ref8_listener, introduces the error callback for error
+ * conditions that would otherwise lock the process up).  Rest
  * for REST_ACCEPT_BACKOFF seconds; on EMFILE/ENFILE first use the spare
  * descriptor to accept and close one waiting client, which would only
  * wait in vain otherwise.

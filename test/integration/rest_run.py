@@ -429,6 +429,7 @@ def main():
     finish_daemon(t, d)
     slowloris(rec)
     exhaustion(rec)
+    accept_errors(rec)
 
 
 def plain_daemon(rec, rest, nofile=None):
@@ -601,6 +602,27 @@ def exhaustion(rec):
     for c in conns:
         c.close()
     t.ok(wait_until(lambda: h.req("/health")[0] == 200), "the endpoint serves again once they leave")
+    finish_daemon(t, d)
+
+
+def accept_errors(rec):
+    """accept() failing although the connection cap leaves room (the
+    descriptors went elsewhere: here the limit is lowered under the running
+    daemon).  Before: libevent retried and logged at once, forever."""
+    s, d, h, port = plain_daemon(rec, "'request-timeout' = 600")
+    fds = "/proc/%d/fd" % d.proc.pid
+    limit = resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (len(os.listdir(fds)) + 3, limit[1]))
+    conns = [connect_from("127.0.0.%d" % (2 + i), port) for i in range(20)]
+    t.ok(d.wait_log(r"rest: accept: Too many open files; not accepting for"),
+         "accept() fails with EMFILE: the endpoint backs off")
+    rate = log_rate(d)
+    t.diag("accept() failing: %.0f log lines per second" % rate)
+    t.ok(rate < 20, "accept() failing: the log does not flood (%.0f lines/s)" % rate)
+    resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, limit)
+    for c in conns:
+        c.close()
+    t.ok(wait_until(lambda: h.req("/health")[0] == 200), "the limit raised again: the endpoint accepts again")
     finish_daemon(t, d)
 
 
