@@ -70,4 +70,10 @@ const char	*cfg_type_name(enum cfg_type);
 /* "file:line:col" for messages; returns a static buffer. */
 const char	*cfg_where(const struct cfg_pos *);
 
+/*
+ * Strict UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF):
+ * the configuration's strings and the REST endpoint's JSON fields.
+ */
+bool	utf8_valid(const char *, size_t);
+
 #endif

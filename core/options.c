@@ -126,6 +126,15 @@ const struct opt_entry options_table[] = {
 	  "(beyond: 429)" },
 	{ "rest", "rate-burst", OPT_INTEGER, "30", 1, 100000, 0,
 	  "requests a client address may make in a burst" },
+	{ "rest", "max-connections", OPT_INTEGER, "256", 1, 65536, 0,
+	  "client connections open at once (beyond: not accepted until "
+	  "one closes)" },
+	{ "rest", "max-connections-per-address", OPT_INTEGER, "16", 1,
+	  65536, 0, "client connections one address may hold open at once "
+	  "(beyond: closed at once)" },
+	{ "rest", "request-timeout", OPT_INTEGER, "20", 1, 3600, 0,
+	  "seconds a connection has to deliver a whole request, head and "
+	  "body, however slowly it sends" },
 	{ "rest", "metrics-refresh", OPT_INTEGER, "30", 1, 3600, 0,
 	  "seconds between the registration counts GET /metrics shows" },
 

@@ -8,7 +8,25 @@
  * `max-body` (evhttp answers 413 before reading a larger one), REST_TIMEOUT
  * seconds of client silence, GET and POST only (evhttp answers 405 to the
  * others), TLS 1.2 or later without renegotiation.  Plain HTTP is allowed
- * only on loopback.  Every request first passes a per-address token bucket
+ * only on loopback.
+ *
+ * Descriptors: at most `max-connections` client connections at once (the
+ * listener is disabled while they are all taken, so further clients wait
+ * in the kernel's backlog), never more than RLIMIT_NOFILE minus what the
+ * rest of the daemon needs (REST_FD_RESERVE plus the database pool), and
+ * at most `max-connections-per-address` from one address (the excess is
+ * closed at once).  A connection has `request-timeout` seconds, counted
+ * from accept, to deliver its whole request: REST_TIMEOUT restarts on
+ * every byte, this deadline does not, so a client dribbling a header line
+ * now and then is still closed.  Each connection carries one request
+ * (every answer says Connection: close), so the deadline covers the
+ * connection's whole life up to its answer.  Should accept() fail anyway
+ * (EMFILE: descriptors taken elsewhere), the listener's error callback
+ * (libevent 2.1 evconnlistener_set_error_cb) disables it for
+ * REST_ACCEPT_BACKOFF seconds and logs once per back-off instead of
+ * letting libevent log every failed accept in a busy loop.
+ *
+ * Every request first passes a per-address token bucket
  * (`rate-limit` per minute, `rate-burst`; 429 with Retry-After when
  * empty), then goes to the route whose path matches; an unknown path is
  * answered 404 and a known path with the wrong method 405.
@@ -16,12 +34,17 @@
 #include "config.h"
 
 #include <sys/types.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -29,6 +52,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <json-c/json.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -44,6 +68,16 @@
 #define RATE_HASH_SIZE		1024
 #define RATE_MAX_CLIENTS	65536	/* addresses tracked at once */
 #define RATE_SWEEP_INTERVAL	60	/* seconds between idle sweeps */
+#define CONN_HASH_SIZE		256	/* buckets of the connection table */
+#define REST_ACCEPT_BACKOFF	1	/* seconds the listener rests after
+					   accept() failed */
+/*
+ * Descriptors kept for everything but the endpoint's clients: the XMPP
+ * link and its DNS, the log, the listener, libevent's own, the modules'
+ * provider connections and files (the database pool comes on top).
+ */
+#define REST_FD_RESERVE		64
+#define FD_PROBE_MAX		65536	/* descriptors looked at when counting */
 
 struct rest_settings {
 	char		*host;
@@ -54,6 +88,9 @@ struct rest_settings {
 	size_t		 max_body;
 	double		 rate;		/* tokens per second */
 	double		 burst;
+	size_t		 max_conns;	/* after the descriptor reserve */
+	size_t		 max_per_addr;
+	int		 request_timeout;	/* seconds from accept */
 };
 
 /* One client address's token bucket. */
@@ -61,7 +98,32 @@ struct bucket {
 	char		*addr;
 	double		 tokens;
 	double		 stamp;		/* monotonic seconds */
+	size_t		 nconns;	/* open connections from addr */
 	struct bucket	*next;
+};
+
+/*
+ * One client connection.  It is created in the bufferevent callback,
+ * before evhttp has its evhttp_connection; the deadline event first runs
+ * at once to attach it (CONN_NEW -> CONN_OPEN), then fires at the
+ * deadline.  evhttp's close callback is the one terminal path (conn_free).
+ */
+enum conn_state {
+	CONN_NEW,		/* accepted, evcon not known yet */
+	CONN_OPEN,		/* reading its request, deadline armed */
+	CONN_ANSWERING		/* request delivered, deadline off */
+};
+
+struct conn {
+	enum conn_state		 state;
+	struct bufferevent	*bev;		/* referenced while CONN_NEW */
+	struct evhttp_connection *evcon;
+	struct bucket		*bucket;	/* its address */
+	struct event		*deadline;
+	void			(*close_cb)(struct evhttp_connection *,
+				    void *);
+	void			*close_arg;
+	struct conn		*next;		/* in conns[] */
 };
 
 static struct {
@@ -75,7 +137,16 @@ static struct {
 	struct event		*sweep;
 	const struct rest_service *services[REST_MAX_SERVICES];
 	size_t			 nservices;
-} rest;
+	struct evconnlistener	*listener;
+	struct event		*backoff;	/* re-enables the listener */
+	struct conn		*conns[CONN_HASH_SIZE];	/* by evcon */
+	struct conn		*pending;	/* the CONN_NEW ones */
+	size_t			 nconns;
+	unsigned long		 refused_addr;	/* since the last warning */
+	double			 refused_warned;
+	double			 full_warned;	/* max-connections reached */
+	int			 spare_fd;	/* closed to accept and drop */
+} rest = { .spare_fd = -1 };
 
 /* Settings */
 
@@ -132,6 +203,49 @@ host_is_loopback(const char *h)
 	    strncmp(h, "127.", 4) == 0;
 }
 
+/* Descriptors open now among the first `limit` (FD_PROBE_MAX at most). */
+static size_t
+fds_open(size_t limit)
+{
+	size_t fd, n = 0;
+
+	for (fd = 0; fd < limit && fd < FD_PROBE_MAX; fd++)
+		if (fcntl((int)fd, F_GETFD) != -1)
+			n++;
+	return n;
+}
+
+/*
+ * `max-connections`, lowered so that the descriptors the rest of the
+ * daemon needs stay free: RLIMIT_NOFILE minus what is open now, minus
+ * REST_FD_RESERVE, minus the database pool.
+ */
+static size_t
+conns_allowed(const struct xp_conf *conf)
+{
+	size_t want = (size_t)conf_int(conf, "rest", "max-connections");
+	size_t reserve, open, room;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY)
+		return want;
+	open = fds_open((size_t)rl.rlim_cur);
+	open = open > rest.nconns ? open - rest.nconns : 0;
+	reserve = REST_FD_RESERVE + (size_t)conf_int(conf, "database",
+	    "pool-size");
+	room = (size_t)rl.rlim_cur > open + reserve ?
+	    (size_t)rl.rlim_cur - open - reserve : 1;
+	if (room < want) {
+		log_warnx("rest: the descriptor limit is %llu with %zu open "
+		    "and %zu kept for the link, the database and the "
+		    "providers: max-connections %zu lowered to %zu (raise "
+		    "the limit, ulimit -n)", (unsigned long long)rl.rlim_cur,
+		    open, reserve, want, room);
+		return room;
+	}
+	return want;
+}
+
 static void
 settings_clear(struct rest_settings *set)
 {
@@ -173,6 +287,10 @@ settings_from_conf(struct rest_settings *set, const struct xp_conf *conf,
 	set->max_body = (size_t)conf_int(conf, "rest", "max-body");
 	set->rate = (double)conf_int(conf, "rest", "rate-limit") / 60.0;
 	set->burst = (double)conf_int(conf, "rest", "rate-burst");
+	set->max_conns = conns_allowed(conf);
+	set->max_per_addr = (size_t)conf_int(conf, "rest",
+	    "max-connections-per-address");
+	set->request_timeout = (int)conf_int(conf, "rest", "request-timeout");
 	return 0;
 }
 
@@ -268,32 +386,41 @@ bucket_refill(struct bucket *b, double now)
 	b->stamp = now;
 }
 
+/* addr's bucket, created full; NULL when RATE_MAX_CLIENTS are tracked. */
+static struct bucket *
+bucket_get(const char *addr)
+{
+	struct bucket *b;
+	size_t h = addr_hash(addr);
+
+	for (b = rest.buckets[h]; b != NULL; b = b->next)
+		if (strcmp(b->addr, addr) == 0)
+			return b;
+	if (rest.nbuckets >= RATE_MAX_CLIENTS) {
+		log_warnx("rest: tracking %d client addresses already; "
+		    "%s goes unlimited", RATE_MAX_CLIENTS, addr);
+		return NULL;
+	}
+	b = xcalloc(1, sizeof(*b));
+	b->addr = xstrdup(addr);
+	b->tokens = rest.set.burst;
+	b->stamp = now_mono();
+	b->next = rest.buckets[h];
+	rest.buckets[h] = b;
+	rest.nbuckets++;
+	return b;
+}
+
 /* Takes a token for addr: 0, or the seconds to wait until one is there. */
 static int
 rate_take(const char *addr)
 {
 	struct bucket *b;
-	size_t h = addr_hash(addr);
 	double now = now_mono(), wait;
 	int secs;
 
-	for (b = rest.buckets[h]; b != NULL; b = b->next)
-		if (strcmp(b->addr, addr) == 0)
-			break;
-	if (b == NULL) {
-		if (rest.nbuckets >= RATE_MAX_CLIENTS) {
-			log_warnx("rest: tracking %d client addresses already; "
-			    "%s goes unlimited", RATE_MAX_CLIENTS, addr);
-			return 0;
-		}
-		b = xcalloc(1, sizeof(*b));
-		b->addr = xstrdup(addr);
-		b->tokens = rest.set.burst;
-		b->stamp = now;
-		b->next = rest.buckets[h];
-		rest.buckets[h] = b;
-		rest.nbuckets++;
-	}
+	if ((b = bucket_get(addr)) == NULL)
+		return 0;
 	bucket_refill(b, now);
 	if (b->tokens >= 1.0) {
 		b->tokens -= 1.0;
@@ -316,7 +443,10 @@ rate_sweep(bool all)
 		bp = &rest.buckets[i];
 		while ((b = *bp) != NULL) {
 			bucket_refill(b, now);
-			if (all || b->tokens >= rest.set.burst) {
+			if (all && b->nconns > 0)
+				b->tokens = rest.set.burst;
+			if (b->nconns == 0 &&
+			    (all || b->tokens >= rest.set.burst)) {
 				*bp = b->next;
 				free(b->addr);
 				free(b);
@@ -331,6 +461,241 @@ static void
 rest_sweep_cb(evutil_socket_t fd, short events, void *arg)
 {
 	rate_sweep(false);
+}
+
+/* Connections */
+
+static size_t
+conn_hash(const struct evhttp_connection *evcon)
+{
+	return ((uintptr_t)evcon >> 4) % CONN_HASH_SIZE;
+}
+
+static struct conn *
+conn_find(const struct evhttp_connection *evcon)
+{
+	struct conn *c;
+
+	if (evcon == NULL)
+		return NULL;
+	for (c = rest.conns[conn_hash(evcon)]; c != NULL; c = c->next)
+		if (c->evcon == evcon)
+			return c;
+	return NULL;
+}
+
+static void
+conn_unlink(struct conn *c)
+{
+	struct conn **cp = c->state == CONN_NEW ? &rest.pending :
+	    &rest.conns[conn_hash(c->evcon)];
+
+	while (*cp != c)
+		cp = &(*cp)->next;
+	*cp = c->next;
+}
+
+/* Accepts while there is room and no back-off runs. */
+static void
+listener_update(void)
+{
+	if (rest.listener == NULL)
+		return;
+	if (rest.nconns >= rest.set.max_conns &&
+	    now_mono() - rest.full_warned >= REST_ACCEPT_BACKOFF) {
+		log_warnx("rest: %zu client connections open "
+		    "(max-connections, within the descriptor limit): not "
+		    "accepting until one closes", rest.nconns);
+		rest.full_warned = now_mono();
+	}
+	if (rest.nconns >= rest.set.max_conns ||
+	    evtimer_pending(rest.backoff, NULL))
+		evconnlistener_disable(rest.listener);
+	else
+		evconnlistener_enable(rest.listener);
+}
+
+/* The one terminal path of a connection. */
+static void
+conn_free(struct conn *c)
+{
+	conn_unlink(c);
+	if (c->state == CONN_NEW)
+		bufferevent_decref(c->bev);
+	if (c->bucket != NULL)
+		c->bucket->nconns--;
+	if (c->close_cb != NULL)
+		c->close_cb(c->evcon, c->close_arg);
+	event_free(c->deadline);
+	free(c);
+	rest.nconns--;
+	listener_update();
+}
+
+static void
+conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct conn *c = arg;
+
+	evhttp_connection_set_closecb(evcon, NULL, NULL);
+	conn_free(c);
+}
+
+static void
+warn_refused(const char *addr)
+{
+	double now = now_mono();
+
+	rest.refused_addr++;
+	if (now - rest.refused_warned < REST_ACCEPT_BACKOFF)
+		return;
+	log_warnx("rest: %s holds %zu connections already "
+	    "(max-connections-per-address); closed %lu such connection%s",
+	    addr, rest.set.max_per_addr, rest.refused_addr,
+	    rest.refused_addr == 1 ? "" : "s");
+	rest.refused_addr = 0;
+	rest.refused_warned = now;
+}
+
+/*
+ * evhttp made its evhttp_connection around c's bufferevent (libevent 2.1
+ * passes it as the bufferevent's callback argument): take over its close
+ * callback, count the address and arm the deadline.
+ */
+static void
+conn_attach(struct conn *c)
+{
+	struct timeval tv = { rest.set.request_timeout, 0 };
+	bufferevent_data_cb readcb;
+	void *arg = NULL;
+	char *addr = NULL;
+	ev_uint16_t port;
+	struct bucket *b;
+
+	bufferevent_getcb(c->bev, &readcb, NULL, NULL, &arg);
+	if (readcb == NULL || arg == NULL) {
+		/* evhttp dropped it already (bufferevent_free clears them). */
+		conn_free(c);
+		return;
+	}
+	conn_unlink(c);
+	bufferevent_decref(c->bev);
+	c->bev = NULL;
+	c->evcon = arg;
+	c->state = CONN_OPEN;
+	c->next = rest.conns[conn_hash(c->evcon)];
+	rest.conns[conn_hash(c->evcon)] = c;
+	evhttp_connection_set_closecb(c->evcon, conn_closed_cb, c);
+	evhttp_connection_get_peer(c->evcon, &addr, &port);
+	if (addr != NULL && (b = bucket_get(addr)) != NULL) {
+		if (b->nconns >= rest.set.max_per_addr) {
+			warn_refused(addr);
+			evhttp_connection_free(c->evcon);
+			return;
+		}
+		b->nconns++;
+		c->bucket = b;
+	}
+	evtimer_add(c->deadline, &tv);
+}
+
+static void
+conn_deadline_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct conn *c = arg;
+	char *addr = NULL;
+	ev_uint16_t port;
+
+	if (c->state == CONN_NEW) {
+		conn_attach(c);
+		return;
+	}
+	evhttp_connection_get_peer(c->evcon, &addr, &port);
+	log_debug("rest: %s sent no whole request in %d s (request-timeout), "
+	    "closing", addr != NULL ? addr : "?", rest.set.request_timeout);
+	evhttp_connection_free(c->evcon);
+}
+
+/* Called by evhttp for every accepted connection, before it has its fd. */
+static struct conn *
+conn_new(struct bufferevent *bev)
+{
+	struct conn *c = xcalloc(1, sizeof(*c));
+
+	c->state = CONN_NEW;
+	c->bev = bev;
+	bufferevent_incref(bev);
+	c->deadline = evtimer_new(rest.base, conn_deadline_cb, c);
+	if (c->deadline == NULL)
+		fatalx("evtimer_new failed");
+	c->next = rest.pending;
+	rest.pending = c;
+	rest.nconns++;
+	/* Attaches once evhttp has returned to the loop. */
+	event_active(c->deadline, EV_TIMEOUT, 1);
+	listener_update();
+	return c;
+}
+
+/* The request is in: the deadline has been met. */
+static void
+conn_request_in(struct evhttp_request *req)
+{
+	struct conn *c = conn_find(evhttp_request_get_connection(req));
+
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Connection", "close");
+	if (c == NULL)
+		return;
+	evtimer_del(c->deadline);
+	c->state = CONN_ANSWERING;
+}
+
+void
+rest_watch_close(struct evhttp_request *req,
+    void (*cb)(struct evhttp_connection *, void *), void *arg)
+{
+	struct conn *c = conn_find(evhttp_request_get_connection(req));
+
+	if (c == NULL)
+		return;
+	c->close_cb = cb;
+	c->close_arg = arg;
+}
+
+static void
+rest_backoff_cb(evutil_socket_t fd, short events, void *arg)
+{
+	listener_update();
+}
+
+/*
+ * accept() failed with something other than EAGAIN/EINTR (libevent's
+ * EVUTIL_ERR_ACCEPT_RETRIABLE): typically EMFILE or ENFILE.  Without this
+ * callback libevent logs the error and retries at once, forever (the
+ * libevent book, Ref8_listener, introduces the error callback for error
+ * conditions that would otherwise lock the process up).  Rest
+ * for REST_ACCEPT_BACKOFF seconds; on EMFILE/ENFILE first use the spare
+ * descriptor to accept and close one waiting client, which would only
+ * wait in vain otherwise.
+ */
+static void
+rest_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	int err = EVUTIL_SOCKET_ERROR(), fd;
+	struct timeval tv = { REST_ACCEPT_BACKOFF, 0 };
+
+	if ((err == EMFILE || err == ENFILE) && rest.spare_fd != -1) {
+		close(rest.spare_fd);
+		if ((fd = accept(evconnlistener_get_fd(lev), NULL, NULL)) != -1)
+			close(fd);
+		rest.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	}
+	evconnlistener_disable(lev);
+	evtimer_add(rest.backoff, &tv);
+	log_warnx("rest: accept: %s; not accepting for %d s (%zu client "
+	    "connections open)", evutil_socket_error_to_string(err),
+	    REST_ACCEPT_BACKOFF, rest.nconns);
 }
 
 
@@ -508,6 +873,7 @@ rest_request_cb(struct evhttp_request *req, void *arg)
 
 	evhttp_connection_get_peer(evhttp_request_get_connection(req), &addr,
 	    &port);
+	conn_request_in(req);
 	log_debug("rest: %s %s from %s", method_name(cmd),
 	    path != NULL ? path : "?", addr != NULL ? addr : "?");
 	if ((delay = rate_take(addr != NULL ? addr : "?")) > 0) {
@@ -542,20 +908,26 @@ rest_bev_cb(struct event_base *base, void *arg)
 	struct bufferevent *bev;
 	SSL *ssl;
 
-	/* A NULL here would make evhttp fall back to clear text. */
-	if ((ssl = SSL_new(rest.ssl_ctx)) == NULL)
-		fatalx("SSL_new failed");
-	bev = bufferevent_openssl_socket_new(base, -1, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		fatalx("bufferevent_openssl_socket_new failed");
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (rest.set.tls) {
+		/* A NULL here would make evhttp fall back to clear text. */
+		if ((ssl = SSL_new(rest.ssl_ctx)) == NULL)
+			fatalx("SSL_new failed");
+		bev = bufferevent_openssl_socket_new(base, -1, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+		if (bev == NULL)
+			fatalx("bufferevent_openssl_socket_new failed");
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	} else if ((bev = bufferevent_socket_new(base, -1,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		fatalx("bufferevent_socket_new failed");
+	conn_new(bev);
 	return bev;
 }
 
 static struct evhttp *
 http_new(const struct rest_settings *set, char **error_r)
 {
+	struct evhttp_bound_socket *bound;
 	struct evhttp *http;
 
 	if ((http = evhttp_new(rest.base)) == NULL)
@@ -565,16 +937,31 @@ http_new(const struct rest_settings *set, char **error_r)
 	evhttp_set_max_body_size(http, (ev_ssize_t)set->max_body);
 	evhttp_set_timeout(http, REST_TIMEOUT);
 	evhttp_set_gencb(http, rest_request_cb, NULL);
-	if (set->tls)
-		evhttp_set_bevcb(http, rest_bev_cb, NULL);
-	if (evhttp_bind_socket_with_handle(http, set->host,
-	    (ev_uint16_t)set->port) == NULL) {
+	evhttp_set_bevcb(http, rest_bev_cb, NULL);
+	if ((bound = evhttp_bind_socket_with_handle(http, set->host,
+	    (ev_uint16_t)set->port)) == NULL) {
 		xasprintf(error_r, "rest: cannot listen on %s port %d",
 		    set->host, set->port);
 		evhttp_free(http);
 		return NULL;
 	}
+	rest.listener = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(rest.listener, rest_accept_error_cb);
 	return http;
+}
+
+/* Closes the listener and every connection (their close callbacks run). */
+static void
+http_free(void)
+{
+	rest.listener = NULL;
+	if (rest.http != NULL)
+		evhttp_free(rest.http);
+	rest.http = NULL;
+	while (rest.pending != NULL)
+		conn_free(rest.pending);
+	if (rest.backoff != NULL)
+		evtimer_del(rest.backoff);
 }
 
 static void
@@ -621,9 +1008,7 @@ rest_stop(void)
 	bool was_running = rest.running;
 
 	rest.running = false;
-	if (rest.http != NULL)
-		evhttp_free(rest.http);
-	rest.http = NULL;
+	http_free();
 	if (rest.ssl_ctx != NULL)
 		SSL_CTX_free(rest.ssl_ctx);
 	rest.ssl_ctx = NULL;
@@ -670,6 +1055,11 @@ rest_init(struct event_base *base, const struct xp_conf *conf,
     char **error_r)
 {
 	rest.base = base;
+	if (rest.backoff == NULL &&
+	    (rest.backoff = evtimer_new(base, rest_backoff_cb, NULL)) == NULL)
+		fatalx("evtimer_new failed");
+	if (rest.spare_fd == -1)
+		rest.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (!rest_configured(conf))
 		return 0;
 	return rest_start(conf, error_r);
@@ -700,8 +1090,7 @@ rest_reconfigure(const struct xp_conf *next, char **error_r)
 	if (strcmp(set.host, rest.set.host) != 0 ||
 	    set.port != rest.set.port || set.tls != rest.set.tls) {
 		/* Close first: the new address may share the old port. */
-		evhttp_free(rest.http);
-		rest.http = NULL;
+		http_free();
 		if ((http = http_new(&set, error_r)) == NULL) {
 			log_warnx("rest: the endpoint is closed until the "
 			    "next reload");
@@ -724,6 +1113,7 @@ rest_reconfigure(const struct xp_conf *next, char **error_r)
 		rate_sweep(true);
 	settings_clear(&rest.set);
 	rest.set = set;
+	listener_update();
 	services_reconfigure(next);
 	return 0;
 }
@@ -733,4 +1123,10 @@ rest_shutdown(void)
 {
 	rest_stop();
 	rest.nservices = 0;
+	if (rest.backoff != NULL)
+		event_free(rest.backoff);
+	rest.backoff = NULL;
+	if (rest.spare_fd != -1)
+		close(rest.spare_fd);
+	rest.spare_fd = -1;
 }

@@ -68,6 +68,14 @@ void	rest_reply_result(struct evhttp_request *, int code,
 	    const char *reason, const char *result, const char *message);
 
 /*
+ * cb(evcon, arg) runs when the connection of req goes away (instead of
+ * evhttp_connection_set_closecb, which rest.c keeps for itself); NULL
+ * stops it.
+ */
+void	rest_watch_close(struct evhttp_request *,
+	    void (*cb)(struct evhttp_connection *, void *), void *arg);
+
+/*
  * The request body as one JSON value (strict, nested at most
  * REST_JSON_DEPTH deep, nothing but white space after it), or NULL with
  * *error_r saying what is wrong with it.

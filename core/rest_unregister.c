@@ -24,6 +24,7 @@
 #include <event2/http.h>
 #include <json-c/json.h>
 
+#include "core/cfg.h"
 #include "core/log.h"
 #include "core/rest.h"
 #include "core/rest_unregister.h"
@@ -89,8 +90,7 @@ unreg_done_cb(void *arg, enum store_status st, const char *msg)
 		return;
 	}
 	if (evhttp_request_get_connection(req) != NULL)
-		evhttp_connection_set_closecb(
-		    evhttp_request_get_connection(req), NULL, NULL);
+		rest_watch_close(req, NULL, NULL);
 	switch (st) {
 	case STORE_OK:
 		rest_reply_result(req, HTTP_OK, "OK", "success", NULL);
@@ -137,6 +137,10 @@ body_string(struct json_object *body, const char *key, char **error_r)
 		    "NUL characters", key);
 		return NULL;
 	}
+	if (!utf8_valid(s, strlen(s))) {
+		xasprintf(error_r, "'%s' is not valid UTF-8", key);
+		return NULL;
+	}
 	if (strlen(s) > UNREG_MAX_FIELD) {
 		xasprintf(error_r, "'%s' is longer than %d bytes", key,
 		    UNREG_MAX_FIELD);
@@ -161,15 +165,25 @@ body_parse(struct evhttp_request *req, char **error_r)
 	return obj;
 }
 
-static bool
+/*
+ * Whether segment (the rest of the path, still %-encoded) names this
+ * component: 1, 0, or -1 when it decodes to a NUL byte (%00), which would
+ * cut the name short and must not pass as the component's.
+ */
+static int
 is_component(const char *segment)
 {
 	struct jid *a, *b;
 	char *decoded;
-	bool same = false;
+	size_t len;
+	int same = 0;
 
-	if ((decoded = evhttp_uridecode(segment, 0, NULL)) == NULL)
-		return false;
+	if ((decoded = evhttp_uridecode(segment, 0, &len)) == NULL)
+		return 0;
+	if (strlen(decoded) != len) {
+		free(decoded);
+		return -1;
+	}
 	if (strchr(decoded, '/') == NULL &&
 	    (a = jid_parse(decoded, NULL)) != NULL) {
 		if ((b = jid_parse(unreg.component, NULL)) != NULL) {
@@ -191,7 +205,13 @@ unreg_handle(struct evhttp_request *req, const char *segment)
 	struct jid *jid;
 	char *err = NULL;
 
-	if (!is_component(segment)) {
+	switch (is_component(segment)) {
+	case -1:
+		rest_reply_result(req, HTTP_BADREQUEST, "Bad Request",
+		    "failure", "the component's JID in the path contains a "
+		    "NUL byte (%00)");
+		return;
+	case 0:
 		rest_reply_result(req, HTTP_NOTFOUND, "Not Found",
 		    "failure", "no such push component here");
 		return;
@@ -217,8 +237,7 @@ unreg_handle(struct evhttp_request *req, const char *segment)
 	job->account = xstrdup(jid_bare(jid));
 	job->provider = xstrdup(provider);
 	jid_free(&jid);
-	evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-	    unreg_conn_closed_cb, job);
+	rest_watch_close(req, unreg_conn_closed_cb, job);
 	store_device_unregister(unreg.store, job->account, job->provider,
 	    token, unreg_done_cb, job);
 	json_object_put(body);

@@ -10,12 +10,16 @@ wrapper) and testprov.so.  TAP."""
 import json
 import os
 import re
+import resource
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 
 from xptest import (Tap, top_builddir, MODULE_PATH, MIGRATIONS, SECRET, CMD, XD, db_uri,
-                    free_port, finish_daemon, wait_until)
+                    free_port, finish_daemon, wait_until, DEADLINE, POLL)
 from fakexmpp import FakeServer, Daemon
 
 t = Tap()
@@ -255,6 +259,25 @@ def main():
         t.ok(ok, "400 with a message: %s (%s)" % (name, js.get("error")))
         if not ok:
             t.diag("%r %r" % (st, js))
+    # Invalid UTF-8 reached PostgreSQL, which refused it: 500.  Each field.
+    for field in ("account", "provider", "device-token"):
+        bad = {"account": "alice@localhost", "provider": "apns-binary-api", "device-token": "aa03"}
+        bad[field] = "PLACEHOLDER"
+        raw = json.dumps(bad).encode().replace(b"PLACEHOLDER", b"a\xff\xfe\xc0\xafb")
+        path = os.path.join(work, "bad-utf8.json")
+        with open(path, "wb") as f:
+            f.write(raw)
+        st, js = h.json("/unregister-device/push.localhost", "POST", body_file=path)
+        t.ok(st == 400 and field in js.get("error", "") and "UTF-8" in js.get("error", ""),
+             "invalid UTF-8 in %s: 400 naming the field (%s %s)" % (field, st, js))
+    t.is_(db_count("aa03"), "1", "the row is untouched by the invalid requests")
+    # A %00 cut the name short: push.localhost%00evil passed as push.localhost.
+    for path in ("/unregister-device/push.localhost%00evil", "/rest/push/unregister-device/push.localhost%00"):
+        st, js = h.json(path, "POST", json.dumps({"account": "alice@localhost", "provider": "apns-binary-api",
+                                                 "device-token": "aa03"}))
+        t.ok(st == 400 and "NUL" in js.get("error", ""), "%%00 in the component's name: 400 saying so (%s %s)"
+             % (st, js))
+    t.is_(db_count("aa03"), "1", "the row is untouched by the %00 requests")
     big = os.path.join(work, "big.json")
     with open(big, "w") as f:
         f.write('{"account": "alice@localhost", "provider": "apns-binary-api", "device-token": "%s"}' % ("a" * 1048576))
@@ -403,6 +426,203 @@ def main():
     st, _, _ = h.req("/health")
     t.ok(st is None, "the old HTTPS port is closed")
 
+    finish_daemon(t, d)
+    slowloris(rec)
+    exhaustion(rec)
+    accept_errors(rec)
+
+
+def plain_daemon(rec, rest, nofile=None):
+    """A fresh xpushd with a plain-HTTP endpoint (rest: extra settings)
+    and its fake XMPP server, connected; nofile: its RLIMIT_NOFILE."""
+    s = FakeServer()
+    d = Daemon("", top_builddir)
+    port = free_port()
+    d.write_conf(conf(s.port, "listen = '127.0.0.1:%d'; tls = false; 'rate-burst' = 10000; "
+                      "'rate-limit' = 600000; %s" % (port, rest), rec))
+    saved = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if nofile is not None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, saved[1]))
+    try:
+        d.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, saved)
+    s.accept(SECRET)
+    h = Http("http://127.0.0.1:%d" % port, None)
+    wait_until(lambda: h.req("/health")[0] == 200)
+    return s, d, h, port
+
+
+def connect_from(src, port):
+    c = socket.socket()
+    c.bind((src, 0))
+    c.connect(("127.0.0.1", port))
+    c.setblocking(False)
+    return c
+
+
+def closed_by_server(c):
+    """True once the server closed c (EOF or reset); False while open."""
+    try:
+        return c.recv(4096) == b"" or closed_by_server(c)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def slowloris(rec):
+    """Connections that dribble a header line now and then.  Before: the
+    30 s silence timeout restarted on every line, and one address could
+    hold every connection it liked."""
+    n, cap, timeout = 20, 8, 3
+    s, d, h, port = plain_daemon(rec, "'max-connections-per-address' = %d; 'request-timeout' = %d"
+                                 % (cap, timeout))
+    start = time.monotonic()
+    conns = [connect_from("127.0.0.1", port) for _ in range(n)]
+    for c in conns:
+        c.send(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+    closed_at = {}
+    sent = [start]
+
+    def dribble():
+        sending = time.monotonic() - sent[0] >= 0.5
+        if sending:
+            sent[0] = time.monotonic()
+        for i, c in enumerate(conns):
+            if i in closed_at:
+                continue
+            if closed_by_server(c):
+                closed_at[i] = time.monotonic() - start
+                continue
+            try:
+                if sending:
+                    c.send(b"X-Slow: 1\r\n")
+            except OSError:
+                closed_at[i] = time.monotonic() - start
+        return len(closed_at) == n
+
+    # Beyond the cap: closed at once; the rest: at the deadline, which
+    # cannot come before `timeout` seconds after start (each was accepted
+    # after it).
+    wait_until(lambda: dribble() or len(closed_at) >= n - cap, DEADLINE)
+    other = connect_from("127.0.0.2", port)
+    other.send(b"GET /health HTTP/1.0\r\n\r\n")
+    answer = b""
+    end = time.monotonic() + DEADLINE
+    while time.monotonic() < end and not answer.endswith(b"}\n"):
+        try:
+            chunk = other.recv(4096)
+        except BlockingIOError:
+            time.sleep(POLL)
+            continue
+        if not chunk:
+            break
+        answer += chunk
+    other.close()
+    t.ok(re.match(rb"HTTP/1\.[01] 200 ", answer), "another address is served while 127.0.0.1 holds its %d (%r)"
+         % (cap, answer[:40]))
+    wait_until(dribble, DEADLINE)
+    held = sorted(closed_at.values())
+    refused = len([x for x in held if x < timeout])
+    t.diag("slowloris: %d connections, %d refused at once, closed after %s s (%d still open at the "
+           "end of the wait)" % (n, refused, ", ".join("%.1f" % x for x in held[-cap:]), n - len(closed_at)))
+    t.is_(refused, n - cap, "max-connections-per-address %d: %d of %d connections closed at once"
+          % (cap, refused, n))
+    t.ok(len(closed_at) == n and held[-1] >= timeout,
+         "request-timeout %d: every dribbling connection closed at its deadline (%d of %d closed)"
+         % (timeout, len(closed_at), n))
+    for c in conns:
+        c.close()
+    st, _ = h.json("/health")
+    t.is_(st, 200, "served again once the slow clients are gone")
+    finish_daemon(t, d)
+
+
+def log_rate(d, window=2.0):
+    """Lines the daemon logs per second over `window` seconds (a rate:
+    time has to pass to measure it)."""
+    before = d.logtext().count("\n")
+    start = time.monotonic()
+    wait_until(lambda: time.monotonic() - start >= window, window * 10)
+    return (d.logtext().count("\n") - before) / (time.monotonic() - start)
+
+
+def exhaustion(rec):
+    """Clients hold connections until xpushd runs out of descriptors.
+    Before: libevent's accept loop logged every failed accept() (millions
+    of lines a minute) and the XMPP link could not reconnect."""
+    nofile = 160
+    s, d, h, port = plain_daemon(rec, "'request-timeout' = 600; 'max-connections-per-address' = 10000",
+                                 nofile=nofile)
+    reg = register(s, "ee01")
+    t.ok(reg.get("node"), "under RLIMIT_NOFILE %d: a device registers" % nofile)
+    conns = []
+    for i in range(nofile + 50):
+        try:
+            conns.append(connect_from("127.0.0.%d" % (2 + i % 200), port))
+        except OSError:
+            break
+    # Each is accepted (or waits in the backlog) while xpushd has room,
+    # and keeps sending a header line now and then: idle ones would be
+    # closed by the 30 s silence timeout and give their descriptors back.
+    stop = threading.Event()
+
+    def dribble():
+        while not stop.wait(1.0):
+            for c in conns:
+                try:
+                    c.send(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+    for c in conns:
+        try:
+            c.send(b"GET /health HTTP/1.1\r\n")
+        except OSError:
+            pass
+    dribbler = threading.Thread(target=dribble)
+    dribbler.start()
+    t.ok(d.wait_log(r"Too many open files|not accepting"), "xpushd stops accepting")
+    rate = log_rate(d)
+    t.diag("at the descriptor limit: %.0f log lines per second, %d descriptors open in xpushd"
+           % (rate, len(os.listdir("/proc/%d/fd" % d.proc.pid))))
+    t.ok(rate < 20, "at the descriptor limit the log does not flood (%.0f lines/s)" % rate)
+    s.conn.close()
+    try:
+        s.accept(SECRET, timeout=DEADLINE)
+        back = s.ping()
+    except OSError as e:
+        back = False
+        t.diag("the link did not come back: %s" % e)
+    t.ok(back, "the XMPP link reconnects while clients hold the endpoint")
+    reg = register(s, "ee02") if back else {}
+    t.ok(reg.get("node"), "the database still works: a device registers")
+    stop.set()
+    dribbler.join()
+    for c in conns:
+        c.close()
+    t.ok(wait_until(lambda: h.req("/health")[0] == 200), "the endpoint serves again once they leave")
+    finish_daemon(t, d)
+
+
+def accept_errors(rec):
+    """accept() failing although the connection cap leaves room (the
+    descriptors went elsewhere: here the limit is lowered under the running
+    daemon).  Before: libevent retried and logged at once, forever."""
+    s, d, h, port = plain_daemon(rec, "'request-timeout' = 600")
+    fds = "/proc/%d/fd" % d.proc.pid
+    limit = resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, (len(os.listdir(fds)) + 3, limit[1]))
+    conns = [connect_from("127.0.0.%d" % (2 + i), port) for i in range(20)]
+    t.ok(d.wait_log(r"rest: accept: Too many open files; not accepting for"),
+         "accept() fails with EMFILE: the endpoint backs off")
+    rate = log_rate(d)
+    t.diag("accept() failing: %.0f log lines per second" % rate)
+    t.ok(rate < 20, "accept() failing: the log does not flood (%.0f lines/s)" % rate)
+    resource.prlimit(d.proc.pid, resource.RLIMIT_NOFILE, limit)
+    for c in conns:
+        c.close()
+    t.ok(wait_until(lambda: h.req("/health")[0] == 200), "the limit raised again: the endpoint accepts again")
     finish_daemon(t, d)
 
 
