@@ -41,6 +41,9 @@ const struct opt_entry options_table[] = {
 	{ NULL, "cert-expiry-warning", OPT_INTEGER, "30", 1, 365, 0,
 	  "days before an APNs certificate expires that the admins are "
 	  "warned" },
+	{ NULL, "cert-warning-repeat", OPT_INTEGER, "86400", 1, 31536000, 0,
+	  "seconds before the admins are warned again about the same "
+	  "certificate at the same level" },
 	{ NULL, "deletion-guard-count", OPT_INTEGER, "50", 1, 10000000, 0,
 	  "invalid-token answers of a provider within deletion-guard-window "
 	  "above which it stops deleting registrations (with "
