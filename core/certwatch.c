@@ -12,9 +12,18 @@
  *   - expiring within `cert-expiry-warning` days: a warning in the log;
  *     expired or unloadable: an error, and certwatch_unusable() makes
  *     /health report the provider;
- *   - either way one chat message per provider and admin per check, from
- *     the component's JID (core/admins.c).  Messages that find the link
- *     down wait for it until the next check, which withdraws them.
+ *   - either way a chat message to every admin from the component's JID
+ *     (core/admins.c), once per certificate, level (expiring, expired,
+ *     broken) and `cert-warning-repeat` seconds (a day by default), however
+ *     many checks, SIGHUPs, restarts and processes there are: before it
+ *     sends, a process claims the warning in the cert_warnings table
+ *     (store_cert_warning_claim(), an INSERT ... ON CONFLICT that touches
+ *     the row only when the last warning is old enough, so of two
+ *     processes racing one sends).  The log says it at every check.  A
+ *     message that finds the link down waits for it (admins.c); the
+ *     claim is made already, so a process stopped before the link came
+ *     back loses that day's message.  With the database unreachable the
+ *     message is sent unclaimed: a repeated warning beats a lost one.
  *
  * The files are small and local and read with plain stdio, as the
  * providers read them at start-up; the database is asked asynchronously.
@@ -31,6 +40,7 @@
 #include <event2/event.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
@@ -61,6 +71,7 @@ struct cw_entry {
 	char			*subject;
 	char			*source;
 	char			*error;
+	char			*certificate;	/* "sha256:<hex>" or "error:" */
 	time_t			 not_after;
 	enum certwatch_state	 state;
 	struct cw_entry		*next;
@@ -73,6 +84,7 @@ static struct {
 	struct cw_spec		*specs;
 	long long		 interval;	/* seconds */
 	long long		 warning;	/* seconds */
+	long long		 repeat;	/* seconds between warnings */
 	struct cw_entry		*entries;	/* the last check's results */
 	struct cw_entry		*building;	/* the check under way */
 	bool			 busy;		/* waiting for the database */
@@ -138,6 +150,7 @@ settings_from_conf(const struct xp_conf *conf)
 	}
 	cw.interval = conf_int(conf, NULL, "cert-check-interval");
 	cw.warning = conf_int(conf, NULL, "cert-expiry-warning") * 86400;
+	cw.repeat = conf_int(conf, NULL, "cert-warning-repeat");
 }
 
 /* Results */
@@ -149,6 +162,7 @@ entry_free(struct cw_entry *e)
 	free(e->subject);
 	free(e->source);
 	free(e->error);
+	free(e->certificate);
 	free(e);
 }
 
@@ -182,13 +196,36 @@ entry_copy(const struct cw_entry *e)
 	c->subject = e->subject != NULL ? xstrdup(e->subject) : NULL;
 	c->source = xstrdup(e->source);
 	c->error = e->error != NULL ? xstrdup(e->error) : NULL;
+	c->certificate = e->certificate != NULL ? xstrdup(e->certificate) :
+	    NULL;
 	c->not_after = e->not_after;
 	c->state = e->state;
 	return c;
 }
 
+/* What names the certificate in the cert_warnings table. */
+static void
+fingerprint(const X509 *cert, struct cw_entry *e)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len, i;
+	char *hex;
+
+	if (X509_digest(cert, EVP_sha256(), md, &len) != 1) {
+		ERR_clear_error();
+		return;
+	}
+	hex = xmalloc(sizeof("sha256:") + 2 * len);
+	memcpy(hex, "sha256:", sizeof("sha256:") - 1);
+	for (i = 0; i < len; i++)
+		snprintf(hex + sizeof("sha256:") - 1 + 2 * i, 3, "%02x",
+		    md[i]);
+	free(e->certificate);
+	e->certificate = hex;
+}
+
 /*
- * The subject and expiry of the certificate alone, without the checks of
+ * The subject, expiry and fingerprint of the certificate alone, without the checks of
  * certinfo_load(), which refuses expired material: for the message about
  * a certificate that certinfo_load() turned down.
  */
@@ -219,6 +256,7 @@ peek_cert(const unsigned char *pkcs12, size_t len, const char *password,
 	ERR_clear_error();
 	if (cert == NULL)
 		return;
+	fingerprint(cert, e);
 	na = X509_get0_notAfter(cert);
 	if (ASN1_TIME_to_tm(na, &tm) == 1)
 		e->not_after = timegm(&tm);
@@ -240,14 +278,15 @@ judge(struct cw_entry *e, const unsigned char *pkcs12, size_t len,
 	char *err = NULL;
 	time_t now = time(NULL);
 
+	peek_cert(pkcs12, len, password, cert_pem, e);
 	if (certinfo_load(pkcs12, len, password, cert_pem, key_pem, &ci,
 	    &err) == 0) {
+		free(e->subject);
 		e->subject = xstrdup(ci.subject != NULL ? ci.subject : "?");
 		e->not_after = ci.not_after;
 		certinfo_clear(&ci);
 	} else {
 		certinfo_clear(&ci);
-		peek_cert(pkcs12, len, password, cert_pem, e);
 		e->error = err;
 	}
 	if (e->not_after != 0 && e->not_after <= now)
@@ -372,6 +411,78 @@ describe(const struct cw_entry *e)
 
 /* The check */
 
+static const char *const level_names[] = {
+	[CERTWATCH_OK] = "ok",
+	[CERTWATCH_EXPIRING] = "expiring",
+	[CERTWATCH_EXPIRED] = "expired",
+	[CERTWATCH_BROKEN] = "broken",
+};
+
+/* A warning waiting for its claim. */
+struct cw_claim {
+	char		*provider;
+	char		*level;
+	char		*text;
+};
+
+static void
+claim_free(struct cw_claim *c)
+{
+	free(c->provider);
+	free(c->level);
+	free(c->text);
+	free(c);
+}
+
+static void
+claim_done_cb(void *arg, enum store_status st, const char *msg)
+{
+	struct cw_claim *c = arg;
+
+	/* A claim made is sent, whatever SIGHUP came meanwhile. */
+	if (!cw.running) {
+		claim_free(c);
+		return;
+	}
+	switch (st) {
+	case STORE_OK:
+		admins_tell(CERTWATCH_TAG, c->text);
+		break;
+	case STORE_NOTFOUND:
+		log_debug("certwatch: %s: the admins heard about this %s "
+		    "certificate less than %lld s ago: not repeated",
+		    c->provider, c->level, cw.repeat);
+		break;
+	default:
+		log_warnx("certwatch: %s: cannot record the warning (%s); "
+		    "sending it anyway", c->provider, msg != NULL ? msg :
+		    store_status_str(st));
+		admins_tell(CERTWATCH_TAG, c->text);
+		break;
+	}
+	claim_free(c);
+}
+
+/* Sends text to the admins unless a process did within cw.repeat. */
+static void
+warn_once(const struct cw_entry *e, const char *text)
+{
+	struct cw_claim *c = xcalloc(1, sizeof(*c));
+	char *id;
+
+	c->provider = xstrdup(e->provider);
+	c->level = xstrdup(level_names[e->state]);
+	c->text = xstrdup(text);
+	if (e->certificate != NULL)
+		id = xstrdup(e->certificate);
+	else
+		id = xprintf("error:%s: %s", e->source, e->error != NULL ?
+		    e->error : "unreadable");
+	store_cert_warning_claim(cw.store, e->provider, id, c->level,
+	    cw.repeat, claim_done_cb, c);
+	free(id);
+}
+
 static void
 check_finish(void)
 {
@@ -382,8 +493,6 @@ check_finish(void)
 	cw.entries = cw.building;
 	cw.building = NULL;
 	cw.busy = false;
-	/* What the last check said and the link has not carried is stale. */
-	admins_withdraw(CERTWATCH_TAG);
 	for (e = cw.entries; e != NULL; e = e->next) {
 		if ((text = describe(e)) == NULL) {
 			log_debug("certwatch: %s: %s valid until %lld",
@@ -394,7 +503,7 @@ check_finish(void)
 			log_warnx("certwatch: %s", text);
 		else
 			log_warnx("certwatch: error: %s", text);
-		admins_tell(CERTWATCH_TAG, text);
+		warn_once(e, text);
 		free(text);
 	}
 }

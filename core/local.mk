@@ -28,6 +28,7 @@ core_libxpcore_a_SOURCES = \
 	core/rest.c core/rest.h \
 	core/rest_unregister.c core/rest_unregister.h \
 	core/certwatch.c core/certwatch.h \
+	core/priv.c core/priv.h \
 	core/admins.c core/admins.h \
 	core/guard.c core/guard.h
 

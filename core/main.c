@@ -28,6 +28,7 @@
 #include "core/metrics.h"
 #include "core/migrate.h"
 #include "core/options.h"
+#include "core/priv.h"
 #include "core/provider.h"
 #include "core/publish.h"
 #include "core/registry.h"
@@ -563,6 +564,8 @@ main(int argc, char *argv[])
 	    conf_str(xpd->conf, "xmpp", "jid"));
 
 	component_start();
+	/* Everything that needs root is open now. */
+	priv_drop(xpd->conf);
 #ifdef HAVE_MALLOC_TRIM
 	if ((trim_ev = event_new(xpd->base, -1, EV_PERSIST, daemon_trim_cb,
 	    NULL)) == NULL || event_add(trim_ev, &trim_tv) == -1)

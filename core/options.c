@@ -39,11 +39,19 @@ const struct opt_entry options_table[] = {
 	  "high-priority pushes a device may get in a burst" },
 	{ NULL, "high-priority-rate", OPT_INTEGER, "120", 1, 6000000, 0,
 	  "high-priority pushes per minute per device after the burst" },
+	{ NULL, "user", OPT_STRING, "''", 0, 0, 0,
+	  "started as root: the user xpushd switches to once it has opened "
+	  "what needs root (read at start-up only)" },
+	{ NULL, "group", OPT_STRING, "''", 0, 0, 0,
+	  "with user: the group to switch to instead of the user's own" },
 	{ NULL, "cert-check-interval", OPT_INTEGER, "43200", 1, 2592000, 0,
 	  "seconds between checks of the APNs certificates' expiry" },
 	{ NULL, "cert-expiry-warning", OPT_INTEGER, "30", 1, 365, 0,
 	  "days before an APNs certificate expires that the admins are "
 	  "warned" },
+	{ NULL, "cert-warning-repeat", OPT_INTEGER, "86400", 1, 31536000, 0,
+	  "seconds before the admins are warned again about the same "
+	  "certificate at the same level" },
 	{ NULL, "deletion-guard-count", OPT_INTEGER, "50", 1, 10000000, 0,
 	  "invalid-token answers of a provider within deletion-guard-window "
 	  "above which it stops deleting registrations (with "

@@ -53,6 +53,7 @@ enum stmt_id {
 	ST_CERT_PUT,
 	ST_CERT_DELETE,
 	ST_CERT_LIST,
+	ST_CERT_WARN_CLAIM,
 	ST_COUNT
 };
 
@@ -154,6 +155,16 @@ static const struct pg_stmt stmts[ST_COUNT] = {
 	    "DELETE FROM certificates WHERE provider = $1", 1 },
 	[ST_CERT_LIST] = { "xp_cert_list",
 	    "SELECT " CERT_COLS " FROM certificates ORDER BY provider", 0 },
+	/*
+	 * The claim touches a row only when it inserts it or when the last
+	 * warning is at least $4 seconds old: of two processes racing, the
+	 * second waits for the first's row and then finds it fresh.
+	 */
+	[ST_CERT_WARN_CLAIM] = { "xp_cert_warn_claim",
+	    "INSERT INTO cert_warnings (provider, certificate, level) "
+	    "VALUES ($1, $2, $3) ON CONFLICT (provider, certificate, level) "
+	    "DO UPDATE SET sent_at = now() WHERE cert_warnings.sent_at <= "
+	    "now() - make_interval(secs => $4::bigint)", 4 },
 };
 
 static query_finish_fn *const finishers[ST_COUNT] = {
@@ -172,6 +183,7 @@ static query_finish_fn *const finishers[ST_COUNT] = {
 	[ST_CERT_PUT] = finish_done,
 	[ST_CERT_DELETE] = finish_done,
 	[ST_CERT_LIST] = finish_certs,
+	[ST_CERT_WARN_CLAIM] = finish_done,
 };
 
 static char *
@@ -792,3 +804,21 @@ store_cert_list(struct store *s, store_certs_cb *cb, void *arg)
 	pg_query_submit(q);
 }
 
+
+void
+store_cert_warning_claim(struct store *s, const char *provider,
+    const char *certificate, const char *level, long long repeat,
+    store_done_cb *cb, void *arg)
+{
+	struct pg_query *q;
+	struct op *o = op_new(s, ST_CERT_WARN_CLAIM, arg, &q);
+	char secs[32];
+
+	o->cb.done = cb;
+	pg_query_param(q, provider);
+	pg_query_param(q, certificate);
+	pg_query_param(q, level);
+	snprintf(secs, sizeof(secs), "%lld", repeat);
+	pg_query_param(q, secs);
+	pg_query_submit(q);
+}

@@ -181,5 +181,13 @@ void	store_cert_delete(struct store *, const char *provider,
 void	store_cert_list(struct store *, store_certs_cb *, void *);
 void	store_on_certificate_change(struct store *, store_cert_change_cb *,
 	    void *);
+/*
+ * Claims the warning (provider, certificate, level) for this process:
+ * STORE_OK when no process sent it within the last repeat seconds (the
+ * caller sends it now), STORE_NOTFOUND when one did (table cert_warnings).
+ */
+void	store_cert_warning_claim(struct store *, const char *provider,
+	    const char *certificate, const char *level, long long repeat,
+	    store_done_cb *, void *);
 
 #endif

@@ -74,7 +74,7 @@ else
 fi
 
 # Short fuzz runs of every libFuzzer target, when clang is here.
-fuzz_targets="test/fuzz/fuzz_stream test/fuzz/fuzz_form test/fuzz/fuzz_jid"
+fuzz_targets="test/fuzz/fuzz_stream test/fuzz/fuzz_form test/fuzz/fuzz_jid test/fuzz/fuzz_cfg"
 if command -v clang >/dev/null; then
 	mkdir -p "$build/fuzz"
 	cd "$build/fuzz"

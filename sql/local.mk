@@ -4,4 +4,5 @@ sqldir = $(pkgdatadir)/sql
 dist_sql_DATA = sql/schema.sql
 sqlmigrationsdir = $(pkgdatadir)/sql/migrations
 dist_sqlmigrations_DATA = \
-	sql/migrations/001-initial.sql
+	sql/migrations/001-initial.sql \
+	sql/migrations/002-cert-warnings.sql

@@ -1,4 +1,4 @@
--- xpushd database schema, version 1: the result of applying every file in
+-- xpushd database schema, version 2: the result of applying every file in
 -- migrations/ in order.  It is here to be read; deployments create and
 -- upgrade the schema with `xpushd --migrate -c FILE`, which applies the
 -- numbered files in sql/migrations and records each in
@@ -154,4 +154,20 @@ CREATE TRIGGER certificates_notify_truncate
 	AFTER TRUNCATE ON certificates
 	FOR EACH STATEMENT EXECUTE FUNCTION xpushd_certificates_notify();
 
+CREATE TABLE cert_warnings (
+	provider	text NOT NULL,
+	certificate	text NOT NULL,
+	level		text NOT NULL,
+	sent_at		timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (provider, certificate, level)
+);
+
+COMMENT ON TABLE cert_warnings IS
+    'Certificate-expiry warnings sent to the admins, one row per provider, certificate and level; a process sends a warning only when it inserts the row or moves sent_at forward by at least cert-warning-repeat seconds. Rows may be deleted at any time: the warning is then sent again.';
+COMMENT ON COLUMN cert_warnings.provider IS 'Provider id (name of the push () block) whose certificate the warning is about.';
+COMMENT ON COLUMN cert_warnings.certificate IS 'The certificate: sha256: and the hex SHA-256 of its DER encoding, or error: and the reason when it cannot be read.';
+COMMENT ON COLUMN cert_warnings.level IS 'expiring, expired or broken.';
+COMMENT ON COLUMN cert_warnings.sent_at IS 'When the warning was last sent.';
+
 INSERT INTO xpushd_schema_version (version, name) VALUES (1, '001-initial.sql');
+INSERT INTO xpushd_schema_version (version, name) VALUES (2, '002-cert-warnings.sql');

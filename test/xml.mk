@@ -38,5 +38,11 @@ test_fuzz_fuzz_form_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 test_fuzz_fuzz_jid_SOURCES = test/fuzz/fuzz_jid.c
 test_fuzz_fuzz_jid_LDADD = $(XML_TEST_LIBS)
 test_fuzz_fuzz_jid_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+# The configuration language (core/cfg.c and core/options.c).
+noinst_PROGRAMS += test/fuzz/fuzz_cfg
+test_fuzz_fuzz_cfg_SOURCES = test/fuzz/fuzz_cfg.c
+test_fuzz_fuzz_cfg_LDADD = $(XP_TEST_LDADD)
+test_fuzz_fuzz_cfg_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
 endif
-EXTRA_DIST += test/fuzz/run.sh test/fuzz/xml.dict test/fuzz/corpus
+EXTRA_DIST += test/fuzz/run.sh test/fuzz/xml.dict test/fuzz/cfg.dict \
+	test/fuzz/corpus

@@ -5,7 +5,8 @@
 #	test/fuzz/run.sh [-t seconds] builddir/test/fuzz/fuzz_stream ...
 #
 # Seeds come from test/fuzz/corpus/<target>/ next to this script and are
-# not modified; new inputs go to a temporary corpus that is removed.  A
+# not modified (the dictionary is cfg.dict for fuzz_cfg, else xml.dict);
+# new inputs go to a temporary corpus that is removed.  A
 # crashing input is kept in $FUZZ_ARTIFACTS (default: the current
 # directory) as crash-<hash>, and its path is printed.
 set -u
@@ -34,10 +35,14 @@ for bin in "$@"; do
 	seeds="$here/corpus/$name"
 	[ -d "$seeds" ] || seeds=
 	log="$work/log"
+	dict="$here/xml.dict"
+	case $name in
+	fuzz_cfg) dict="$here/cfg.dict" ;;
+	esac
 	mkdir "$work/corpus"
 	echo "$name: fuzzing for ${seconds}s"
 	if "$bin" -max_total_time="$seconds" -timeout=25 -rss_limit_mb=2048 \
-	    -print_final_stats=1 -dict="$here/xml.dict" \
+	    -print_final_stats=1 -dict="$dict" \
 	    -artifact_prefix="$artifacts/" "$work/corpus" $seeds \
 	    >"$log" 2>&1 </dev/null; then
 		grep -E '^(stat::number_of_executed_units|Done)' "$log" |

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct mock {
 	pid_t	 pid;
 	int	 port;
 	char	 record[512];
+	char	 received[512];	/* slow requests, as they arrive */
 };
 
 static char *
@@ -61,6 +63,8 @@ mock_start(struct mock *m, int port, const char *extra[])
 	snprintf(bin, sizeof(bin), "%s/test/mock/apns_mock", bdir);
 	snprintf(portfile, sizeof(portfile), "%s/port.%d", tmpdir, ++seq);
 	snprintf(m->record, sizeof(m->record), "%s/record.%d", tmpdir, seq);
+	snprintf(m->received, sizeof(m->received), "%s/received.%d", tmpdir,
+	    seq);
 	snprintf(portarg, sizeof(portarg), "%d", port);
 	unlink(portfile);
 	argv[argc++] = bin;
@@ -74,6 +78,8 @@ mock_start(struct mock *m, int port, const char *extra[])
 	argv[argc++] = portfile;
 	argv[argc++] = "--record";
 	argv[argc++] = m->record;
+	argv[argc++] = "--received";
+	argv[argc++] = m->received;
 	argv[argc++] = "--quiet";
 	for (i = 0; extra != NULL && extra[i] != NULL && argc < 46; i++)
 		argv[argc++] = extra[i];
@@ -82,7 +88,7 @@ mock_start(struct mock *m, int port, const char *extra[])
 		execv(bin, (char **)argv);
 		_exit(127);
 	}
-	for (i = 0; i < 500; i++) {
+	for (i = 0; i < 1500; i++) {	/* 30 s: a loaded machine */
 		if ((f = fopen(portfile, "r")) != NULL) {
 			if (fscanf(f, "%d", &m->port) != 1)
 				m->port = 0;
@@ -106,6 +112,21 @@ mock_stop(struct mock *m)
 	kill(m->pid, SIGTERM);
 	waitpid(m->pid, &st, 0);
 	m->pid = 0;
+}
+
+/* How many slow requests the mock has received so far. */
+static int
+mock_received(const struct mock *m)
+{
+	FILE *f;
+	int c, n = 0;
+
+	if ((f = fopen(m->received, "r")) == NULL)
+		return 0;
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
 }
 
 /* The recorded requests, one JSON object per line. */
@@ -193,6 +214,28 @@ run_until_answered(double seconds)
 	}
 }
 
+/*
+ * Runs the loop in 20 ms steps until done(arg) or seconds passed; returns
+ * done(arg).  The deadline only bounds a test that failed already.
+ */
+static bool
+run_until(bool (*done)(void *), void *arg, double seconds)
+{
+	struct timeval tv = { 0, 20 * 1000 };
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!done(arg)) {
+		event_base_loopexit(base, &tv);
+		event_base_dispatch(base);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((double)(t.tv_sec - t0.tv_sec) +
+		    (double)(t.tv_nsec - t0.tv_nsec) / 1e9 > seconds)
+			return done(arg);
+	}
+	return true;
+}
+
 static void
 run_for(double seconds)
 {
@@ -202,6 +245,51 @@ run_for(double seconds)
 	tv.tv_usec = (long)((seconds - (double)tv.tv_sec) * 1e6);
 	event_base_loopexit(base, &tv);
 	event_base_dispatch(base);
+}
+
+struct received_want {
+	const struct mock	*m;
+	int			 n;
+};
+
+static bool
+received_done(void *arg)
+{
+	const struct received_want *w = arg;
+
+	return mock_received(w->m) >= w->n;
+}
+
+struct status_want {
+	const struct xp_provider	*prov;
+	void				*inst;
+	int				 rv;
+	const char			*not_yet;	/* why while waiting */
+	const char			*why;
+};
+
+static bool
+status_done(void *arg)
+{
+	struct status_want *w = arg;
+
+	w->why = NULL;
+	return w->prov->status(w->inst, &w->why) == w->rv &&
+	    (w->why == NULL || strstr(w->why, w->not_yet) == NULL);
+}
+
+struct log_want {
+	struct ph	*ph;
+	const char	*text;
+	int		 n;
+};
+
+static bool
+log_done(void *arg)
+{
+	const struct log_want *w = arg;
+
+	return ph_log_count(w->ph, XP_LOG_INFO, w->text) >= w->n;
 }
 
 static void
@@ -218,6 +306,7 @@ push_init(struct xp_push *p, const char *token)
 	p->pending_subscriptions = -1;
 }
 
+#define WAIT_DEADLINE	30.0	/* seconds; bounds a failed test only */
 #define TOKEN_OK	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* One push, answered; returns its outcome (-1: not exactly one answer). */
@@ -1312,7 +1401,13 @@ test_connection_loss(void)
 		answers_pending++;
 		prov->send(inst, &p, sent_cb, &a[i]);
 	}
-	run_for(0.3);
+	/* In flight means at the mock: wait until it has all five. */
+	{
+		struct received_want w = { &m, 5 };
+
+		ok(run_until(received_done, &w, WAIT_DEADLINE),
+		    "the five slow pushes reached the mock");
+	}
 	mock_stop(&m);
 	run_until_answered(5);
 	for (i = 0; i < 5; i++)
@@ -1402,6 +1497,10 @@ test_token_auth(void)
 	push_init(&p, TOKEN_OK);
 	is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
 	    "token auth: JWT verified by the mock (%s)", a.reason);
+	/*
+	 * Lets 1.5 s of wall time pass so that the 1 s token is old: a slow
+	 * machine only makes it older, so this cannot fail for being slow.
+	 */
 	run_for(1.5);
 	is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
 	    "token auth after renewal (%s)", a.reason);
@@ -1422,6 +1521,10 @@ test_token_auth(void)
 	if ((inst = create_ok(ph, "token auth, long lifetime"))) {
 		is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
 		    "first push (%s)", a.reason);
+		/*
+		 * Wall time for the mock's --jwt-max-age to pass: a slow
+		 * machine only makes the token older, never younger.
+		 */
 		run_for(3.2);
 		is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
 		    "ExpiredProviderToken: renewed, retried, sent (%s)",
@@ -1496,9 +1599,11 @@ test_db_cert(void)
 
 	/* Nothing stored. */
 	if ((inst = create_ok(ph, "database certificate, none stored"))) {
-		run_for(0.1);
-		why = NULL;
-		n = prov->status(inst, &why);
+		struct status_want w = { prov, inst, -1, "waiting", NULL };
+
+		/* The database answers asynchronously: wait for it. */
+		n = run_until(status_done, &w, WAIT_DEADLINE) ? -1 : 0;
+		why = w.why;
 		ok(n == -1, "status: %s", why);
 		push_init(&p, TOKEN_OK);
 		is_int(send_one(prov, inst, &p, &a, 5), XP_AUTH_FAILED,
@@ -1522,7 +1627,12 @@ test_db_cert(void)
 		c.password = "secret";
 		ph_set_cert(ph, &c);
 		ph_cert_changed(ph, "apns-binary-api");
-		run_for(0.2);
+		{
+			struct log_want w = { ph, "from the database", 2 };
+
+			/* Reloaded (and logged) asynchronously. */
+			(void)run_until(log_done, &w, WAIT_DEADLINE);
+		}
 		is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
 		    "sent after the stored certificate changed (%s)",
 		    a.reason);
@@ -1560,7 +1670,12 @@ test_db_cert(void)
 static void
 test_queue_and_destroy(void)
 {
-	const char *args[] = { "--slow-ms", "3000", NULL };
+	/*
+	 * The slow push must stay in flight over the 0.5 s below however
+	 * slow the machine: the mock answers it after 60 s, and destroy()
+	 * answers it first.
+	 */
+	const char *args[] = { "--slow-ms", "60000", NULL };
 	struct ph *ph = harness("apns.so");
 	const struct xp_provider *prov = ph_provider(ph);
 	struct answer a[3];
@@ -1582,6 +1697,11 @@ test_queue_and_destroy(void)
 	prov->send(inst, &p, sent_cb, &a[0]);
 	rv = prov->send(inst, &p, sent_cb, &a[1]);
 	is_int(rv, -1, "second send refused while the queue is full");
+	/*
+	 * A negative check: the answer cannot come within 0.5 s (the mock
+	 * holds it for 60), so a slow machine cannot make this fail; what it
+	 * would catch is a send that answered at once.
+	 */
 	run_for(0.5);
 	is_int(a[0].calls, 0, "the slow push is still in flight");
 	prov->destroy(inst);

@@ -341,7 +341,7 @@ mock_start(const char *lifetime)
 		perror(mock_path);
 		_exit(127);
 	}
-	for (i = 0; i < 200; i++) {
+	for (i = 0; i < 600; i++) {	/* 30 s: a loaded machine */
 		if (stat(pf, &st) == 0)
 			return 0;
 		if (waitpid(mock_pid, NULL, WNOHANG) == mock_pid) {

@@ -46,7 +46,8 @@ for f in \
     "$docdir/xpushd.conf.sample" \
     "$unitdir/xpushd.service" \
     "$pkgdatadir/sql/schema.sql" \
-    "$pkgdatadir/sql/migrations/001-initial.sql"; do
+    "$pkgdatadir/sql/migrations/001-initial.sql" \
+    "$pkgdatadir/sql/migrations/002-cert-warnings.sql"; do
 	[ -f "$dest$f" ]
 	tap_ok $? "installs $f"
 done

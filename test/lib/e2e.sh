@@ -116,7 +116,7 @@ CONF
 	_i=0
 	while ! prosody_component_up; do
 		_i=$((_i + 1))
-		if [ $_i -gt 150 ] || ! kill -0 "$E2E_XPUSHD_PID" 2>/dev/null; then
+		if [ $_i -gt 300 ] || ! kill -0 "$E2E_XPUSHD_PID" 2>/dev/null; then
 			echo "# xpushd did not connect:"; tail -20 "$E2E_XPUSHD_LOG"
 			return 1
 		fi

@@ -22,6 +22,15 @@ tap_is() {	# GOT WANT NAME
 	fi
 }
 
+tap_skip() {	# REASON COUNT
+	_i=0
+	while [ "$_i" -lt "$2" ]; do
+		tap_n=$((tap_n + 1))
+		echo "ok $tap_n # SKIP $1"
+		_i=$((_i + 1))
+	done
+}
+
 tap_diag() {
 	echo "$*" | sed 's/^/# /'
 }

@@ -20,6 +20,9 @@
  *	--max-streams N		SETTINGS_MAX_CONCURRENT_STREAMS (1000)
  *	--goaway-after N	GOAWAY after N requests on a connection
  *	--slow-ms MS		delay of the "slow" tokens (2000)
+ *	--received FILE		one line per slow request as it arrives
+ *				(the token), for tests that wait until
+ *				requests are in flight
  *	--record FILE		one JSON line per request: conn, path,
  *				headers, body, status, reason
  *	--answers FILE		answers on demand, one a line:
@@ -98,6 +101,7 @@ static struct {
 	int		 ntopics;
 	int		 slow_ms;
 	FILE		*record;
+	FILE		*received;
 	const char	*count_file;
 	unsigned long	 count_seq;
 	bool		 quiet;
@@ -126,7 +130,7 @@ usage(void)
 	    "ADDR] [--port N] [--port-file FILE] [--alpn PROTO]\n"
 	    "\t[--client-ca FILE] [--jwt-key FILE --key-id ID --team-id ID "
 	    "[--jwt-max-age S]]\n\t[--topic T]... [--max-streams N] "
-	    "[--goaway-after N] [--slow-ms MS] [--record FILE] [--quiet]\n"
+	    "[--goaway-after N] [--slow-ms MS] [--record FILE] [--received FILE] [--quiet]\n"
 	    "\t[--count-file FILE] [--answers FILE]\n");
 	exit(2);
 }
@@ -615,6 +619,10 @@ on_request(void *arg, struct h2srv_req *req)
 
 		if (sl == NULL)
 			abort();
+		if (mock.received != NULL) {
+			fprintf(mock.received, "%s\n", token);
+			fflush(mock.received);
+		}
 		sl->req = req;
 		sl->ev = evtimer_new(mock.base, slow_cb, sl);
 		evtimer_add(sl->ev, &tv);
@@ -662,6 +670,7 @@ main(int argc, char *argv[])
 		{ "goaway-after", required_argument, NULL, 'g' },
 		{ "slow-ms", required_argument, NULL, 's' },
 		{ "record", required_argument, NULL, 'r' },
+		{ "received", required_argument, NULL, 'I' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "count-file", required_argument, NULL, 'N' },
 		{ "answers", required_argument, NULL, 'R' },
@@ -702,6 +711,12 @@ main(int argc, char *argv[])
 		case 's': mock.slow_ms = atoi(optarg); break;
 		case 'r':
 			if ((mock.record = fopen(optarg, "w")) == NULL) {
+				perror(optarg);
+				return 1;
+			}
+			break;
+		case 'I':
+			if ((mock.received = fopen(optarg, "w")) == NULL) {
 				perror(optarg);
 				return 1;
 			}
@@ -801,5 +816,7 @@ main(int argc, char *argv[])
 	EVP_PKEY_free(mock.jwt_key);
 	if (mock.record != NULL)
 		fclose(mock.record);
+	if (mock.received != NULL)
+		fclose(mock.received);
 	return 0;
 }
