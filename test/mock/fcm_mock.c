@@ -40,7 +40,9 @@
  * internal 500; unspecified 500 UNSPECIFIED_ERROR; sendermismatch 403
  * SENDER_ID_MISMATCH; thirdparty 401 THIRD_PARTY_AUTH_ERROR; forbidden
  * 403 PERMISSION_DENIED; notfound 404 NOT_FOUND without an errorCode (what
- * a wrong project id gets); slow 200 after --slow seconds; anything else
+ * a wrong project id gets); slow 200 after --slow seconds; stall 200
+ * after STALL_S (60) seconds, for tests that must find a send still in
+ * flight however slow the machine; anything else
  * 200 {"name": "projects/P/messages/0:N"}.  A message whose data (keys
  * and values, in bytes) is over 4096 bytes gets 400 INVALID_ARGUMENT
  * "Message is too big", as FCM answers it, whatever the token.
@@ -79,6 +81,7 @@
 #define SA_MAX		(64 * 1024)
 #define FORM_MAX	8192	/* a decoded form value */
 #define DATA_MAX	4096	/* FCM's limit: data keys + values, bytes */
+#define STALL_S		60.0	/* the "stall" tokens' answer: after any test */
 
 struct token {
 	char		 s[TOKEN_LEN];
@@ -756,15 +759,18 @@ send_request(struct h2srv_req *req, struct answer *a)
 		json_object_put(doc);
 		return true;
 	}
-	if (strncmp(token, "slow", 4) == 0) {
+	if (strncmp(token, "slow", 4) == 0 ||
+	    strncmp(token, "stall", 5) == 0) {
+		double delay = strncmp(token, "stall", 5) == 0 ? STALL_S :
+		    mock.slow;
+
 		json_object_put(doc);
 		if ((sl = calloc(1, sizeof(*sl))) == NULL)
 			abort();
 		sl->req = req;
 		sl->ev = evtimer_new(mock.base, slow_cb, sl);
-		tv.tv_sec = (time_t)mock.slow;
-		tv.tv_usec = (suseconds_t)((mock.slow - (double)tv.tv_sec) *
-		    1e6);
+		tv.tv_sec = (time_t)delay;
+		tv.tv_usec = (suseconds_t)((delay - (double)tv.tv_sec) * 1e6);
 		evtimer_add(sl->ev, &tv);
 		h2srv_req_set_data(req, sl);
 		return false;

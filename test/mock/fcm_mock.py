@@ -24,7 +24,8 @@ UNAVAILABLE), internal (500 INTERNAL), unspecified (500
 UNSPECIFIED_ERROR), sendermismatch (403 SENDER_ID_MISMATCH), thirdparty
 (401 THIRD_PARTY_AUTH_ERROR), forbidden (403 PERMISSION_DENIED), notfound
 (404 NOT_FOUND without an errorCode, what a wrong project id gets), slow
-(200 after --slow seconds); anything else 200.  A message whose data (keys
+(200 after --slow seconds), stall (200 after STALL_S, 60 seconds: a send
+still in flight however slow the machine); anything else 200.  A message whose data (keys
 and values, in bytes) is over 4096 bytes gets 400 INVALID_ARGUMENT
 "Message is too big", as FCM answers it, whatever the token.
 
@@ -59,6 +60,7 @@ GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest"
 DATA_MAX = 4096     # FCM's limit: data keys + values, in bytes
+STALL_S = 60.0      # the "stall" tokens' answer: after any test
 
 
 def b64url_decode(s):
@@ -255,6 +257,8 @@ class Mock:
                                   "denied"), {}
         if token.startswith("slow"):
             await asyncio.sleep(self.args.slow)
+        if token.startswith("stall"):
+            await asyncio.sleep(STALL_S)
         self.stats["send_ok"] += 1
         self.n += 1
         return 200, {"name": "projects/%s/messages/0:%d" %
