@@ -513,6 +513,7 @@ job_push_fill(struct pjob *j, const struct notif *nf)
 	struct jid *sj;
 
 	notif_classify(nf, &j->push.prio, &j->push.kind, &j->call);
+	j->push.profile = j->t.profile;
 	j->push.account = j->t.owner;
 	j->push.node = j->node;
 	j->push.token = j->t.token;
@@ -560,6 +561,7 @@ job_route(struct pjob *j, const struct push_target *t)
 	j->t.token = own(j, t->token);
 	j->t.voip_token = own(j, t->voip_token);
 	j->t.stored = t->stored;
+	j->t.profile = t->profile;
 	if (nf.account_removed) {
 		job_enter(j, JOB_REMOVING);
 		return;

@@ -264,6 +264,7 @@ rows_answer_cached(struct registry *r, const struct registry_query *q,
 		t.token = e.token;
 		t.voip_token = e.voip_token;
 		t.stored = true;
+		t.profile = XP_PROFILE_TIGASE;
 		cb(arg, REGISTRY_FOUND, &t, NULL);
 	}
 	if (buf != stack)
@@ -303,6 +304,7 @@ rows_result_cb(void *arg, enum store_status st, const struct store_device *d,
 		t.token = d->token;
 		t.voip_token = d->voip_token;
 		t.stored = true;
+		t.profile = XP_PROFILE_TIGASE;
 		l->cb(l->arg, REGISTRY_FOUND, &t, NULL);
 		break;
 	case STORE_NOTFOUND:

@@ -46,6 +46,7 @@
 #include <time.h>
 
 #include "core/store.h"
+#include "plugins/provider.h"
 
 struct event_base;
 struct registry;
@@ -62,6 +63,7 @@ struct push_target {
 	const char	*voip_token;	/* NULL if none */
 	bool		 stored;	/* backed by a devices row: may be
 					   deleted, last_push written */
+	enum xp_profile	 profile;	/* the payload layout its app reads */
 };
 
 enum registry_status {

@@ -30,9 +30,10 @@
 /*
  * Raised whenever a structure below changes.  2: struct xp_host gained
  * cert_unwatch, struct xp_provider gained caps, and answers from inside
- * send() became allowed.
+ * send() became allowed.  3: struct xp_push gained profile (the payload
+ * layout of the dialect the device registered in).
  */
-#define XP_PROVIDER_ABI		2
+#define XP_PROVIDER_ABI		3
 
 /* Capabilities a module declares in struct xp_provider's caps. */
 #define XP_CAP_APNS_CERT	0x1u	/* takes an APNs certificate from
@@ -55,8 +56,20 @@ enum xp_kind {
 	XP_KIND_ACCOUNT_EVENT,	/* the account was removed */
 };
 
+/*
+ * The payload layout the device's app reads: the dialect (command set) it
+ * registered in.  The module formats each profile it knows; a push with a
+ * profile the module does not format is answered XP_PERMANENT.
+ */
+enum xp_profile {
+	XP_PROFILE_TIGASE,	/* Tigase Push: Siskin, Stork, Snikket ... */
+	XP_PROFILE_P2,		/* Conversations and its forks (p2) */
+	XP_PROFILE_FPUSH,	/* Monal and Quicksy iOS (fpush) */
+};
+
 /* A provider-neutral notification; strings are NULL when absent. */
 struct xp_push {
+	enum xp_profile	 profile;
 	const char	*account;	/* owner bare JID */
 	const char	*node;
 	const char	*token;		/* the device token to push to */

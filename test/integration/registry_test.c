@@ -183,7 +183,8 @@ test_lookup(void)
 	ok(registry_cached(reg, node), "bob cached");
 	{
 		struct push_target t = { node, "bob@example.com", "apns",
-		    "22", NULL, true };
+		    "22", NULL, true,
+		    XP_PROFILE_TIGASE };
 
 		CALL(&r, registry_forget(reg, &t, "test", res_done_cb, &r));
 		ok(r.st == STORE_OK && !r.reentrant, "registry_forget "
@@ -293,7 +294,8 @@ test_two_registries(const char *uri)
 	    registry_cached(reg2, node2), "both registries cache the node");
 	{
 		struct push_target t = { node, "dave@example.com", "apns",
-		    "44", NULL, true };
+		    "44", NULL, true,
+		    XP_PROFILE_TIGASE };
 
 		CALL(&r, registry_forget(reg, &t, "test", res_done_cb, &r));
 	}
@@ -443,7 +445,8 @@ test_marks(const char *uri)
 	ok(registry_cached(r0, node), "cached");
 	{
 		struct push_target t = { node, "gina@example.com", "apns", "88",
-		    NULL, true };
+		    NULL, true,
+		    XP_PROFILE_TIGASE };
 
 		registry_stats_get(r0, &rs0);
 		for (i = 0; i < 5; i++)
@@ -480,7 +483,8 @@ test_marks(const char *uri)
 	registry_stats_get(r0, &rs0);
 	for (i = 0; i < 1000; i++) {
 		struct push_target t = { name, "x@example.com", "apns", "00",
-		    NULL, true };
+		    NULL, true,
+		    XP_PROFILE_TIGASE };
 
 		snprintf(name, sizeof(name), "uncached-%d", i);
 		registry_pushed(r0, &t);
@@ -491,7 +495,8 @@ test_marks(const char *uri)
 	    "1,000 uncached pushes: one full batch sent at once");
 	{
 		struct push_target t = { "uncached-x", "x@example.com", "apns",
-		    "00", NULL, true };
+		    "00", NULL, true,
+		    XP_PROFILE_TIGASE };
 
 		registry_pushed(r0, &t);
 		registry_flush_marks(r0);
@@ -533,7 +538,8 @@ test_failed(void)
 	node = registered(store, "hank@example.com", "99", NULL);
 	{
 		struct push_target t = { node, "hank@example.com", "apns",
-		    "99", NULL, true };
+		    "99", NULL, true,
+		    XP_PROFILE_TIGASE };
 
 		registry_failed(reg, &t, "BadDeviceToken");
 	}
@@ -575,7 +581,8 @@ test_forget_voip(const char *uri)
 	    "both registries cache the node with its VoIP token");
 	{
 		struct push_target t = { node, "ivy@example.com", "apns", "a1",
-		    "v1", true };
+		    "v1", true,
+		    XP_PROFILE_TIGASE };
 
 		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
 		    res_done_cb, &r));
@@ -599,7 +606,8 @@ test_forget_voip(const char *uri)
 	    "a1", "v2", res_device_cb, &r));
 	{
 		struct push_target t = { node, "ivy@example.com", "apns", "a1",
-		    "v1", true };
+		    "v1", true,
+		    XP_PROFILE_TIGASE };
 
 		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
 		    res_done_cb, &r));
