@@ -31,7 +31,8 @@
  * Raised whenever a structure below changes.  2: struct xp_host gained
  * cert_unwatch, struct xp_provider gained caps, and answers from inside
  * send() became allowed.  3: struct xp_push gained profile (the payload
- * layout of the dialect the device registered in).
+ * layout of the dialect the device registered in) and the relay fields
+ * (Push 2.0).
  */
 #define XP_PROVIDER_ABI		3
 
@@ -86,6 +87,17 @@ struct xp_push {
 	const char	*encryption;	/* its type attribute, e.g. aes-128-gcm */
 	const char	*jingle_sid;	/* call id, for XP_KIND_CALL */
 	const char	*jingle_media;	/* "audio", "video" or NULL */
+	/*
+	 * A relayed payload (Push 2.0, urn:xmpp:push2:0): bytes the user's
+	 * server already encrypted for the client (RFC 8291 aes128gcm), to
+	 * be delivered as they are; NULL for an ordinary notification.
+	 * relay_jwt and relay_key: the VAPID JWT the server signed and its
+	 * public key, for a Web Push endpoint (RFC 8292); NULL if absent.
+	 */
+	const unsigned char *relay;
+	size_t		 relay_len;
+	const char	*relay_jwt;
+	const char	*relay_key;
 };
 
 enum xp_outcome {
