@@ -32,29 +32,31 @@
 #define CTL_PASSWORD_MAX	1024		/* bytes of a password */
 #define CTL_DAY			86400
 
-/* The whole file, NUL-terminated; NULL after saying why. */
+/* The whole file, NUL-terminated; NULL after saying why (*rc_r). */
 static char *
-file_slurp(const char *path, size_t max, size_t *len_r)
+file_slurp(const char *path, size_t max, size_t *len_r, int *rc_r)
 {
 	FILE *f;
 	char *buf;
 	size_t n;
 
 	if ((f = fopen(path, "rb")) == NULL) {
-		ctl_fail(CTL_NOTFOUND, "%s: %s", path, strerror(errno));
+		*rc_r = ctl_fail(CTL_NOTFOUND, "%s: %s", path,
+		    strerror(errno));
 		return NULL;
 	}
 	buf = xmalloc(max + 2);
 	n = fread(buf, 1, max + 1, f);
 	if (ferror(f)) {
-		ctl_fail(CTL_NOTFOUND, "%s: %s", path, strerror(errno));
+		*rc_r = ctl_fail(CTL_NOTFOUND, "%s: %s", path,
+		    strerror(errno));
 		fclose(f);
 		free(buf);
 		return NULL;
 	}
 	fclose(f);
 	if (n > max) {
-		ctl_fail(CTL_FAILED, "%s: larger than %zu bytes: not a "
+		*rc_r = ctl_fail(CTL_FAILED, "%s: larger than %zu bytes: not a "
 		    "certificate", path, max);
 		free(buf);
 		return NULL;
@@ -130,18 +132,21 @@ set_human(struct json_object *o)
 }
 
 static char *
-password_read(const char *path)
+password_read(const char *path, int *rc_r)
 {
 	size_t len;
 	char *p;
 
-	if ((p = file_slurp(path, CTL_PASSWORD_MAX, &len)) == NULL)
+	if ((p = file_slurp(path, CTL_PASSWORD_MAX, &len, rc_r)) == NULL)
 		return NULL;
 	p[strcspn(p, "\r\n")] = '\0';
 	return p;
 }
 
-/* The file as certinfo wants it; DER PKCS#12 is read as it is. */
+/*
+ * The file as certinfo wants it; DER PKCS#12 is read as it is.  CTL_OK,
+ * or the exit code after saying why.
+ */
 static int
 cert_read(const char *file, const char *keyfile, const char *password,
     struct certinfo *ci)
@@ -150,8 +155,8 @@ cert_read(const char *file, const char *keyfile, const char *password,
 	size_t len, klen;
 	int rc;
 
-	if ((text = file_slurp(file, CTL_CERT_FILE_MAX, &len)) == NULL)
-		return -1;
+	if ((text = file_slurp(file, CTL_CERT_FILE_MAX, &len, &rc)) == NULL)
+		return rc;
 	if (len > 0 && (unsigned char)text[0] == 0x30 && keyfile == NULL) {
 		/* A SEQUENCE: binary PKCS#12, as Keychain exports it. */
 		rc = certinfo_load((unsigned char *)text, len, password, NULL,
@@ -164,13 +169,13 @@ cert_read(const char *file, const char *keyfile, const char *password,
 		if (strlen(text) != len) {
 			free(text);
 			return ctl_fail(CTL_FAILED, "%s: neither PKCS#12 nor "
-			    "PEM", file), -1;
+			    "PEM", file);
 		}
 		if (keyfile != NULL) {
 			if ((key = file_slurp(keyfile, CTL_CERT_FILE_MAX,
-			    &klen)) == NULL) {
+			    &klen, &rc)) == NULL) {
 				free(text);
-				return -1;
+				return rc;
 			}
 			both = xprintf("%s\n%s", text, key);
 			free(key);
@@ -183,8 +188,9 @@ cert_read(const char *file, const char *keyfile, const char *password,
 	if (rc == -1) {
 		ctl_fail(CTL_FAILED, "%s: %s", file, err);
 		free(err);
+		return CTL_FAILED;
 	}
-	return rc;
+	return CTL_OK;
 }
 
 static int
@@ -204,8 +210,8 @@ cert_set(struct ctl *ctl, int argc, char **argv)
 		if (ch != 'P' || password != NULL)
 			return ctl_fail(CTL_USAGE, "usage: xpushctl cert set "
 			    "[-P password-file] PROVIDER FILE [KEY-FILE]");
-		if ((password = password_read(optarg)) == NULL)
-			return CTL_NOTFOUND;
+		if ((password = password_read(optarg, &rc)) == NULL)
+			return rc;
 	}
 	argc -= optind;
 	argv += optind;
@@ -230,10 +236,10 @@ cert_set(struct ctl *ctl, int argc, char **argv)
 		return ctl_fail(CTL_FAILED, "provider '%s' is not an APNs "
 		    "provider: its module takes no certificate", argv[0]);
 	}
-	if (cert_read(argv[1], argc == 3 ? argv[2] : NULL, password, &ci)
-	    == -1) {
+	if ((rc = cert_read(argv[1], argc == 3 ? argv[2] : NULL, password,
+	    &ci)) != CTL_OK) {
 		free(password);
-		return CTL_FAILED;
+		return rc;
 	}
 	memset(&w, 0, sizeof(w));
 	memset(&j, 0, sizeof(j));

@@ -47,7 +47,6 @@ struct ctl_cmd {
 	const char	*name;
 	const char	*args;		/* for usage() */
 	int		 min_args, max_args;
-	bool		 needs_db;
 	int		(*run)(struct ctl *, int argc, char **argv);
 };
 
@@ -63,7 +62,11 @@ struct json_object *ctl_time(time_t);	/* ISO 8601 UTC, or null for 0 */
 const char	*ctl_str(struct json_object *, const char *key);
 long long	 ctl_int(struct json_object *, const char *key);
 
-/* The database: the schema check, then a blocking connection. */
+/*
+ * The database, opened on first use (after the command line and the
+ * configuration were found sound): the schema check, then a blocking
+ * connection.  -1 after printing the error (exit CTL_DATABASE).
+ */
 int	ctl_db_open(struct ctl *);
 /* A one-shot query: NULL after printing the error (exit CTL_DATABASE). */
 PGresult *ctl_db_query(struct ctl *, const char *sql, int nparams,

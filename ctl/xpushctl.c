@@ -32,19 +32,19 @@ static int	ctl_check_config(struct ctl *, int, char **);
 static int	ctl_migrate(struct ctl *, int, char **);
 
 static const struct ctl_cmd commands[] = {
-	{ "list", "[account JID | node NODE | token PREFIX]", 0, 2, true,
+	{ "list", "[account JID | node NODE | token PREFIX]", 0, 2,
 	  ctl_list },
-	{ "show", "NODE", 1, 1, true, ctl_show },
-	{ "delete", "node NODE | account JID", 2, 2, true, ctl_delete },
-	{ "stats", "", 0, 0, true, ctl_stats },
-	{ "errors", "[COUNT]", 0, 1, true, ctl_errors },
+	{ "show", "NODE", 1, 1, ctl_show },
+	{ "delete", "node NODE | account JID", 2, 2, ctl_delete },
+	{ "stats", "", 0, 0, ctl_stats },
+	{ "errors", "[COUNT]", 0, 1, ctl_errors },
 	{ "cert", "set [-P password-file] PROVIDER FILE [KEY-FILE] |\n"
-	  "\t\tshow [PROVIDER] | check [PROVIDER]", 1, 6, true, ctl_cert },
-	{ "check-config", "", 0, 0, false, ctl_check_config },
-	{ "migrate", "", 0, 0, false, ctl_migrate },
-	{ "status", "", 0, 0, false, ctl_status },
-	{ "vapid-key", "[PROVIDER]", 0, 1, false, ctl_vapid_key },
-	{ NULL, NULL, 0, 0, false, NULL }
+	  "\t\tshow [PROVIDER] | check [PROVIDER]", 1, 6, ctl_cert },
+	{ "check-config", "", 0, 0, ctl_check_config },
+	{ "migrate", "", 0, 0, ctl_migrate },
+	{ "status", "", 0, 0, ctl_status },
+	{ "vapid-key", "[PROVIDER]", 0, 1, ctl_vapid_key },
+	{ NULL, NULL, 0, 0, NULL }
 };
 
 static void __attribute__((noreturn))
@@ -171,6 +171,8 @@ ctl_db_query(struct ctl *ctl, const char *sql, int nparams,
 	PGresult *res;
 	const char *msg;
 
+	if (ctl->pg == NULL && ctl_db_open(ctl) == -1)
+		return NULL;
 	res = PQexecParams(ctl->pg, sql, nparams, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) == PGRES_TUPLES_OK ||
 	    PQresultStatus(res) == PGRES_COMMAND_OK)
@@ -203,6 +205,8 @@ ctl_store_run(struct ctl *ctl, void (*start)(struct store *, void *),
 	struct store *s;
 	char *err = NULL;
 
+	if (ctl->pg == NULL && ctl_db_open(ctl) == -1)
+		return CTL_DATABASE;
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	store_conf_defaults(&sc);
@@ -290,8 +294,6 @@ ctl_migrate(struct ctl *ctl, int argc, char **argv)
 		free(err);
 		return CTL_DATABASE;
 	}
-	if (ctl_db_open(ctl) == -1)
-		return CTL_DATABASE;
 	if ((res = ctl_db_query(ctl, "SELECT max(version) FROM "
 	    "xpushd_schema_version", 0, NULL)) == NULL)
 		return CTL_DATABASE;
@@ -387,11 +389,7 @@ main(int argc, char *argv[])
 		free(err);
 		return CTL_CONFIG;
 	}
-	rc = CTL_OK;
-	if (c->needs_db && ctl_db_open(&ctl) == -1)
-		rc = CTL_DATABASE;
-	if (rc == CTL_OK)
-		rc = c->run(&ctl, argc, argv);
+	rc = c->run(&ctl, argc, argv);
 	if (ctl.pg != NULL)
 		PQfinish(ctl.pg);
 	conf_free(&ctl.conf);
