@@ -129,6 +129,21 @@ def main():
             f.write(text)
         return p
 
+    # --- the manual: every command of xpushctl -h has its entry and an example
+    r = subprocess.run([XPUSHCTL, "-h"], capture_output=True, text=True)
+    names = re.findall(r"^  ([a-z-]+) ", r.stdout, re.M)
+    with open(os.path.join(top_srcdir, "man", "xpushctl.8")) as f:
+        page = f.read()
+    t.ok(r.returncode == 0 and len(names) >= 10, "xpushctl -h lists the commands (%s)" % " ".join(names))
+    for n in names:
+        t.ok(re.search(r"^\.It Cm %s\b" % re.escape(n), page, re.M) and
+             re.search(r"^# xpushctl .*\b%s\b" % re.escape(n), page, re.M),
+             "xpushctl(8) describes %s and shows an example" % n)
+    documented = set(re.findall(r"^\.It Cm ([a-z-]+)", page, re.M))
+    t.is_(sorted(documented - set(names)), [], "xpushctl(8) describes no command xpushctl lacks")
+    codes = re.findall(r"^\.It (\d+)$", page, re.M)
+    t.is_(codes, [str(i) for i in range(7)], "xpushctl(8) lists the exit codes 0 to 6")
+
     # --- usage, configuration, database
     expect(ctl(conf), USAGE, ["usage"], "no command")
     expect(ctl(conf, "frobnicate"), USAGE, ["unknown command 'frobnicate'"], "an unknown command")
