@@ -129,6 +129,25 @@ ctl_migrations_dir(const struct xp_conf *conf)
 
 /* The database */
 
+/*
+ * What core/migrate.c said: CTL_OK, or CTL_DATABASE after printing err
+ * (freed); an unreachable database points at database.uri.
+ */
+static int
+migrate_trouble(struct ctl *ctl, enum store_status st, const char *what,
+    char *err)
+{
+	if (st == STORE_OK)
+		return CTL_OK;
+	if (st == STORE_ETEMP)
+		ctl_fail(CTL_DATABASE, "%s (database.uri in %s)", err,
+		    ctl->conf_path);
+	else
+		ctl_fail(CTL_DATABASE, "%s%s", what, err);
+	free(err);
+	return CTL_DATABASE;
+}
+
 int
 ctl_db_open(struct ctl *ctl)
 {
@@ -136,21 +155,12 @@ ctl_db_open(struct ctl *ctl)
 	const char *keys[] = { "dbname", "client_encoding",
 	    "fallback_application_name", "connect_timeout", NULL };
 	const char *vals[] = { uri, "UTF8", "xpushctl", "10", NULL };
+	enum store_status st;
 	char *err = NULL;
 
-	switch (migrate_check(uri, ctl_migrations_dir(ctl->conf), &err)) {
-	case STORE_OK:
-		break;
-	case STORE_ETEMP:
-		ctl_fail(CTL_DATABASE, "%s (database.uri in %s)", err,
-		    ctl->conf_path);
-		free(err);
+	st = migrate_check(uri, ctl_migrations_dir(ctl->conf), &err);
+	if (migrate_trouble(ctl, st, "", err) != CTL_OK)
 		return -1;
-	default:
-		ctl_fail(CTL_DATABASE, "%s", err);
-		free(err);
-		return -1;
-	}
 	if ((ctl->pg = PQconnectdbParams(keys, vals, 1)) == NULL)
 		fatalx("PQconnectdbParams: out of memory");
 	if (PQstatus(ctl->pg) != CONNECTION_OK) {
@@ -277,23 +287,14 @@ ctl_migrate(struct ctl *ctl, int argc, char **argv)
 {
 	struct json_object *o;
 	PGresult *res;
+	enum store_status st;
 	char *err = NULL;
 	int applied = 0;
 
-	switch (migrate_run(conf_str(ctl->conf, "database", "uri"),
-	    ctl_migrations_dir(ctl->conf), 0, &applied, &err)) {
-	case STORE_OK:
-		break;
-	case STORE_ETEMP:
-		ctl_fail(CTL_DATABASE, "%s (database.uri in %s)", err,
-		    ctl->conf_path);
-		free(err);
+	st = migrate_run(conf_str(ctl->conf, "database", "uri"),
+	    ctl_migrations_dir(ctl->conf), 0, &applied, &err);
+	if (migrate_trouble(ctl, st, "migrate: ", err) != CTL_OK)
 		return CTL_DATABASE;
-	default:
-		ctl_fail(CTL_DATABASE, "migrate: %s", err);
-		free(err);
-		return CTL_DATABASE;
-	}
 	if ((res = ctl_db_query(ctl, "SELECT max(version) FROM "
 	    "xpushd_schema_version", 0, NULL)) == NULL)
 		return CTL_DATABASE;

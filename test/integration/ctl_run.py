@@ -14,9 +14,9 @@ import re
 import subprocess
 import tempfile
 
-from xptest import (Tap, top_srcdir, top_builddir, MIGRATIONS, SECRET, CMD, XD, db_uri,
+from xptest import (Tap, top_srcdir, top_builddir, MIGRATIONS, SECRET, db_uri,
                     free_port, finish_daemon, wait_until)
-from fakexmpp import FakeServer, Daemon, error_of
+from fakexmpp import FakeServer, Daemon, command, error_of
 
 t = Tap()
 DB = db_uri()
@@ -61,16 +61,6 @@ def psql(sql):
 
 def openssl(*args):
     subprocess.run(["openssl"] + list(args), check=True, capture_output=True)
-
-
-def command(s, node, fields, frm="alice@localhost/phone"):
-    x = "<x xmlns='%s' type='submit'>%s</x>" % (XD, "".join(
-        "<field var='%s'><value>%s</value></field>" % kv for kv in fields.items()))
-    r = s.iq("<command xmlns='%s' node='%s' action='execute'>%s</command>" % (CMD, node, x), frm=frm)
-    out = {}
-    for f in r.iter("{%s}field" % XD) if r is not None else []:
-        out[f.get("var")] = f.findtext("{%s}value" % XD)
-    return out
 
 
 def register(s, token, frm):
