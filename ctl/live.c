@@ -170,7 +170,9 @@ http_get(struct ctl *ctl, const char *url, struct body *b)
 		ctl_fail(CTL_DAEMON, "cannot reach xpushd at %s: %s%s", url,
 		    *errbuf != '\0' ? errbuf : curl_easy_strerror(cc),
 		    cc == CURLE_COULDNT_CONNECT ? " (is xpushd running with "
-		    "this configuration's rest block?)" : "");
+		    "this configuration's rest block?)" :
+		    cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ? " (the server there "
+		    "is not the xpushd whose rest.tls-cert this is)" : "");
 	else
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(c);

@@ -194,6 +194,13 @@ def main():
     t.ok(provs.get("tp") == "ok" and provs.get("apns-prod") not in (None, "ok"),
          "status --json: tp ok, apns-prod unusable (%s)" % provs.get("apns-prod"))
     t.ok(any("apns-prod" in p for p in js.get("problems", [])), "status --json: the problem names apns-prod")
+    # Another key than the daemon's: the pin refuses the answer.
+    okey, ocrt = os.path.join(work, "other.key"), os.path.join(work, "other.pem")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", okey, "-out", ocrt, "-days", "2", "-subj", "/CN=localhost")
+    other = write("other.conf", conf_text(s.port, rest.replace(crt, ocrt).replace(key, okey), mods))
+    expect(ctl(other, "status"), DAEMON, ["cannot reach xpushd", "public key", "rest.tls-cert"],
+           "status: a server whose key is not rest.tls-cert's is not believed")
     rc, out, err = ctl(conf, "status")
     t.ok(rc == FAILED and "status     unavailable" in out and "provider   tp: ok" in out
          and "xpushd reports problems" in err, "status in words")
