@@ -314,6 +314,12 @@ def main():
           "status: ok once the daemon heard of the certificate (NOTIFY)")
     rc, out, err = ctl(conf, "status")
     t.ok(rc == OK and "status     ok" in out and "provider   apns-prod: ok" in out, "status in words, healthy")
+    rc, js, err = ctlj(conf, "cert", "set", "apns-prod", c("client-combined.pem"))
+    t.ok(rc == OK and "CN=" in (js.get("subject") or ""), "cert set: one PEM file with certificate and key")
+    b64 = write("client.p12.b64", base64.b64encode(open(c("client.p12"), "rb").read()).decode() + "\n")
+    rc, js, err = ctlj(conf, "cert", "set", "-P", pw, "apns-prod", b64)
+    t.ok(rc == OK and "CN=" in (js.get("subject") or ""),
+         "cert set: base64 PKCS#12, as set-apns-certificate takes it")
     rc, out, err = ctl(conf, "cert", "set", "apns-prod", c("client.pem"), c("client.key"))
     t.ok(rc == OK and out.startswith("stored the certificate of apns-prod: "), "cert set CERT KEY: PEM, in words")
     rc, js, err = ctlj(conf, "cert", "show", "apns-prod")
