@@ -16,6 +16,9 @@
 #					sessions, survive it)
 #	ejabberd_component_up		push.localhost answers a ping
 #	ejabberd_ctl ARGS		ejabberdctl against this node
+#	ejabberd_push_sessions		the push sessions mod_push stored
+#					(XEP-0357 enable), one "user@host
+#					node" line each
 #	ejabberd_stop			stop (by PID) and remove everything
 #
 # Every run is its own Erlang node: a unique node name and cookie, and
@@ -215,6 +218,28 @@ ejabberd_start_server() {
 		return 1
 	}
 	return 0
+}
+
+# mod_push keeps one push_session record per enable (mod_push_mnesia.erl:
+# -record(push_session, {us, timestamp, service, node, xml})); ejabberdctl
+# dump_table writes the table as Erlang terms.  Prints "user@host node" for
+# each, so that a test sees what ejabberd stored and what it deleted
+# (mod_push:notify/5 deletes the session on an error reply).
+ejabberd_push_sessions() {
+	_f=$EJABBERD_DIR/push_session.$$.txt
+	rm -f "$_f"
+	ejabberd_ctl dump_table "$_f" push_session >/dev/null 2>&1 || return 1
+	/usr/bin/python3 - "$_f" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+rec = re.compile(r'\{push_session,\s*\{<<"([^"]*)">>,<<"([^"]*)">>\},\s*'
+                 r'\{[^}]*\},\s*\{[^}]*\},\s*<<"([^"]*)">>')
+for user, host, node in rec.findall(text):
+    print("%s@%s %s" % (user, host, node))
+PY
+	_rc=$?
+	rm -f "$_f"
+	return $_rc
 }
 
 # The component answers a XEP-0199 ping through ejabberd: it is connected
