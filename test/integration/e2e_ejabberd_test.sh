@@ -31,19 +31,6 @@ cleanup() {
 trap cleanup EXIT
 e2e_start || { echo "Bail out! cannot set up the end-to-end world"; exit 1; }
 
-count() { [ -f "$1" ] && wc -l <"$1" | tr -d ' ' || echo 0; }
-# The last request a mock recorded, as one JSON object.
-last() { tail -1 "$1"; }
-jq_() {	# JSON EXPR: evaluate a Python expression on d = the JSON
-	/usr/bin/python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-print(eval(sys.argv[2]))' "$1" "$2"
-}
-wait_count() {	# FILE N SECONDS
-	tap_wait_for "[ \$(count '$1') -ge $2 ]" "$3"
-}
-ejabberd_saw() { grep -c "$1" "$E2E_SERVER_LOG"; }
-
 apns_token=$(printf 'a1%.0s' $(seq 32))
 voip_token=$(printf 'c3%.0s' $(seq 32))
 dave_token=$(printf 'd4%.0s' $(seq 32))
@@ -62,8 +49,26 @@ rejected_wait() {	# USER NODE
 sessions() {	# USER NODE: how many push sessions ejabberd holds for them
 	ejabberd_push_sessions | grep -c "^$1@localhost $2\$"
 }
-rows() {	# NODE: how many registrations the node has in PostgreSQL
-	psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from devices where node = '$1'"
+# USER NODE: ejabberd got cancel/item-not-found for the node and deleted
+# the push session (mod_push:notify/5, then delete_session/3).
+disabled_by_ejabberd() {
+	tap_wait_for "[ \$(rejected $1 '$2') -ge 1 ]" 10
+	tap_ok $? "$1: ejabberd receives the error and disables push at once"
+	grep "rejected notification for $1@localhost ($2)" "$E2E_SERVER_LOG" |
+		grep -q "(item-not-found) (cancel)"
+	tap_ok $? "$1: the error is cancel/item-not-found"
+	tap_wait_for "[ \$(sessions $1 '$2') = 0 ]" 20
+	tap_ok $? "$1: ejabberd deleted the push session"
+}
+# USER PROVIDER TOKEN [SECOND-TOKEN]: the phone registers at xpushd and
+# enables push at ejabberd; prints the node.
+push_on() {
+	_out=$(e2e_client --jid "$1@localhost" -- command push.localhost register-device \
+		provider="$2" device-token="$3" ${4:+device-second-token="$4"})
+	_node=$(e2e_field "$_out" node)
+	e2e_client --jid "$1@localhost" -- enable-push push.localhost "$_node" \
+		"$(e2e_field "$_out" secret)" >/dev/null
+	echo "$_node"
 }
 
 # --- Alice: APNs
@@ -81,16 +86,16 @@ tap_is "$(ejabberd_push_sessions | grep -c "^alice@localhost $node\$")" "1" \
 	"ejabberd stored Alice's push session"
 
 e2e_client --jid bob@localhost -- send alice@localhost "hello alice" >/dev/null
-wait_count "$E2E_APNS_RECORD" 1 15
+e2e_wait_count "$E2E_APNS_RECORD" 1 15
 tap_ok $? "Bob writes: the APNs mock receives a push"
-r=$(last "$E2E_APNS_RECORD")
-tap_is "$(jq_ "$r" 'd["path"]')" "/3/device/$apns_token" "to Alice's device token"
-tap_is "$(jq_ "$r" 'd["headers"]["apns-push-type"] + " " + d["headers"]["apns-priority"]')" "alert 10" \
+r=$(e2e_last "$E2E_APNS_RECORD")
+tap_is "$(e2e_jq "$r" 'd["path"]')" "/3/device/$apns_token" "to Alice's device token"
+tap_is "$(e2e_jq "$r" 'd["headers"]["apns-push-type"] + " " + d["headers"]["apns-priority"]')" "alert 10" \
 	"an alert with priority 10"
-b=$(jq_ "$r" 'd["body"]')
+b=$(e2e_jq "$r" 'd["body"]')
 # mod_push:make_summary puts the message's full 'from' (with Bob's
 # resource) in last-message-sender; the payload carries the bare JID.
-tap_is "$(jq_ "$b" 'd["account"] + "|" + d["sender"] + "|" + d["body"]')" "alice@localhost|bob@localhost|hello alice" \
+tap_is "$(e2e_jq "$b" 'd["account"] + "|" + d["sender"] + "|" + d["body"]')" "alice@localhost|bob@localhost|hello alice" \
 	"payload keys account, sender, body as Tigase apps read them"
 # mod_push:notify/7 logs this (debug) when the publish IQ's result arrives.
 tap_wait_for "grep -q 'push.localhost accepted notification for alice@localhost ($node)' '$E2E_SERVER_LOG'" 10
@@ -102,30 +107,21 @@ tap_ok $? "the publish came from the server's domain and was accepted"
 
 
 # --- Carol: FCM
-out=$(e2e_client --jid carol@localhost -- command push.localhost register-device \
-	provider=fcm-http-v1 device-token="fcm-token-carol-0001")
-cnode=$(e2e_field "$out" node)
-csecret=$(e2e_field "$out" secret)
-e2e_client --jid carol@localhost -- enable-push push.localhost "$cnode" "$csecret" >/dev/null
+cnode=$(push_on carol fcm-http-v1 fcm-token-carol-0001)
 e2e_client --jid bob@localhost -- send carol@localhost "hi carol" >/dev/null
 tap_wait_for "grep -q 'messages:send' '$E2E_FCM_RECORD' 2>/dev/null" 15
 tap_ok $? "Bob writes to Carol: the FCM mock receives messages:send"
 r=$(grep 'messages:send' "$E2E_FCM_RECORD" | tail -1)
-m=$(jq_ "$r" 'json.dumps(d["body"]["message"])')
-tap_is "$(jq_ "$m" 'd["token"] + "|" + d["android"]["priority"] + "|" + d["data"]["body"] + "|" + d["data"]["sender"]')" \
+m=$(e2e_jq "$r" 'json.dumps(d["body"]["message"])')
+tap_is "$(e2e_jq "$m" 'd["token"] + "|" + d["android"]["priority"] + "|" + d["data"]["body"] + "|" + d["data"]["sender"]')" \
 	"fcm-token-carol-0001|HIGH|hi carol|bob@localhost" "a HIGH data message with body and sender"
 
 # --- Dave: a VoIP token, and a call
-out=$(e2e_client --jid dave@localhost -- command push.localhost register-device \
-	provider=apns-binary-api device-token="$dave_token" \
-	device-second-token="$voip_token")
-dnode=$(e2e_field "$out" node)
-dsecret=$(e2e_field "$out" secret)
-e2e_client --jid dave@localhost -- enable-push push.localhost "$dnode" "$dsecret" >/dev/null
-n=$(count "$E2E_APNS_RECORD")
+push_on dave apns-binary-api "$dave_token" "$voip_token" >/dev/null
+n=$(e2e_count "$E2E_APNS_RECORD")
 e2e_client --jid bob@localhost -- propose dave@localhost call-42 >/dev/null
-wait_count "$E2E_APNS_RECORD" $((n + 1)) 15
-r=$(last "$E2E_APNS_RECORD")
+e2e_wait_count "$E2E_APNS_RECORD" $((n + 1)) 15
+r=$(e2e_last "$E2E_APNS_RECORD")
 # ejabberd's notification says nothing of the call: mod_push:make_summary
 # returns no form for a message without a body, and nothing adds the
 # tigase:push:jingle:0 element that the tests' Prosody module adds (as
@@ -133,73 +129,57 @@ r=$(last "$E2E_APNS_RECORD")
 # (need_to_store: store_empty_body defaults to unless_chat_state), so
 # mod_push:offline_message publishes an empty notification, and xpushd
 # wakes the app silently through the alert token, not the VoIP one.
-tap_is "$(jq_ "$r" 'd["path"] + " " + d["headers"]["apns-push-type"] + " " + d["headers"]["apns-priority"]')" \
+tap_is "$(e2e_jq "$r" 'd["path"] + " " + d["headers"]["apns-push-type"] + " " + d["headers"]["apns-priority"]')" \
 	"/3/device/$dave_token background 5" \
 	"a Jingle call proposal through ejabberd becomes a background push to the alert token"
-b=$(jq_ "$r" 'd["body"]')
-tap_is "$(jq_ "$b" 'json.dumps(d, sort_keys=True)')" \
+b=$(e2e_jq "$r" 'd["body"]')
+tap_is "$(e2e_jq "$b" 'json.dumps(d, sort_keys=True)')" \
 	'{"account": "dave@localhost", "aps": {"content-available": 1}}' \
 	"content-available and the account, nothing else"
 
 # --- Unregistering stops pushes, and ejabberd forgets the session
 out=$(e2e_client --jid carol@localhost -- command push.localhost unregister-device \
 	provider=fcm-http-v1 device-token="fcm-token-carol-0001")
-tap_is "$(jq_ "$out" 'd["status"]')" "completed" "Carol unregisters her device"
+tap_is "$(e2e_jq "$out" 'd["status"]')" "completed" "Carol unregisters her device"
 n=$(grep -c 'messages:send' "$E2E_FCM_RECORD")
 tap_is "$(sessions carol "$cnode")" "1" "ejabberd still holds Carol's push session"
 e2e_client --jid bob@localhost -- send carol@localhost "are you there?" >/dev/null
-tap_wait_for "[ \$(rejected carol '$cnode') -ge 1 ]" 10
-tap_ok $? "the next publish gets an error, and ejabberd disables push at once"
-grep "rejected notification for carol@localhost ($cnode)" "$E2E_SERVER_LOG" | grep -q "(item-not-found) (cancel)"
-tap_ok $? "the error is cancel/item-not-found"
-tap_wait_for "[ \$(sessions carol '$cnode') = 0 ]" 20
-tap_ok $? "ejabberd deleted Carol's push session"
+disabled_by_ejabberd carol "$cnode"
 tap_is "$(grep -c 'messages:send' "$E2E_FCM_RECORD")" "$n" "and no push reached FCM"
 
 # --- A token the provider reports Unregistered
-out=$(e2e_client --jid erin@localhost -- command push.localhost register-device \
-	provider=apns-binary-api device-token="$dead_token")
-enode=$(e2e_field "$out" node)
-e2e_client --jid erin@localhost -- enable-push push.localhost "$enode" "$(e2e_field "$out" secret)" >/dev/null
+enode=$(push_on erin apns-binary-api "$dead_token")
 e2e_client --jid bob@localhost -- send erin@localhost "hello erin" >/dev/null
-tap_wait_for "[ \"\$(rows '$enode')\" = 0 ]" 20
+tap_wait_for "[ \"\$(e2e_rows '$enode')\" = 0 ]" 20
 tap_ok $? "APNs says Unregistered: xpushd deletes the registration"
-tap_wait_for "[ \$(rejected erin '$enode') -ge 1 ]" 10
-tap_ok $? "ejabberd receives the error and disables push"
-grep "rejected notification for erin@localhost ($enode)" "$E2E_SERVER_LOG" | grep -q "(item-not-found) (cancel)"
-tap_ok $? "the error is cancel/item-not-found"
-tap_wait_for "[ \$(sessions erin '$enode') = 0 ]" 20
-tap_ok $? "ejabberd deleted Erin's push session"
+disabled_by_ejabberd erin "$enode"
 
 # --- A transient provider failure never costs the user a registration:
 # ejabberd would drop the session at the first non-wait error.
-out=$(e2e_client --jid admin@localhost -- command push.localhost register-device \
-	provider=apns-binary-api device-token="$busy_token")
-anode=$(e2e_field "$out" node)
-e2e_client --jid admin@localhost -- enable-push push.localhost "$anode" "$(e2e_field "$out" secret)" >/dev/null
+anode=$(push_on admin apns-binary-api "$busy_token")
 e2e_client --jid bob@localhost -- send admin@localhost "hello admin" >/dev/null
 tap_wait_for "[ \$(rejected_wait admin '$anode') -ge 1 ]" 20
 tap_ok $? "APNs 503: ejabberd gets a wait error and keeps push enabled"
 tap_is "$(rejected admin "$anode")" "0" "ejabberd does not disable push"
 tap_is "$(sessions admin "$anode")" "1" "ejabberd still holds the push session"
-tap_is "$(rows "$anode")" "1" "the registration stays"
+tap_is "$(e2e_rows "$anode")" "1" "the registration stays"
 
 # --- The admin commands, through the admin's real client and ejabberd
 p12=$(base64 -w 0 "$E2E_DIR/apns/client.p12")
 out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
 	provider=apns-binary-api certificate="$p12" password=secret)
-tap_is "$(jq_ "$out" 'd["status"] + " " + str("not-after" in d["fields"] and "subject" in d["fields"])')" \
+tap_is "$(e2e_jq "$out" 'd["status"] + " " + str("not-after" in d["fields"] and "subject" in d["fields"])')" \
 	"completed True" "set-apns-certificate stores a good PKCS#12 and shows subject and expiry"
 out=$(e2e_client --jid admin@localhost -- command push.localhost set-apns-certificate \
 	provider=apns-binary-api certificate="$p12" password=wrong)
 # ejabberd routes the IQ error unchanged, the application condition too.
-tap_is "$(jq_ "$out" 'd["error_type"] + "/" + d["condition"] + "/" + d["app_condition"] + ": " + d["text"]')" \
+tap_is "$(e2e_jq "$out" 'd["error_type"] + "/" + d["condition"] + "/" + d["app_condition"] + ": " + d["text"]')" \
 	"modify/bad-request/bad-payload: certificate: the password does not open the PKCS#12 file" \
 	"a wrong password is refused with an IQ error"
 out=$(e2e_client --jid bob@localhost -- command push.localhost list-devices)
-tap_is "$(jq_ "$out" 'd.get("condition")')" "forbidden" "list-devices is refused to a non-admin"
+tap_is "$(e2e_jq "$out" 'd.get("condition")')" "forbidden" "list-devices is refused to a non-admin"
 out=$(e2e_client --jid admin@localhost -- command push.localhost list-devices jid=alice@localhost)
-tap_is "$(jq_ "$out" 'len(d["fields"]["_items"])')" "1" "list-devices shows Alice's registration to an admin"
+tap_is "$(e2e_jq "$out" 'len(d["fields"]["_items"])')" "1" "list-devices shows Alice's registration to an admin"
 
 # --- ejabberd restarts: xpushd connects again, and the push session that
 # mod_push stored in Mnesia (the spool survives) still works.
@@ -208,20 +188,20 @@ ejabberd_start_server >/dev/null 2>&1
 tap_ok $? "ejabberd stops and starts again"
 tap_wait_for "e2e_component_up" 60
 tap_ok $? "xpushd is connected again as push.localhost"
-n=$(count "$E2E_APNS_RECORD")
+n=$(e2e_count "$E2E_APNS_RECORD")
 e2e_client --jid bob@localhost -- send alice@localhost "still there?" >/dev/null
-wait_count "$E2E_APNS_RECORD" $((n + 1)) 15
+e2e_wait_count "$E2E_APNS_RECORD" $((n + 1)) 15
 tap_ok $? "Bob writes: Alice's phone gets the push after the restart"
-r=$(last "$E2E_APNS_RECORD")
-tap_is "$(jq_ "$r" 'd["path"] + " " + json.loads(d["body"])["body"]')" "/3/device/$apns_token still there?" \
+r=$(e2e_last "$E2E_APNS_RECORD")
+tap_is "$(e2e_jq "$r" 'd["path"] + " " + json.loads(d["body"])["body"]')" "/3/device/$apns_token still there?" \
 	"to Alice's token, with the new message"
 
 # --- Every publish answered, no non-wait error for a transient failure
 out=$(e2e_client --jid admin@localhost -- command push.localhost get-statistics)
-st=$(jq_ "$out" 'json.dumps(d["fields"])')
-tap_is "$(jq_ "$st" 'int(d["publishes-received"]) - sum(int(d[k]) for k in ("publishes-ok", "publishes-unknown-node", "publishes-forbidden", "publishes-malformed", "publishes-wait", "publishes-failed"))')" \
-	"$(jq_ "$st" 'int(d["in-flight"])')" "every publish received is answered or still in flight"
-tap_is "$(jq_ "$st" 'd["publishes-failed"] + "/" + d["publishes-malformed"] + "/" + d["publishes-forbidden"]')" \
+st=$(e2e_jq "$out" 'json.dumps(d["fields"])')
+tap_is "$(e2e_jq "$st" 'int(d["publishes-received"]) - sum(int(d[k]) for k in ("publishes-ok", "publishes-unknown-node", "publishes-forbidden", "publishes-malformed", "publishes-wait", "publishes-failed"))')" \
+	"$(e2e_jq "$st" 'int(d["in-flight"])')" "every publish received is answered or still in flight"
+tap_is "$(e2e_jq "$st" 'd["publishes-failed"] + "/" + d["publishes-malformed"] + "/" + d["publishes-forbidden"]')" \
 	"0/0/0" "no publish failed with a non-wait error for a transient reason"
 tap_is "$(grep -c 'disabling push' "$E2E_SERVER_LOG")" "2" \
 	"ejabberd disabled push only for the two dead registrations"

@@ -11,6 +11,12 @@
 #	e2e_server_available	the chosen server is installed
 #	e2e_server_log	prints the server's log file name (diagnostics)
 #	e2e_stop	stops everything it started, by PID
+#	e2e_count FILE		lines in a mock's record (0 if none yet)
+#	e2e_last FILE		the last request a mock recorded (JSON)
+#	e2e_wait_count FILE N SECONDS	waits until the record has N lines
+#				(uses tap_wait_for: source tap.sh)
+#	e2e_jq JSON EXPR	a Python expression on d = the parsed JSON
+#	e2e_rows NODE		the node's registrations in PostgreSQL
 #
 # E2E_SERVER chooses the server: prosody (the default) or ejabberd
 # (test/lib/prosody.sh, test/lib/ejabberd.sh).  Set it before e2e_start.
@@ -205,4 +211,26 @@ e2e_field() {	# JSON FIELD
 d = json.loads(sys.argv[1])
 v = d.get("fields", {}).get(sys.argv[2], "")
 print(v if isinstance(v, str) else " ".join(v))' "$1" "$2"
+}
+
+e2e_count() {	# FILE
+	if [ -f "$1" ]; then wc -l <"$1" | tr -d ' '; else echo 0; fi
+}
+
+e2e_last() {	# FILE
+	tail -1 "$1"
+}
+
+e2e_wait_count() {	# FILE N SECONDS
+	tap_wait_for "[ \$(e2e_count '$1') -ge $2 ]" "$3"
+}
+
+e2e_jq() {	# JSON EXPR
+	/usr/bin/python3 -c 'import json, sys
+d = json.loads(sys.argv[1])
+print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+e2e_rows() {	# NODE
+	psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from devices where node = '$1'"
 }
