@@ -40,19 +40,13 @@ busy_token=5030$(printf '11%.0s' $(seq 30))
 # an error: type wait is "temporarily" and changes nothing; any other type
 # spawns delete_session, at the first such error ("disabling push").
 # Prosody counts errors instead (push_max_errors, 16 by default).
-rejected() {	# USER NODE
-	grep -c "push.localhost rejected notification for $1@localhost ($2), disabling push" "$E2E_SERVER_LOG"
-}
-rejected_wait() {	# USER NODE
-	grep -c "push.localhost rejected notification for $1@localhost ($2) temporarily" "$E2E_SERVER_LOG"
-}
 sessions() {	# USER NODE: how many push sessions ejabberd holds for them
 	ejabberd_push_sessions | grep -c "^$1@localhost $2\$"
 }
 # USER NODE: ejabberd got cancel/item-not-found for the node and deleted
 # the push session (mod_push:notify/5, then delete_session/3).
 disabled_by_ejabberd() {
-	tap_wait_for "[ \$(rejected $1 '$2') -ge 1 ]" 10
+	tap_wait_for "[ \$(e2e_push_disabled '$2') -ge 1 ]" 10
 	tap_ok $? "$1: ejabberd receives the error and disables push at once"
 	grep "rejected notification for $1@localhost ($2)" "$E2E_SERVER_LOG" |
 		grep -q "(item-not-found) (cancel)"
@@ -158,9 +152,9 @@ disabled_by_ejabberd erin "$enode"
 # ejabberd would drop the session at the first non-wait error.
 anode=$(push_on admin apns-binary-api "$busy_token")
 e2e_client --jid bob@localhost -- send admin@localhost "hello admin" >/dev/null
-tap_wait_for "[ \$(rejected_wait admin '$anode') -ge 1 ]" 20
+tap_wait_for "[ \$(e2e_push_waited '$anode') -ge 1 ]" 20
 tap_ok $? "APNs 503: ejabberd gets a wait error and keeps push enabled"
-tap_is "$(rejected admin "$anode")" "0" "ejabberd does not disable push"
+tap_is "$(e2e_push_disabled "$anode")" "0" "ejabberd does not disable push"
 tap_is "$(sessions admin "$anode")" "1" "ejabberd still holds the push session"
 tap_is "$(e2e_rows "$anode")" "1" "the registration stays"
 

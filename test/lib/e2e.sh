@@ -17,6 +17,13 @@
 #				(uses tap_wait_for: source tap.sh)
 #	e2e_jq JSON EXPR	a Python expression on d = the parsed JSON
 #	e2e_rows NODE		the node's registrations in PostgreSQL
+#	e2e_push_disabled NODE	how often the server disabled push for the
+#				node after an error reply (Prosody only
+#				after push_max_errors errors: set
+#				PROSODY_PUSH_MAX_ERRORS=1 to see it at once;
+#				ejabberd at the first non-wait error)
+#	e2e_push_waited NODE	how often the server took a wait error for
+#				the node without counting it
 #
 # E2E_SERVER chooses the server: prosody (the default) or ejabberd
 # (test/lib/prosody.sh, test/lib/ejabberd.sh).  Set it before e2e_start.
@@ -233,4 +240,22 @@ print(eval(sys.argv[2]))' "$1" "$2"
 
 e2e_rows() {	# NODE
 	psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from devices where node = '$1'"
+}
+
+# The servers' log lines, from their sources: Prosody's mod_cloud_notify
+# (handle_push_error; the identifier is "push-jid<node") and ejabberd's
+# mod_push.erl (notify/5).  Prosody logs the wait case at debug level, as
+# the test Prosody does by default.
+e2e_push_disabled() {	# NODE
+	case "$E2E_SERVER" in
+	prosody) grep -cF "Disabling push notifications for identifier 'push.localhost<$1'" "$E2E_SERVER_LOG" ;;
+	ejabberd) grep -c "push.localhost rejected notification for [^ ]* ($1), disabling push" "$E2E_SERVER_LOG" ;;
+	esac
+}
+
+e2e_push_waited() {	# NODE
+	case "$E2E_SERVER" in
+	prosody) grep -F "for identifier 'push.localhost<$1': NOT increasing error count" "$E2E_SERVER_LOG" | grep -c "^" ;;
+	ejabberd) grep -c "push.localhost rejected notification for [^ ]* ($1) temporarily" "$E2E_SERVER_LOG" ;;
+	esac
 }
