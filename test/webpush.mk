@@ -1,0 +1,14 @@
+# test/webpush.mk: webpush.so.  rfc8291_test reproduces RFC 8291
+# Appendix A byte for byte; webpush_test.sh drives the module (dlopened
+# by test/integration/webpush_test) against test/mock/webpush_mock.py,
+# which holds the subscriptions' private keys, checks VAPID and decrypts
+# every push (Debian: python3-h2, python3-cryptography);
+# webpush_e2e_test.sh goes through Prosody and xpushd.
+check_PROGRAMS += test/unit/rfc8291_test
+TESTS += test/unit/rfc8291_test
+test_unit_rfc8291_test_SOURCES = test/unit/rfc8291_test.c \
+	$(XP_WEBPUSH_CRYPTO) test/lib/tap.h
+test_unit_rfc8291_test_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS) \
+	$(JSONC_CFLAGS)
+test_unit_rfc8291_test_LDADD = plugins/lib/libxpplug.la $(OPENSSL_LIBS) \
+	$(JSONC_LIBS)
