@@ -12,3 +12,17 @@ test_unit_rfc8291_test_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS) \
 	$(JSONC_CFLAGS)
 test_unit_rfc8291_test_LDADD = plugins/lib/libxpplug.la $(OPENSSL_LIBS) \
 	$(JSONC_LIBS)
+
+check_PROGRAMS += test/integration/webpush_test
+test_integration_webpush_test_SOURCES = test/integration/webpush_test.c \
+	$(XP_WEBPUSH_CRYPTO) test/lib/provider_harness.c \
+	test/lib/provider_harness.h test/lib/tap.h plugins/provider.h
+test_integration_webpush_test_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) \
+	$(OPENSSL_CFLAGS) $(JSONC_CFLAGS) $(LIBEVENT_CFLAGS)
+test_integration_webpush_test_LDADD = plugins/lib/libxpplug.la \
+	$(CURL_LIBS) $(OPENSSL_LIBS) $(JSONC_LIBS) $(LIBEVENT_LIBS) \
+	$(LTDL_LIBS)
+EXTRA_test_integration_webpush_test_DEPENDENCIES = plugins/webpush.la \
+	xpushd-vapid
+TESTS += test/integration/webpush_test.sh
+EXTRA_DIST += test/integration/webpush_test.sh test/mock/webpush_mock.py
