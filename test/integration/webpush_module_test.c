@@ -6,8 +6,8 @@
  * body cut to fit, every failure answer, a relayed Push 2.0 payload,
  * HTTP/2 and HTTP/1.1, connection reuse, and a throughput figure.
  *
- * Usage: webpush_test DIR [N], where DIR holds tls.crt, tls.key,
- * vapid.pem and server.pem (webpush_test.sh makes them); N pushes for
+ * Usage: webpush_module_test DIR [N], where DIR holds tls.crt, tls.key,
+ * vapid.pem and server.pem (webpush_module_test.sh makes them); N pushes for
  * the throughput figure (default 300; scripts/bench.sh asks for more).
  * The module is $top_builddir/plugins/.libs/webpush.so; the mocks are
  * started and killed here.
@@ -765,7 +765,7 @@ main(int argc, char **argv)
 	int n;
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: webpush_test DIR [N]\n");
+		fprintf(stderr, "usage: webpush_module_test DIR [N]\n");
 		return 2;
 	}
 	dir = argv[1];
