@@ -46,6 +46,11 @@
  * (curl reuses them; over HTTP/2 requests wait for a stream rather than
  * open another connection).  At most pool-size x WP_CONN_STREAMS requests
  * are handed to curl at once, the rest wait in order.
+ *
+ * Cost per push: the encryption is most of it, and of that the fresh
+ * ephemeral key pair and the ECDH that RFC 8291 requires for every
+ * message; the subscription's point is checked on the curve once, at
+ * registration (check_token), and the derive does not check it again.
  */
 #include "config.h"
 
@@ -66,7 +71,14 @@
 #include "plugins/fcm.h"
 #include "plugins/webpush.h"
 
-#define WP_CONN_STREAMS		100	/* requests in flight per connection */
+/*
+ * Requests in flight per connection.  libcurl's multi_socket runs every
+ * transfer on a socket when that socket has an event, so each answer on a
+ * connection costs in proportion to its transfers in flight: with 100, a
+ * deep queue to a slow push service tripled the CPU per push; with 32 it
+ * stays flat (BENCHMARKS.md, "Web Push").
+ */
+#define WP_CONN_STREAMS		32
 #define WP_JWT_CACHE		64	/* origins whose JWT is kept */
 #define WP_TOPIC_LEN		32	/* RFC 8030 section 5.4 */
 #define WP_IDLE_MAX		256	/* easy handles kept for reuse */
@@ -690,7 +702,7 @@ wp_prepare_relay(struct wp *w, struct wp_req *req, const struct xp_push *p,
 			return -1;
 		free(origin);
 		req->url = pu_strdup(p->token);
-	} else if (wp_sub_parse(p->token, &sub, error_r) == 0) {
+	} else if (wp_sub_parse(p->token, false, &sub, error_r) == 0) {
 		req->url = sub.endpoint;
 		sub.endpoint = NULL;
 		wp_sub_free(&sub);
@@ -729,7 +741,7 @@ wp_prepare(struct wp *w, struct wp_req *req, const struct xp_push *p,
 	size_t pad;
 	int rc = 1;
 
-	if (wp_sub_parse(p->token, &sub, error_r) == -1)
+	if (wp_sub_parse(p->token, false, &sub, error_r) == -1)
 		return -1;
 	if ((json.data = malloc(WP_JSON_INITIAL)) == NULL)
 		abort();
@@ -769,7 +781,7 @@ wp_check_token(void *self, const char *token, bool voip, char **error_r)
 		    "subscription");
 		return -1;
 	}
-	if (wp_sub_parse(token, &sub, error_r) == -1)
+	if (wp_sub_parse(token, true, &sub, error_r) == -1)
 		return -1;
 	wp_sub_free(&sub);
 	return 0;
