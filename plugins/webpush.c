@@ -291,29 +291,8 @@ wp_easy_get(struct wp *w)
 		free(h);
 		return e;
 	}
-	if ((e = curl_easy_init()) == NULL)
-		abort();
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-#else
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS, CURLPROTO_HTTPS);
-#endif
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, w->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    w->timeout_ms < 10000 ? w->timeout_ms : 10000L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "xpushd/" PACKAGE_VERSION);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, wp_write_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, wp_header_cb);
-	if (w->ca_file != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, w->ca_file);
-	if (w->no_proxy) {
-		curl_easy_setopt(e, CURLOPT_PROXY, "");
-		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
-	}
-	return e;
+	return fcm_curl_easy(w->timeout_ms, w->ca_file, w->no_proxy,
+	    wp_write_cb, wp_header_cb);
 }
 
 static void
@@ -937,9 +916,7 @@ wp_create(const struct xp_host *host, const void *block, const char *id,
 	w->queue_max = (size_t)h->opt_int(h, block, "queue-size");
 	w->flight_max = (size_t)h->opt_int(h, block, "pool-size") *
 	    WP_CONN_STREAMS;
-	w->no_proxy = getenv("https_proxy") == NULL &&
-	    getenv("HTTPS_PROXY") == NULL && getenv("all_proxy") == NULL &&
-	    getenv("ALL_PROXY") == NULL;
+	w->no_proxy = fcm_curl_no_proxy();
 	w->curl = fcm_curl_new(h->base, h->opt_int(h, block, "pool-size"),
 	    wp_curl_done);
 	h->log(h, XP_LOG_INFO, "VAPID applicationServerKey %s, subject %s",
