@@ -8,7 +8,9 @@
  * null,"keys":{"p256dh":...,"auth":...}}; check_token refuses anything
  * else with a sentence saying what is wrong (webpush_crypto.c).
  *
- * A push is a JSON object with the keys the APNs payload carries (account,
+ * A push (of the register-device dialect, XP_PROFILE_TIGASE: browsers
+ * register no other way; other profiles are XP_PERMANENT) is a JSON
+ * object with the keys the APNs payload carries (account,
  * sender, body, unread-messages, nickname, encrypted, iv; and type "call",
  * sid and media for a Jingle call), each only when the publish carried it
  * and the block's payload-keys allows it to leave the server.  It is
@@ -785,7 +787,12 @@ wp_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 		rc = -1;
 	else if (p->relay != NULL)
 		rc = wp_prepare_relay(w, req, p, &err);
-	else
+	else if (p->profile != XP_PROFILE_TIGASE) {
+		/* Browsers register with register-device: one layout. */
+		err = pu_strdup("webpush.so writes the register-device "
+		    "payload only, not this dialect's");
+		rc = 1;
+	} else
 		rc = wp_prepare(w, req, p, &err);
 	if (rc != 0) {
 		/* -1: the subscription is unusable; 1: this push is. */

@@ -524,6 +524,12 @@ test_failures(void *self)
 	r = push(self, &p);
 	is_int(r.outcome, XP_TEMPORARY, "connection refused: XP_TEMPORARY "
 	    "(%s)", r.reason);
+	p = message(gone = subscribe(&mock, NULL));
+	p.profile = XP_PROFILE_P2;
+	r = push(self, &p);
+	is_int(r.outcome, XP_PERMANENT, "a p2-dialect push: XP_PERMANENT, "
+	    "no payload of that layout (%s)", r.reason);
+	free(gone);
 	p = message("{\"endpoint\":\"https://127.0.0.1:1/x\"}");
 	r = push(self, &p);
 	is_int(r.outcome, XP_INVALID_TOKEN, "a stored token that is no "
