@@ -33,7 +33,8 @@
  * and key are the user's server's; the token is then the endpoint URL
  * (or a subscription whose endpoint is used).
  *
- * Answers (RFC 8030 sections 5, 6.2 and 8.4, RFC 8292 section 4.2): 2xx
+ * Answers (RFC 8030 sections 5, 7.2, 7.3 and 8.4, RFC 8292 sections 2
+ * and 4.2): 2xx
  * sent (201 Created is the specified one); 404 and 410 the subscription
  * is gone: XP_INVALID_TOKEN, the core deletes the registration under its
  * mass-deletion guard; 413 XP_PERMANENT; 429 XP_RATE_LIMITED with

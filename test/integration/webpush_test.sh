@@ -2,9 +2,12 @@
 # Web Push end to end: Debian's Prosody with mod_cloud_notify, xpushd with
 # a webpush block (webpush.so), the Web Push mock as the browser's push
 # service (it holds the subscriptions' private keys, verifies VAPID and
-# decrypts), real XMPP clients (slixmpp).  A browser client (Converse.js
-# style) registers its PushSubscription with register-device, enables push
-# at its server and goes away; Bob writes; the mock decrypts the push.
+# decrypts), real XMPP clients (slixmpp).  A browser client registers its
+# PushSubscription (W3C Push API, toJSON(), as the mock hands it out) with
+# register-device, enables push at its server with the node and secret
+# (the <enable/> with a publish-options secret, as Converse.js sends it in
+# src/plugins/push/utils.js, enablePushAppServer) and goes away; Bob
+# writes; the mock decrypts the push.
 # Then every failure answer, and subscriptions xpushd refuses.  TAP output.
 . "$top_srcdir/test/lib/tap.sh"
 . "$top_srcdir/test/lib/e2e.sh"
