@@ -18,11 +18,6 @@
 #   soak          5,000 publishes/s for 10 minutes, RSS sampled every 10 s
 #   fcm-full      50,000 publishes at full speed through the FCM mock
 #   fcm-rate      5,000 publishes/s for 60 s through the FCM mock
-#   webpush       webpush.so on its own (test/integration/webpush_module_test)
-#                 against the Web Push mock: 5,000 pushes at once, pushes/s
-#                 (the Python mock, which decrypts each, is the bound), CPU
-#                 per push, and the RFC 8291 encryption's cost with the
-#                 ECDH's share
 #
 # --quick shrinks everything (20,000 devices, runs of seconds) for CI and
 # for trying things; --runs picks runs (comma separated, in the order
@@ -40,8 +35,7 @@ BUILD=${XPUSHD_BENCH_BUILD:-$top/build-bench}
 quick=0
 keep=0
 profile=0
-runs=apns-cold,memory,apns-warm,apns-rate,soak,fcm-full,fcm-rate,webpush
-WEBPUSH_N=5000
+runs=apns-cold,memory,apns-warm,apns-rate,soak,fcm-full,fcm-rate
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -64,7 +58,6 @@ if [ $profile = 1 ]; then
 elif [ $quick = 1 ]; then
 	DEVICES=20000 COLD=5000 WARM=10000 RATE=5000 RATE_S=5 SETTLE=2
 	FCM_DEVICES=5000 FCM_FULL=5000 SOAK_S=20 SOAK_EVERY=1
-	WEBPUSH_N=500
 else
 	DEVICES=1000000 COLD=200000 WARM=200000 RATE=5000 RATE_S=60 SETTLE=12
 	FCM_DEVICES=50000 FCM_FULL=50000 SOAK_S=600 SOAK_EVERY=10
@@ -313,20 +306,6 @@ if [ $fcm = 1 ]; then
 	    --devices "$FCM_DEVICES" --rate "$RATE" --duration "$RATE_S" \
 	    --drain-timeout 60 \
 	    $fcmc "$fcmcmd"
-fi
-
-if want webpush && [ $profile = 0 ]; then
-	(cd "$BUILD" && make test/integration/webpush_module_test >>make.out \
-	    2>&1) || die "build failed: see $BUILD/make.out"
-	top_srcdir=$top top_builddir=$BUILD sh \
-	    "$top/test/integration/webpush_module_test.sh" "$WEBPUSH_N" \
-	    >"$tmp/webpush.tap" 2>"$tmp/webpush.log"
-	[ $? = 0 ] || { log "webpush: $(grep '^not ok' "$tmp/webpush.tap" |
-	    head -n 3)"; rc=1; }
-	sed -n 's/^# bench //p' "$tmp/webpush.tap" >"$tmp/webpush.json"
-	cat "$tmp/webpush.json"
-	[ -n "${XPUSHD_BENCH_OUT:-}" ] && cat "$tmp/webpush.json" \
-	    >>"$XPUSHD_BENCH_OUT"
 fi
 
 if [ $profile = 1 ]; then

@@ -29,3 +29,4 @@ EXTRA_DIST += test/integration/webpush_module_test.sh test/mock/webpush_mock.py
 
 TESTS += test/integration/webpush_test.sh
 EXTRA_DIST += test/integration/webpush_test.sh
+EXTRA_DIST += test/bench/webpush_bench.sh

@@ -9,9 +9,6 @@
 #	e2e_stop	stops everything it started, by PID
 #
 # Exports E2E_DIR, E2E_APNS_RECORD, E2E_FCM_RECORD, E2E_XPUSHD_LOG.
-# With E2E_WEBPUSH=1 also the Web Push mock (test/mock/webpush_mock.py)
-# and a provider block 'webpush' (webpush.so): E2E_WEBPUSH_RECORD,
-# E2E_WEBPUSH_ORIGIN, E2E_WEBPUSH_CA.
 . "$top_srcdir/test/lib/pg.sh"
 . "$top_srcdir/test/lib/prosody.sh"
 
@@ -134,7 +131,10 @@ CONF
 	return 0
 }
 
-# The Web Push mock (its certificate is the FCM mock's) and the block.
+# With E2E_WEBPUSH=1, e2e_start also starts the Web Push mock
+# (test/mock/webpush_mock.py, with the FCM mock's certificate) and adds a
+# provider block 'webpush' (webpush.so); exports E2E_WEBPUSH_RECORD,
+# E2E_WEBPUSH_ORIGIN and E2E_WEBPUSH_CA.
 e2e_webpush_start() {
 	E2E_WEBPUSH_RECORD=$E2E_DIR/webpush.jsonl
 	E2E_WEBPUSH_CA=$E2E_DIR/fcm-tls.crt
