@@ -98,6 +98,7 @@ struct wp_req {
 	CURL		*easy;
 	struct curl_slist *hdrs;
 	char		*url;
+	char		*origin;	/* for logs: the endpoint is a secret */
 	struct pu_buf	 body;
 	struct pu_buf	 resp;
 	long		 retry_after;	/* -1: none */
@@ -105,12 +106,6 @@ struct wp_req {
 	void		*arg;
 };
 TAILQ_HEAD(wp_reqs, wp_req);
-
-struct wp_easy {
-	SLIST_ENTRY(wp_easy) entry;
-	CURL		*easy;
-};
-SLIST_HEAD(wp_easies, wp_easy);
 
 struct wp_jwt {
 	char		*origin;
@@ -162,7 +157,7 @@ struct wp {
 	size_t		 nflight;
 	size_t		 outstanding;
 	struct fcm_curl	*curl;
-	struct wp_easies idle;
+	CURL		*idle[WP_IDLE_MAX];	/* configured, for reuse */
 	size_t		 nidle;
 	struct wp_jwt	 jwt[WP_JWT_CACHE];
 	size_t		 njwt;
@@ -284,16 +279,8 @@ wp_header_cb(char *data, size_t size, size_t n, void *arg)
 static CURL *
 wp_easy_get(struct wp *w)
 {
-	struct wp_easy *h;
-	CURL *e;
-
-	if ((h = SLIST_FIRST(&w->idle)) != NULL) {
-		SLIST_REMOVE_HEAD(&w->idle, entry);
-		w->nidle--;
-		e = h->easy;
-		free(h);
-		return e;
-	}
+	if (w->nidle > 0)
+		return w->idle[--w->nidle];
 	return fcm_curl_easy(w->timeout_ms, w->ca_file, w->no_proxy,
 	    wp_write_cb, wp_header_cb);
 }
@@ -301,16 +288,10 @@ wp_easy_get(struct wp *w)
 static void
 wp_easy_put(struct wp *w, CURL *e)
 {
-	struct wp_easy *h;
-
-	if (w->nidle >= WP_IDLE_MAX) {
+	if (w->nidle < WP_IDLE_MAX)
+		w->idle[w->nidle++] = e;
+	else
 		curl_easy_cleanup(e);
-		return;
-	}
-	h = pu_calloc(1, sizeof(*h));
-	h->easy = e;
-	SLIST_INSERT_HEAD(&w->idle, h, entry);
-	w->nidle++;
 }
 
 static void
@@ -320,6 +301,7 @@ wp_req_free(struct wp_req *req)
 		wp_easy_put(req->w, req->easy);
 	curl_slist_free_all(req->hdrs);
 	free(req->url);
+	free(req->origin);
 	pu_buf_free(&req->body);
 	pu_buf_free(&req->resp);
 	free(req);
@@ -429,7 +411,7 @@ wp_answer(struct wp *w, struct wp_req *req, CURLcode rc)
 	}
 	wp_resp_text(req, text, sizeof(text));
 	reason = pu_asprintf("Web Push: HTTP %ld from %s%s%s", status,
-	    req->url, *text != '\0' ? ": " : "", text);
+	    req->origin, *text != '\0' ? ": " : "", text);
 	if (outcome == XP_AUTH_FAILED && !w->auth_failing) {
 		w->auth_failing = true;
 		w->host->log(w->host, XP_LOG_WARN, "%s; check vapid-key-file "
@@ -677,16 +659,16 @@ wp_prepare_relay(struct wp *w, struct wp_req *req, const struct xp_push *p,
     char **error_r)
 {
 	struct wp_sub sub;
-	char *auth = NULL, *origin;
+	char *auth = NULL;
 
 	if (strncmp(p->token, "https://", 8) == 0) {
-		if ((origin = wp_origin(p->token, error_r)) == NULL)
+		if ((req->origin = wp_origin(p->token, error_r)) == NULL)
 			return -1;
-		free(origin);
 		req->url = pu_strdup(p->token);
 	} else if (wp_sub_parse(p->token, false, &sub, error_r) == 0) {
 		req->url = sub.endpoint;
-		sub.endpoint = NULL;
+		req->origin = sub.origin;
+		sub.endpoint = sub.origin = NULL;
 		wp_sub_free(&sub);
 	} else
 		return -1;
@@ -740,7 +722,8 @@ wp_prepare(struct wp *w, struct wp_req *req, const struct xp_push *p,
 	    NULL, &req->body, error_r) == -1)
 		goto done;
 	req->url = sub.endpoint;
-	sub.endpoint = NULL;
+	req->origin = sub.origin;
+	sub.endpoint = sub.origin = NULL;
 	wp_headers(w, req, p, auth);
 	rc = 0;
 done:
@@ -832,7 +815,6 @@ static void
 wp_destroy(void *self)
 {
 	struct wp *w = self;
-	struct wp_easy *h;
 	size_t i;
 
 	if (w == NULL)
@@ -841,11 +823,8 @@ wp_destroy(void *self)
 		wp_answer_all(w, &w->flight, true);
 		wp_answer_all(w, &w->ready, false);
 	}
-	while ((h = SLIST_FIRST(&w->idle)) != NULL) {
-		SLIST_REMOVE_HEAD(&w->idle, entry);
-		curl_easy_cleanup(h->easy);
-		free(h);
-	}
+	while (w->nidle > 0)
+		curl_easy_cleanup(w->idle[--w->nidle]);
 	fcm_curl_free(&w->curl);
 	for (i = 0; i < w->njwt; i++) {
 		free(w->jwt[i].origin);
@@ -898,7 +877,6 @@ wp_create(const struct xp_host *host, const void *block, const char *id,
 	w->host = host;
 	TAILQ_INIT(&w->ready);
 	TAILQ_INIT(&w->flight);
-	SLIST_INIT(&w->idle);
 	if (wp_vapid_load(h->opt_str(h, block, "vapid-key-file"), &w->vapid,
 	    error_r) == -1)
 		goto fail;
