@@ -628,17 +628,22 @@ test_http1(void)
 	free(sub);
 }
 
+/* CPU seconds this process has used. */
 static double
-secs(const struct timeval *tv)
+cpu_now(void)
 {
-	return (double)tv->tv_sec + tv->tv_usec / 1e6;
+	struct rusage u;
+
+	getrusage(RUSAGE_SELF, &u);
+	return (double)u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 +
+	    (double)u.ru_stime.tv_sec + u.ru_stime.tv_usec / 1e6;
 }
 
 /* CPU seconds per ECDH of eph with point, the way webpush.so does it. */
 static double
 ecdh_cost(EVP_PKEY *eph, const unsigned char *point, int n)
 {
-	struct rusage u0, u1;
+	double c0;
 	unsigned char secret[32];
 	EVP_PKEY *peer = EVP_PKEY_new();
 	EVP_PKEY_CTX *c;
@@ -648,7 +653,7 @@ ecdh_cost(EVP_PKEY *eph, const unsigned char *point, int n)
 	if (EVP_PKEY_copy_parameters(peer, eph) != 1 ||
 	    EVP_PKEY_set1_encoded_public_key(peer, point, 65) != 1)
 		abort();
-	getrusage(RUSAGE_SELF, &u0);
+	c0 = cpu_now();
 	for (i = 0; i < n; i++) {
 		len = sizeof(secret);
 		c = EVP_PKEY_CTX_new(eph, NULL);
@@ -658,10 +663,29 @@ ecdh_cost(EVP_PKEY *eph, const unsigned char *point, int n)
 			abort();
 		EVP_PKEY_CTX_free(c);
 	}
-	getrusage(RUSAGE_SELF, &u1);
+	c0 = (cpu_now() - c0) / n;
 	EVP_PKEY_free(peer);
-	return (secs(&u1.ru_utime) + secs(&u1.ru_stime) - secs(&u0.ru_utime) -
-	    secs(&u0.ru_stime)) / n;
+	return c0;
+}
+
+/* CPU seconds per wp_encrypt for s, with eph or fresh keys (NULL). */
+static double
+encrypt_cost(const struct wp_sub *s, EVP_PKEY *eph, int n)
+{
+	struct pu_buf b = { 0 };
+	char *err = NULL;
+	double c0 = cpu_now();
+	int i;
+
+	for (i = 0; i < n; i++) {
+		b.len = 0;
+		if (wp_encrypt(s->p256dh, s->auth, "{}", 2, 256, eph, NULL, &b,
+		    &err) == -1)
+			abort();
+	}
+	c0 = (cpu_now() - c0) / n;
+	pu_buf_free(&b);
+	return c0;
 }
 
 /* Throughput, CPU per push, and the encryption's share of it. */
@@ -672,23 +696,21 @@ test_throughput(void *self, int n)
 	struct result *rs = calloc((size_t)n, sizeof(*rs));
 	struct xp_push p = message(sub);
 	struct timespec t0, t1;
-	struct rusage u0, u1;
 	struct wp_sub s;
-	struct pu_buf b = { 0 };
 	EVP_PKEY *eph;
 	double wall, cpu, enc, fixed, ecdh;
 	int i, sent = 0, conns0, conns1;
 
 	conns0 = mock_connections(&mock);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	getrusage(RUSAGE_SELF, &u0);
+	cpu = cpu_now();
 	for (i = 0; i < n; i++) {
 		pending++;
 		if (prov->send(self, &p, sent_cb, &rs[i]) == -1)
 			pending--;
 	}
 	wait_answers();
-	getrusage(RUSAGE_SELF, &u1);
+	cpu = cpu_now() - cpu;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	for (i = 0; i < n; i++)
 		sent += rs[i].outcome == XP_SENT && rs[i].calls == 1;
@@ -699,33 +721,15 @@ test_throughput(void *self, int n)
 	    "(%d new)", conns1 - conns0 - 1);
 	wall = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) /
 	    1e9;
-	cpu = secs(&u1.ru_utime) + secs(&u1.ru_stime) - secs(&u0.ru_utime) -
-	    secs(&u0.ru_stime);
 	diag("webpush: %d pushes in %.2f s: %.0f pushes/s (the Python mock, "
 	    "which decrypts each, is the bound); CPU %.1f us per push in "
 	    "webpush.so and the host", n, wall, n / wall, cpu * 1e6 / n);
 
 	/* The encryption alone: fresh key (ECDH + keygen) vs a fixed one. */
 	wp_sub_parse(sub, true, &s, &err);
-	getrusage(RUSAGE_SELF, &u0);
-	for (i = 0; i < n; i++) {
-		b.len = 0;
-		wp_encrypt(s.p256dh, s.auth, "{}", 2, 256, NULL, NULL, &b,
-		    &err);
-	}
-	getrusage(RUSAGE_SELF, &u1);
-	enc = (secs(&u1.ru_utime) + secs(&u1.ru_stime) - secs(&u0.ru_utime) -
-	    secs(&u0.ru_stime)) / n;
+	enc = encrypt_cost(&s, NULL, n);
 	eph = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	getrusage(RUSAGE_SELF, &u0);
-	for (i = 0; i < n; i++) {
-		b.len = 0;
-		wp_encrypt(s.p256dh, s.auth, "{}", 2, 256, eph, NULL, &b,
-		    &err);
-	}
-	getrusage(RUSAGE_SELF, &u1);
-	fixed = (secs(&u1.ru_utime) + secs(&u1.ru_stime) - secs(&u0.ru_utime) -
-	    secs(&u0.ru_stime)) / n;
+	fixed = encrypt_cost(&s, eph, n);
 	ecdh = ecdh_cost(eph, s.p256dh, n);
 	diag("webpush: RFC 8291 encryption %.1f us per message, of which "
 	    "the fresh ephemeral key pair %.1f us and the ECDH %.1f us "
@@ -739,7 +743,6 @@ test_throughput(void *self, int n)
 	    cpu * 1e6 / n, enc * 1e6, (enc - fixed) * 1e6, ecdh * 1e6);
 	ok(enc > 0, "the encryption was measured");
 	EVP_PKEY_free(eph);
-	pu_buf_free(&b);
 	wp_sub_free(&s);
 	free(rs);
 	free(sub);
