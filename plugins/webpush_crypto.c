@@ -65,6 +65,7 @@ char *
 wp_origin(const char *url, char **error_r)
 {
 	const char *a = url + 8, *e;
+	char *origin, *p;
 	size_t n;
 
 	if (strncasecmp(url, "https://", 8) != 0) {
@@ -78,10 +79,14 @@ wp_origin(const char *url, char **error_r)
 		    "user information)");
 		return NULL;
 	}
-	/* RFC 6454 section 6.1: the default port is left out. */
+	/* RFC 6454 section 6.1: the default port left out, the host in
+	   lower case. */
 	if (n > 4 && memcmp(e - 4, ":443", 4) == 0)
 		n -= 4;
-	return pu_asprintf("https://%.*s", (int)n, a);
+	origin = pu_asprintf("https://%.*s", (int)n, a);
+	for (p = origin + 8; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	return origin;
 }
 
 /* A base64url member of exactly want bytes into out. */

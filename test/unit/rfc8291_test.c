@@ -253,13 +253,14 @@ test_subscriptions(void)
 {
 	struct wp_sub s;
 	char *err = NULL, big[WP_SUB_MAX + 64];
-	const char *good = "{\"endpoint\":\"https://push.example.net:443/"
+	const char *good = "{\"endpoint\":\"https://Push.Example.NET:443/"
 	    "wpush/v2/abc\",\"expirationTime\":null,\"keys\":{\"p256dh\":\""
 	    A_UA_PUBLIC "\",\"auth\":\"" A_AUTH "\"}}";
 
 	is_int(wp_sub_parse(good, true, &s, &err), 0, "PushSubscription.toJSON() "
 	    "is accepted");
-	is_str(s.origin, "https://push.example.net", "the origin drops :443");
+	is_str(s.origin, "https://push.example.net", "the origin drops :443 "
+	    "and lowers the host's case");
 	wp_sub_free(&s);
 	bad_sub("not json", "PushSubscription.toJSON()", "not JSON");
 	bad_sub("{\"keys\":{}}", "no endpoint", "no endpoint");
