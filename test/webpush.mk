@@ -30,3 +30,17 @@ EXTRA_DIST += test/integration/webpush_module_test.sh test/mock/webpush_mock.py
 TESTS += test/integration/webpush_test.sh
 EXTRA_DIST += test/integration/webpush_test.sh
 EXTRA_DIST += test/bench/webpush_bench.sh
+
+# libFuzzer: the subscription check (configure --enable-fuzzing CC=clang;
+# test/fuzz/run.sh test/fuzz/fuzz_webpush_sub).
+if FUZZING
+noinst_PROGRAMS += test/fuzz/fuzz_webpush_sub
+test_fuzz_fuzz_webpush_sub_SOURCES = test/fuzz/fuzz_webpush_sub.c \
+	$(XP_WEBPUSH_CRYPTO)
+test_fuzz_fuzz_webpush_sub_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS) \
+	$(JSONC_CFLAGS)
+test_fuzz_fuzz_webpush_sub_LDADD = plugins/lib/libxpplug.la \
+	$(OPENSSL_LIBS) $(JSONC_LIBS)
+test_fuzz_fuzz_webpush_sub_LDFLAGS = $(AM_LDFLAGS) -fsanitize=fuzzer
+endif
+EXTRA_DIST += test/fuzz/webpush.dict
