@@ -99,6 +99,7 @@ database () {
     migrations = '$top_srcdir/sql/migrations'
 }
 push () {
+$E2E_WEBPUSH_BLOCK
     'apns-binary-api' () {
         endpoint = '127.0.0.1:$E2E_APNS_PORT'
         'ca-file' = '$E2E_DIR/apns/ca.pem'
@@ -111,7 +112,6 @@ push () {
         endpoint = 'https://127.0.0.1:$E2E_FCM_PORT'
         'ca-file' = '$E2E_DIR/fcm-tls.crt'
     }
-$E2E_WEBPUSH_BLOCK
 }
 CONF
 	"$top_builddir/xpushd" --migrate -c "$E2E_DIR/xpushd.conf" \
