@@ -3,8 +3,8 @@
  * module must not use core/'s xmalloc or log (it is dlopened into xpushd
  * and linked on its own), so it gets these, one of each: allocation that
  * never returns NULL, a growable buffer, a JSON writer, base64url, UTF-8
- * cutting, OpenSSL's error queue as text and ES256 signatures.  Deferring answers is not here: the host does it
- * (plugins/provider.h).
+ * cutting, OpenSSL's error queue as text, and ES256 signatures.
+ * Deferring answers is not here: the host does it (plugins/provider.h).
  */
 #ifndef XP_PLUGIN_PU_H
 #define XP_PLUGIN_PU_H
