@@ -24,6 +24,7 @@
 #include "xml/stream.h"
 
 #define ROUTER_MAX_HANDLERS	64
+#define ROUTER_MAX_MESSAGE_HANDLERS 8
 
 struct handler {
 	const char	*name;
@@ -46,6 +47,8 @@ static struct {
 	struct link		*link;
 	struct handler		 handlers[ROUTER_MAX_HANDLERS];
 	size_t			 nhandlers;
+	struct handler		 mhandlers[ROUTER_MAX_MESSAGE_HANDLERS];
+	size_t			 nmhandlers;
 	router_stanza_fn	*message_fn;
 	void			*message_arg;
 	struct pending_iq	*sent;
@@ -104,6 +107,22 @@ router_register_iq(const char *name, const char *ns, bool set,
 	h->name = name;
 	h->ns = ns;
 	h->set = set;
+	h->fn = fn;
+	h->arg = arg;
+}
+
+void
+router_register_message_payload(const char *name, const char *ns,
+    router_iq_fn *fn, void *arg)
+{
+	struct handler *h;
+
+	if (rt.nmhandlers == ROUTER_MAX_MESSAGE_HANDLERS)
+		fatalx("router: too many message handlers");
+	h = &rt.mhandlers[rt.nmhandlers++];
+	h->name = name;
+	h->ns = ns;
+	h->set = false;
 	h->fn = fn;
 	h->arg = arg;
 }
@@ -376,6 +395,23 @@ iq_payload(const struct xml_node *iq, size_t *count_r)
 	return n == 1 ? found : NULL;
 }
 
+static struct router_req *
+req_new(struct xml_node *stanza, struct xml_node *payload, bool set)
+{
+	struct router_req *req;
+
+	req = xcalloc(1, sizeof(*req));
+	req->stanza = stanza;
+	req->payload = payload;
+	req->id = xml_node_attr(stanza, "id");
+	req->from = xml_node_attr(stanza, "from");
+	req->to = xml_node_attr(stanza, "to");
+	req->set = set;
+	gettimeofday(&req->received, NULL);
+	rt.pending++;
+	return req;
+}
+
 static void
 route_iq(struct xml_node *stanza)
 {
@@ -417,21 +453,52 @@ route_iq(struct xml_node *stanza)
 		h = &rt.handlers[i];
 		if (h->set != set || !xml_node_is(payload, h->name, h->ns))
 			continue;
-		req = xcalloc(1, sizeof(*req));
-		req->stanza = stanza;
-		req->payload = payload;
-		req->id = xml_node_attr(stanza, "id");
-		req->from = xml_node_attr(stanza, "from");
-		req->to = xml_node_attr(stanza, "to");
-		req->set = set;
-		gettimeofday(&req->received, NULL);
-		rt.pending++;
+		req = req_new(stanza, payload, set);
 		h->fn(h->arg, req);
 		return;
 	}
 	stanza_error(stanza, "cancel", "service-unavailable", NULL);
 drop:
 	xml_node_free(&stanza);
+}
+
+/*
+ * A message: to the handler of the first child element it has one for
+ * (a Push 2.0 notification, say), else to the plain message handler.
+ * Messages of type error are never answered: they go to the plain handler
+ * (or nowhere).  A handled message without a from has nobody to answer
+ * and is dropped.
+ */
+static void
+route_message(struct xml_node *stanza)
+{
+	const char *type = xml_node_attr(stanza, "type");
+	struct xml_node *c;
+	struct handler *h;
+	size_t i;
+
+	if (type == NULL || strcmp(type, "error") != 0)
+		for (c = stanza->children; c != NULL; c = c->next) {
+			if (c->type != XML_NODE_ELEMENT)
+				continue;
+			for (i = 0; i < rt.nmhandlers; i++) {
+				h = &rt.mhandlers[i];
+				if (!xml_node_is(c, h->name, h->ns))
+					continue;
+				if (xml_node_attr(stanza, "from") == NULL) {
+					log_warnx("router: message without a "
+					    "from attribute dropped");
+					xml_node_free(&stanza);
+					return;
+				}
+				h->fn(h->arg, req_new(stanza, c, false));
+				return;
+			}
+		}
+	if (rt.message_fn != NULL)
+		rt.message_fn(rt.message_arg, stanza);
+	else
+		xml_node_free(&stanza);
 }
 
 void
@@ -446,9 +513,8 @@ router_dispatch(void *arg, struct xml_node *stanza)
 	}
 	if (strcmp(stanza->name, "iq") == 0)
 		route_iq(stanza);
-	else if (strcmp(stanza->name, "message") == 0 &&
-	    rt.message_fn != NULL)
-		rt.message_fn(rt.message_arg, stanza);
+	else if (strcmp(stanza->name, "message") == 0)
+		route_message(stanza);
 	else
 		xml_node_free(&stanza);	/* presences and the rest: quietly */
 }
