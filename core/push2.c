@@ -72,6 +72,7 @@
 #include "core/push2.h"
 #include "core/rand.h"
 #include "core/router.h"
+#include "core/stats.h"
 #include "core/xmalloc.h"
 #include "xml/node.h"
 
@@ -326,6 +327,7 @@ job_finish(struct p2job *j, enum p2_outcome o, const char *text)
 	free(j->relay);
 	free(j);
 	p2.jobs--;
+	stats_in_flight(-1);
 }
 
 static void
@@ -691,6 +693,7 @@ push2_cb(void *arg, struct router_req *req)
 	j = xcalloc(1, sizeof(*j));
 	j->req = req;
 	p2.jobs++;
+	stats_in_flight(1);
 	if ((o = job_parse(j, req->payload, &text)) != P2_SENT) {
 		log_debug("push2: refused a notification from %s: %s",
 		    req->from, text != NULL ? text : answers[o].text);
