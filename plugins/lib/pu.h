@@ -3,7 +3,7 @@
  * module must not use core/'s xmalloc or log (it is dlopened into xpushd
  * and linked on its own), so it gets these, one of each: allocation that
  * never returns NULL, a growable buffer, a JSON writer, base64url, UTF-8
- * cutting, and OpenSSL's error queue as text.  Deferring answers is not here: the host does it
+ * cutting, OpenSSL's error queue as text and ES256 signatures.  Deferring answers is not here: the host does it
  * (plugins/provider.h).
  */
 #ifndef XP_PLUGIN_PU_H
@@ -94,5 +94,12 @@ int	 pu_b64url_decode(const char *, size_t len, unsigned char **out_r,
  * the first when they differ; none when the queue is empty (sslerr.c).
  */
 const char *pu_ssl_error(char *buf, size_t len, const char *none);
+
+/*
+ * A JWS ES256 signature of input with a P-256 key: r || s, base64url,
+ * malloc'd; NULL when OpenSSL fails (its error queue says why) (es256.c).
+ */
+struct evp_pkey_st;
+char	*pu_es256_sign(struct evp_pkey_st *, const void *input, size_t len);
 
 #endif
