@@ -45,7 +45,10 @@
  * only sends (its "watch for message error replies" is a TODO), so the
  * types are chosen for the draft: a subscription the provider calls dead
  * is cancel/item-not-found (stop), one this notification alone cannot
- * take is modify (not retried as it is), everything transient is wait.
+ * take is modify (not retried as it is), a Web Push service's refusal
+ * of the server's VAPID JWT or key is auth/not-authorized (the server's
+ * configuration, e.g. mod_push2's contact_uri, must change), everything
+ * transient is wait, our own provider credentials included.
  * xpushd itself does not retry: a wait error hands the retry to the
  * server, which holds the notification.
  *
@@ -105,6 +108,7 @@ enum p2_outcome {
 	P2_TEMPORARY,
 	P2_REFUSED,
 	P2_AUTH_FAILED,
+	P2_VAPID_REFUSED,
 	P2_DEADLINE,
 	P2_PROVIDER_BUSY,
 	P2_TOO_BUSY,
@@ -137,6 +141,9 @@ static const struct p2_answer {
 	    "the push provider refused this notification" },
 	[P2_AUTH_FAILED] = { "wait", "internal-server-error",
 	    "the push service is misconfigured: try again later" },
+	[P2_VAPID_REFUSED] = { "auth", "not-authorized",
+	    "the Web Push service refused the notification's VAPID JWT or "
+	    "key (RFC 8292: sub must be a mailto: or https: URI)" },
 	[P2_DEADLINE] = { "wait", "remote-server-timeout",
 	    "the push provider did not answer in time" },
 	[P2_PROVIDER_BUSY] = { "wait", "resource-constraint",
@@ -159,6 +166,7 @@ struct p2job {
 	char		*jwt;
 	char		 key[PUSH2_P256_RAW * 2];	/* base64url */
 	unsigned char	*relay;
+	bool		 web;		/* to a Web Push endpoint */
 	struct event	*timeout;
 };
 
@@ -376,7 +384,9 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 			job_finish(j, P2_REFUSED, NULL);
 		return;
 	case XP_AUTH_FAILED:
-		job_finish(j, P2_AUTH_FAILED, NULL);
+		/* A push service refuses the server's JWT, not ours. */
+		job_finish(j, j->web ? P2_VAPID_REFUSED : P2_AUTH_FAILED,
+		    NULL);
 		return;
 	}
 	job_finish(j, P2_TEMPORARY, NULL);
@@ -517,6 +527,7 @@ job_map_client(struct p2job *j, bool voip, const char **text_r)
 		return P2_NO_PAYLOAD;
 	j->token = xstrdup(j->client);
 	j->provider = xstrdup(p2.c.web);
+	j->web = true;
 	return P2_SENT;
 }
 

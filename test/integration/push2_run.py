@@ -13,18 +13,20 @@ add_rfc8292() signs an ES256 JWT over the client's claims plus sub and
 exp and puts it in <jwt key='base64 raw public key'>.  The test plays the
 client too: it holds the keys, so it decrypts what reaches the real APNs
 mock (test/mock/apns_mock) and FCM mock (test/mock/fcm_mock.py) through
-apns.so and fcm.so, and what reaches the Web Push block (testprov.so until
-webpush.so is merged: it records the relay fields).  Each failure comes
-back as the message error the draft's "Transient delivery errors" asks
-for.  TAP output."""
+apns.so and fcm.so; a Web Push client's subscription comes from the Web
+Push mock (test/mock/webpush_mock.py), which verifies the VAPID header and
+decrypts what webpush.so POSTs.  Each failure comes back as the message
+error the draft's "Transient delivery errors" asks for.  TAP output."""
 import base64
 import json
 import os
 import shutil
 import sys
 import subprocess
+import ssl
 import tempfile
 import time
+import urllib.request
 import uuid
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,6 +47,10 @@ TOPIC = "com.example.app"
 NS = "urn:xmpp:push2:0"
 MAX_DATA = 2847                 # add_sce_rfc8291's max_data_size
 RS = 4096                       # the record size add_sce_rfc8291 writes
+# mod_push2's contact_uri (the JWT's sub).  Its default, "xmpp:" .. host,
+# is refused by push services that hold to RFC 8292 section 2 (mailto: or
+# https:), as the mock does: a deployment sets it.
+CONTACT_URI = "mailto:admin@localhost"
 
 
 # --- the client's side (Snikket SDK / borogove Push2Enable) and RFC 8291
@@ -58,11 +64,21 @@ class Client:
     """A Push 2.0 client: the keys it gives its server in <enable/>
     (ua-public, auth-secret, jwt-key) and the endpoint (<client/>)."""
 
-    def __init__(self, endpoint):
+    def __init__(self, endpoint, subscription=None):
         self.endpoint = endpoint
-        self.ua = ec.generate_private_key(ec.SECP256R1())
-        self.auth = os.urandom(16)
         self.vapid = ec.generate_private_key(ec.SECP256R1())
+        self.contact_uri = CONTACT_URI
+        if subscription is None:
+            self.ua = ec.generate_private_key(ec.SECP256R1())
+            self.ua_public = raw_public(self.ua)
+            self.auth = os.urandom(16)
+        else:
+            # A browser's PushSubscription: the push service (the mock)
+            # holds the private key and decrypts.
+            self.endpoint = subscription["endpoint"]
+            self.ua = None
+            self.ua_public = b64url_decode(subscription["keys"]["p256dh"])
+            self.auth = b64url_decode(subscription["keys"]["auth"])
 
     def decrypt(self, body):
         """RFC 8291 section 3.4 / RFC 8188 section 2, the receiving side."""
@@ -89,6 +105,10 @@ def b64url(b):
     return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
 
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
 def envelope(stanza):
     """add_sce_rfc8291: the stanza in XEP-0297 forwarded in a XEP-0420
     envelope, padded with rpad up to a third of max_data_size (at most
@@ -106,9 +126,10 @@ def encrypt(client, plain):
     salt | rs=4096 | idlen | key, one record ending with 0x02."""
     one_time = ec.generate_private_key(ec.SECP256R1())
     otp = raw_public(one_time)
-    ua_raw = raw_public(client.ua)
+    ua_raw = client.ua_public
     salt = os.urandom(16)
-    shared = one_time.exchange(ec.ECDH(), client.ua.public_key())
+    shared = one_time.exchange(ec.ECDH(), ec.EllipticCurvePublicKey.from_encoded_point(
+        ec.SECP256R1(), ua_raw))
     ikm = hkdf(32, shared, client.auth, b"WebPush: info\0" + ua_raw + otp)
     key = hkdf(16, ikm, salt, b"Content-Encoding: aes128gcm\0")
     nonce = hkdf(12, ikm, salt, b"Content-Encoding: nonce\0")
@@ -121,7 +142,7 @@ def jwt(client):
     the endpoint's origin) plus sub = contact_uri; util.jwt adds exp."""
     origin = "/".join(client.endpoint.split("/")[:3])
     head = b64url(json.dumps({"alg": "ES256", "typ": "JWT"}).encode())
-    body = b64url(json.dumps({"aud": origin, "sub": "xmpp:" + SERVER,
+    body = b64url(json.dumps({"aud": origin, "sub": client.contact_uri,
                               "exp": int(time.time()) + 3600}).encode())
     der = client.vapid.sign(("%s.%s" % (head, body)).encode(), ec.ECDSA(hashes.SHA256()))
     r, s = decode_dss_signature(der)
@@ -183,6 +204,17 @@ class World:
                        "private_key_id": "k1", "private_key": key,
                        "client_email": "xpushd@xpushd-test.iam.gserviceaccount.com",
                        "token_uri": "https://127.0.0.1:%d/token" % self.fcm_port}, f)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", d + "/wp-tls.key",
+                        "-out", d + "/wp-tls.crt", "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        subprocess.run([os.path.join(top_builddir, "xpushd-vapid"), "-g", d + "/vapid.pem"],
+                       check=True, capture_output=True)
+        self.wp_record = d + "/webpush.jsonl"
+        self.spawn(["/usr/bin/python3", os.path.join(top_srcdir, "test/mock/webpush_mock.py"),
+                    "--cert", d + "/wp-tls.crt", "--key", d + "/wp-tls.key",
+                    "--port-file", d + "/webpush.port", "--record", self.wp_record],
+                   "webpush_mock.log")
         self.apns_record = d + "/apns.jsonl"
         self.fcm_record = d + "/fcm.jsonl"
         self.spawn([os.path.join(top_builddir, "test/mock/apns_mock"),
@@ -197,11 +229,22 @@ class World:
                     "--record", self.fcm_record], "fcm_mock.log")
         ok = wait_until(lambda: all(os.path.exists(d + "/%s.port" % m) and
                                     os.path.getsize(d + "/%s.port" % m) > 0
-                                    for m in ("apns", "fcm")))
+                                    for m in ("apns", "fcm", "webpush")))
         if ok:
             with open(d + "/apns.port") as f:
                 self.apns_port = int(f.read())
+            with open(d + "/webpush.port") as f:
+                self.wp_port = int(f.read())
         return ok
+
+    def subscribe(self, **how):
+        """A subscription of the Web Push mock, as a browser gets it
+        (PushSubscription.toJSON()); how: fail, retry_after."""
+        ctx = ssl.create_default_context(cafile=os.path.join(self.dir, "wp-tls.crt"))
+        req = urllib.request.Request("https://127.0.0.1:%d/subscribe" % self.wp_port,
+                                     data=json.dumps(how).encode(), method="POST")
+        with urllib.request.urlopen(req, context=ctx, timeout=DEADLINE) as r:
+            return json.loads(r.read())
 
     def spawn(self, argv, logname):
         log = open(os.path.join(self.dir, logname), "w")
@@ -209,12 +252,12 @@ class World:
         self.procs.append(spawn_daemon(argv, log))
 
     def module_dir(self):
-        """xpushd loads modules from one directory: the real apns.so and
-        fcm.so, and testprov.so as the Web Push block."""
+        """xpushd loads modules from one directory: here the real apns.so,
+        fcm.so and webpush.so of the build."""
         m = os.path.join(self.dir, "modules")
         os.makedirs(m, exist_ok=True)
         for src in ("plugins/.libs/apns.so", "plugins/.libs/fcm.so",
-                    "test/plugins/.libs/testprov.so"):
+                    "plugins/.libs/webpush.so"):
             os.symlink(os.path.abspath(os.path.join(top_builddir, src)),
                        os.path.join(m, os.path.basename(src)))
         return m
@@ -234,7 +277,7 @@ class World:
             t.diag("mock logs kept in %s" % self.dir)
 
 
-def conf(w, port, web_record, push2=True):
+def conf(w, port, push2=True):
     d = w.dir
     p2 = """
 push2 () {
@@ -262,16 +305,21 @@ push () {
         endpoint = 'https://127.0.0.1:%d'
         'ca-file' = '%s/fcm-tls.crt'
     }
-    web () { plugin = 'testprov'; 'record-file' = '%s' }
+    web () {
+        plugin = 'webpush'
+        'vapid-key-file' = '%s/vapid.pem'
+        'vapid-subject' = 'mailto:admin@localhost'
+        'ca-file' = '%s/wp-tls.crt'
+    }
 }
 %s
 """ % (w.module_dir() if not os.path.isdir(os.path.join(d, "modules")) else os.path.join(d, "modules"),
        COMPONENT, port, SECRET, DB, MIGRATIONS, w.apns_port, d, d, TOPIC, d, w.fcm_port, d,
-       web_record, p2)
+       d, d, p2)
 
 
 class Record:
-    """Lines a mock or testprov appended, each taken once."""
+    """Lines a mock appended, each taken once."""
 
     def __init__(self, path):
         self.path = path
@@ -426,36 +474,49 @@ def fcm_relays(t, s, w):
         t.is_(e[:2] if e else None, want, "FCM %s -> %s" % (what, want))
 
 
-def web_relays(t, s, w, web_record):
-    rec = Record(web_record)
-    c = Client("https://push.example.net/wpush/v2/sub-1")
-    mid, plain, stanza = notification(c, "low")
-    cipher = base64.b64decode(stanza.split("<payload>")[1].split("</payload>")[0])
+def web_relays(t, s, w):
+    rec = Record(w.wp_record)
+    c = Client(None, w.subscribe())
+    mid, plain, stanza = notification(c, "normal")
     s.send(stanza)
     r = rec.next()
-    t.ok(r is not None and r["provider"] == "web" and r["token"] == c.endpoint,
-         "a Web Push client goes to the web block, the endpoint as its token")
-    t.ok(r is not None and bytes.fromhex(r.get("relay", "")) == cipher,
-         "the payload bytes reach the module as they are")
-    t.ok(r is not None and c.decrypt(bytes.fromhex(r["relay"])) == plain,
-         "and decrypt with the subscription's keys")
-    jwt_sent = stanza.split("'>")[-1].split("</jwt>")[0]
-    t.ok(r is not None and r.get("relay_jwt") == jwt_sent, "the JWT is handed on unchanged")
-    t.is_(r.get("relay_key") if r else None, b64url(raw_public(c.vapid)),
-          "the key goes base64url, as the vapid k= parameter wants it")
-    t.is_(r.get("prio") if r else None, "low", "priority low stays low (Urgency)")
+    t.ok(r is not None and r["path"] == "/push/" + c.endpoint.rsplit("/", 1)[1] and
+         r.get("status") == 201, "a Web Push client: webpush.so POSTs to the endpoint, 201")
+    t.is_(r.get("plaintext") if r else None, plain.decode(),
+          "the push service decrypts it with the subscription's keys to the envelope")
+    h = r["headers"] if r else {}
+    t.ok(h.get("content-encoding") == "aes128gcm" and h.get("urgency") == "high" and
+         h.get("ttl", "").isdigit(), "Content-Encoding aes128gcm, Urgency high, a TTL: %s" %
+         {k: h.get(k) for k in ("content-encoding", "urgency", "ttl")})
+    t.ok(r is not None and r.get("k") == b64url(raw_public(c.vapid)) and
+         r.get("jwt", {}).get("sub") == CONTACT_URI,
+         "the VAPID header carries the server's JWT and key (base64url), and they verify")
+    t.ok(answered(s, "web", "sent", 1) and no_answer(s, mid), "no answer when it worked")
 
-    mid, _, stanza = notification(Client("https://push.example.net/wpush/invalid-2"))
+    mid, plain, stanza = notification(c, "low")
+    s.send(stanza)
+    r = rec.next()
+    t.is_((r or {}).get("headers", {}).get("urgency"), "low", "priority low -> Urgency low")
+
+    cases = [({"fail": 410}, ("cancel", "item-not-found"), "410: the subscription is gone"),
+             ({"fail": 404}, ("cancel", "item-not-found"), "404: the subscription is gone"),
+             ({"fail": 429, "retry_after": 30}, ("wait", "resource-constraint"), "429"),
+             ({"fail": 503}, ("wait", "internal-server-error"), "503"),
+             ({"fail": 413}, ("modify", "not-acceptable"), "413")]
+    for how, want, what in cases:
+        mid, _, stanza = notification(Client(None, w.subscribe(**how)))
+        s.send(stanza)
+        e = message_error(s, mid)
+        t.is_(e[:2] if e else None, want, "push service %s -> %s" % (what, want))
+    bad = Client(None, w.subscribe())
+    bad.contact_uri = "xmpp:" + SERVER
+    mid, _, stanza = notification(bad)
     s.send(stanza)
     e = message_error(s, mid)
-    t.is_(e[:2] if e else None, ("cancel", "item-not-found"),
-          "the push service says the subscription is gone -> cancel/item-not-found")
-    mid, _, stanza = notification(Client("https://push.example.net/wpush/temp-3"))
-    s.send(stanza)
-    e = message_error(s, mid)
-    t.is_(e[:2] if e else None, ("wait", "internal-server-error"),
-          "the push service is down -> wait: the server keeps the registration and retries")
-    mid, _, stanza = notification(Client("https://push.example.net/wpush/sub-4"), payload=False)
+    t.is_(e[:2] if e else None, ("auth", "not-authorized"),
+          "the push service refuses the server's JWT (mod_push2's default xmpp: sub) -> "
+          "auth/not-authorized, not a wait")
+    mid, _, stanza = notification(Client(None, w.subscribe()), payload=False)
     s.send(stanza)
     e = message_error(s, mid)
     t.is_(e[:2] if e else None, ("cancel", "feature-not-implemented"),
@@ -511,8 +572,7 @@ def main():
 def run(w):
     s = FakeServer(COMPONENT)
     d = Daemon("", top_builddir)
-    web_record = os.path.join(d.dir, "web.jsonl")
-    d.write_conf(conf(w, s.port, web_record))
+    d.write_conf(conf(w, s.port))
     m = d.migrate()
     t.ok(m.returncode == 0, "xpushd --migrate prepares the database")
     d.start()
@@ -521,7 +581,7 @@ def run(w):
 
     apns_relays(t, s, w)
     fcm_relays(t, s, w)
-    web_relays(t, s, w, web_record)
+    web_relays(t, s, w)
     bad_input(t, s)
 
     st = statistics(s)
@@ -532,7 +592,7 @@ def run(w):
     # Without a push2 () block the relay is off.
     s2 = FakeServer(COMPONENT)
     d2 = Daemon("", top_builddir, name="off")
-    d2.write_conf(conf(w, s2.port, web_record, push2=False))
+    d2.write_conf(conf(w, s2.port, push2=False))
     d2.start()
     s2.accept(SECRET)
     t.ok(s2.ping(), "xpushd without push2 () connects")
@@ -545,7 +605,7 @@ def run(w):
 
     # A push2 () block that names a block push () lacks: xpushd refuses to start.
     d3 = Daemon("", top_builddir, name="bad")
-    d3.write_conf(conf(w, free_port(), web_record).replace("fcm = 'fcm-http-v1'",
+    d3.write_conf(conf(w, free_port()).replace("fcm = 'fcm-http-v1'",
                                                            "fcm = 'nope'"))
     d3.start()
     rc = d3.proc.wait(DEADLINE)

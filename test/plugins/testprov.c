@@ -11,10 +11,6 @@
  *	          must hold the answer until send() returned
  *	anything else: XP_SENT
  *
- * A token that is an https URL (a Push 2.0 Web Push endpoint) is answered
- * by the prefix of its last path segment.  A relayed payload is recorded
- * as hex ("relay"), with relay_jwt and relay_key.
- *
  * Other answers come after `delay-ms` (default 0) from the event loop.
  */
 #include <errno.h>
@@ -103,7 +99,6 @@ static void
 record(struct testprov *tp, const struct xp_push *p)
 {
 	FILE *f;
-	size_t i;
 
 	if (tp->record == NULL || *tp->record == '\0')
 		return;
@@ -126,14 +121,6 @@ record(struct testprov *tp, const struct xp_push *p)
 	json_str(f, "iv", p->iv);
 	json_str(f, "encryption", p->encryption);
 	json_str(f, "jingle_sid", p->jingle_sid);
-	if (p->relay != NULL) {
-		fprintf(f, ",\"relay\":\"");
-		for (i = 0; i < p->relay_len; i++)
-			fprintf(f, "%02x", p->relay[i]);
-		fprintf(f, "\"");
-	}
-	json_str(f, "relay_jwt", p->relay_jwt);
-	json_str(f, "relay_key", p->relay_key);
 	fprintf(f, "}\n");
 	fclose(f);
 }
@@ -185,12 +172,9 @@ testprov_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 	struct testprov *tp = self;
 	struct pending *pd;
 	struct timeval tv;
-	const char *token = p->token;
 
 	record(tp, p);
-	if (strncmp(token, "https://", 8) == 0 && strrchr(token, '/') != NULL)
-		token = strrchr(token, '/') + 1;
-	if (strncmp(token, "sync", 4) == 0) {
+	if (strncmp(p->token, "sync", 4) == 0) {
 		tp->host->log(tp->host, XP_LOG_INFO, "answering %s inside "
 		    "send()", p->token);
 		cb(arg, XP_SENT, 0, "answered inside send()");
@@ -202,31 +186,31 @@ testprov_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 	pd->cb = cb;
 	pd->arg = arg;
 	pd->outcome = XP_SENT;
-	if (strncmp(token, "invalid", 7) == 0) {
+	if (strncmp(p->token, "invalid", 7) == 0) {
 		pd->outcome = XP_INVALID_TOKEN;
 		pd->reason = "Unregistered";
-	} else if (strncmp(token, "ratelimit", 9) == 0) {
+	} else if (strncmp(p->token, "ratelimit", 9) == 0) {
 		pd->outcome = XP_RATE_LIMITED;
 		pd->retry_after = 7;
 		pd->reason = "TooManyRequests";
-	} else if (strncmp(token, "temp", 4) == 0) {
+	} else if (strncmp(p->token, "temp", 4) == 0) {
 		pd->outcome = XP_TEMPORARY;
 		pd->reason = "ServiceUnavailable";
-	} else if (strncmp(token, "perm", 4) == 0) {
+	} else if (strncmp(p->token, "perm", 4) == 0) {
 		pd->outcome = XP_PERMANENT;
 		pd->reason = "PayloadTooLarge";
-	} else if (strncmp(token, "auth", 4) == 0) {
+	} else if (strncmp(p->token, "auth", 4) == 0) {
 		pd->outcome = XP_AUTH_FAILED;
 		pd->reason = "BadCertificate";
-	} else if (strncmp(token, "flaky", 5) == 0 &&
-	    flaky_first(tp, token)) {
+	} else if (strncmp(p->token, "flaky", 5) == 0 &&
+	    flaky_first(tp, p->token)) {
 		pd->outcome = XP_TEMPORARY;
 		pd->reason = "InternalServerError";
 	}
 	pd->next = tp->pending;
 	tp->pending = pd;
 	pd->ev = evtimer_new(tp->host->base, testprov_answer_cb, pd);
-	if (strncmp(token, "never", 5) == 0)
+	if (strncmp(p->token, "never", 5) == 0)
 		return 0;
 	tv.tv_sec = tp->delay_ms / 1000;
 	tv.tv_usec = (tp->delay_ms % 1000) * 1000;
