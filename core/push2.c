@@ -54,9 +54,8 @@
  *
  * Limits: the payload (PUSH2_MAX_CIPHERTEXT, what RFC 8030 section 7.2
  * obliges push services to accept), the client and JWT lengths, the
- * relays in flight (push2 max-in-flight) and publish-deadline.  Relays
- * are not held for throttling: each carries a different ciphertext that
- * cannot be coalesced, and the server already chose what to push.
+ * relays in flight (push2 max-in-flight), publish-deadline, and the
+ * per-device throttle of publishes applied per client (job_admit).
  */
 #include "config.h"
 
@@ -76,6 +75,7 @@
 #include "core/rand.h"
 #include "core/router.h"
 #include "core/stats.h"
+#include "core/throttle.h"
 #include "core/xmalloc.h"
 #include "xml/node.h"
 
@@ -95,6 +95,8 @@
 #define PUSH2_APNS_HOST		"api.push.apple.com"
 #define PUSH2_APNS_SANDBOX_HOST	"api.development.push.apple.com"
 #define PUSH2_FCM_HOST		"fcm.googleapis.com"
+/* Throttle keys: apart from the nodes of publishes. */
+#define PUSH2_THROTTLE_PREFIX	"push2 "
 
 enum p2_outcome {
 	P2_SENT,
@@ -685,6 +687,61 @@ job_send(struct p2job *j)
 		job_finish(j, P2_PROVIDER_BUSY, NULL);
 }
 
+/* Throttle: a held relay is due, or a newer one took its place. */
+
+static void
+job_due_cb(void *arg)
+{
+	struct p2job *j = arg;
+
+	log_debug("push2: trailing notification for %s", j->client);
+	job_send(j);
+}
+
+static void
+job_dropped_cb(void *arg)
+{
+	struct p2job *j = arg;
+
+	job_finish(j, P2_SENT, NULL);
+}
+
+/*
+ * Per client, as publishes per device (core/throttle.c, the same keys):
+ * calls go at once; a notification beyond the window or the bucket is
+ * held as the client's trailing one, and a newer one replaces it.  A held
+ * notification has had its answer, which is none: the server is not told
+ * of a failure after that, as a held publish got its result.
+ */
+static void
+job_admit(struct p2job *j)
+{
+	char *key;
+	enum throttle_admit a;
+
+	if (j->push.kind == XP_KIND_CALL) {
+		job_send(j);
+		return;
+	}
+	xasprintf(&key, "%s%s", PUSH2_THROTTLE_PREFIX, j->client);
+	a = throttle_admit_cb(key, j->push.prio, j, job_due_cb,
+	    job_dropped_cb);
+	free(key);
+	switch (a) {
+	case THROTTLE_ADMIT_HELD:
+		stats_inc(STAT_PUSH_COALESCED);
+		router_req_free(&j->req);
+		return;
+	case THROTTLE_ADMIT_DROPPED:
+		stats_inc(STAT_PUSH_COALESCED);
+		job_finish(j, P2_SENT, NULL);
+		return;
+	case THROTTLE_ADMIT_SEND:
+		job_send(j);
+		return;
+	}
+}
+
 static void
 push2_cb(void *arg, struct router_req *req)
 {
@@ -713,7 +770,7 @@ push2_cb(void *arg, struct router_req *req)
 	}
 	/* The push holds copies; the answer needs the stanza only. */
 	router_req_slim(j->req);
-	job_send(j);
+	job_admit(j);
 }
 
 int

@@ -26,6 +26,7 @@ import subprocess
 import ssl
 import tempfile
 import time
+import traceback
 import urllib.request
 import uuid
 
@@ -81,7 +82,10 @@ class Client:
             self.auth = b64url_decode(subscription["keys"]["auth"])
 
     def decrypt(self, body):
-        """RFC 8291 section 3.4 / RFC 8188 section 2, the receiving side."""
+        """RFC 8291 section 3.4 / RFC 8188 section 2, the receiving side;
+        None when body is no aes128gcm message for this client."""
+        if len(body) < 21 or len(body) < 21 + body[20] + 17:
+            return None
         salt, rs, idlen = body[:16], int.from_bytes(body[16:20], "big"), body[20]
         as_public = body[21:21 + idlen]
         ct = body[21 + idlen:]
@@ -290,6 +294,7 @@ push2 () {
 admins = [ 'admin@localhost' ]
 'module-path' = '%s'
 'publish-deadline' = 5000
+'low-priority-window' = 2
 xmpp () { jid = '%s'; port = %d; secret = '%s' }
 database () { uri = '%s'; migrations = '%s' }
 push () {
@@ -319,24 +324,28 @@ push () {
 
 
 class Record:
-    """Lines a mock appended, each taken once."""
+    """Lines a mock appended, each taken once: next() the first one not
+    taken yet (that `match` accepts, if given), waiting for it."""
 
     def __init__(self, path):
         self.path = path
-        self.seen = 0
+        self.taken = set()
 
-    def next(self, timeout=DEADLINE):
-        def more():
+    def next(self, match=None, timeout=DEADLINE):
+        def first():
             if not os.path.exists(self.path):
                 return None
             with open(self.path) as f:
                 lines = f.read().splitlines()
-            return lines[self.seen] if len(lines) > self.seen else None
-        line = wait_until(more, timeout)
-        if line is None:
+            for i, line in enumerate(lines):
+                if i in self.taken:
+                    continue
+                r = json.loads(line)
+                if match is None or match(r):
+                    self.taken.add(i)
+                    return r
             return None
-        self.seen += 1
-        return json.loads(line)
+        return wait_until(first, timeout)
 
 
 def statistics(s):
@@ -447,15 +456,32 @@ def apns_relays(t, s, w):
         t.is_(e[:2] if e else None, want, "APNs %s -> %s" % (what, want))
     t.ok(e is not None and e[2], "with a text for the operator: %s" % (e[2] if e else None))
 
+    # The throttle of publishes, per client (low-priority-window 2 s).  No
+    # sleep: the trailing push comes after the window and rec.next() waits.
+    tc = Client("https://api.push.apple.com/%s#%s" % ("a1" * 32, TOPIC))
+    sent = []
+    for i in range(3):
+        mid, plain, stanza = notification(tc, "low")
+        sent.append((mid, plain))
+        s.send(stanza)
+    to_tc = lambda r: r["path"] == "/3/device/" + "a1" * 32  # noqa: E731
+    r = rec.next(to_tc)
+    body = json.loads(r["body"]) if r else {}
+    t.ok(tc.decrypt(base64.b64decode(body.get("rfc8291", ""))) == sent[0][1],
+         "throttle: the first low-priority notification of a client goes at once")
+    r = rec.next(to_tc)
+    body = json.loads(r["body"]) if r else {}
+    t.ok(tc.decrypt(base64.b64decode(body.get("rfc8291", ""))) == sent[2][1],
+         "the next push is the trailing one after the window: the latest notification")
+    t.ok(s.ping() and all(no_answer(s, m) for m, _ in sent), "none of them is answered")
+
 
 def fcm_relays(t, s, w):
     rec = Record(w.fcm_record)
     c = Client("https://fcm.googleapis.com/fcm-token-1")
     mid, plain, stanza = notification(c, "normal")
     s.send(stanza)
-    r = rec.next()
-    while r is not None and not r["path"].endswith("messages:send"):
-        r = rec.next()
+    r = rec.next(lambda r: r["path"].endswith("messages:send"))
     msg = r["body"]["message"] if r else {}
     t.is_(msg.get("token"), "fcm-token-1", "FCM client: the token is the URL's last segment")
     t.is_(sorted(msg.get("data", {})), ["rfc8291"], "message.data holds the ciphertext alone")
@@ -565,6 +591,9 @@ def main():
             t.ok(False, "the mocks start")
             return
         run(w)
+    except Exception:
+        t.ok(False, "the test body ran to its end")
+        t.diag(traceback.format_exc())
     finally:
         w.stop()
 
