@@ -87,6 +87,7 @@
 #define PUSH2_MAX_JWT		2048	/* bytes of <jwt> */
 #define PUSH2_MAX_TOKEN		512	/* bytes of an APNs or FCM token */
 #define PUSH2_MAX_APNS		16	/* APNs blocks in push2 apns */
+#define PUSH2_MAX_HOST		256	/* bytes of the client URL's host */
 #define PUSH2_P256_RAW		65	/* an uncompressed P-256 point */
 /* RFC 8188 section 2.1: salt, rs, idlen; then keyid, one padded record. */
 #define PUSH2_AES128GCM_HEADER	21
@@ -169,6 +170,7 @@ struct p2job {
 	char		 key[PUSH2_P256_RAW * 2];	/* base64url */
 	unsigned char	*relay;
 	bool		 web;		/* to a Web Push endpoint */
+	char		 host[PUSH2_MAX_HOST];	/* the client's, for logs */
 	struct event	*timeout;
 };
 
@@ -358,8 +360,8 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 			job_finish(j, P2_DELETION_HELD, NULL);
 			return;
 		}
-		log_info("push2: %s calls the subscription of %s dead (%s): "
-		    "told its server", j->provider, j->client, reason ?
+		log_info("push2: %s calls a subscription at %s dead (%s): "
+		    "told its server", j->provider, j->host, reason ?
 		    reason : "invalid token");
 		job_finish(j, P2_GONE, NULL);
 		return;
@@ -377,7 +379,7 @@ job_sent_cb(void *arg, enum xp_outcome outcome, unsigned int retry_after,
 		return;
 	case XP_PERMANENT:
 		log_warnx("push2: %s refused a notification for %s: %s",
-		    j->provider, j->client, reason ? reason : "");
+		    j->provider, j->host, reason ? reason : "");
 		if (reason != NULL) {
 			snprintf(text, sizeof(text), "the push provider "
 			    "refused this notification: %s", reason);
@@ -400,7 +402,7 @@ job_timeout_cb(evutil_socket_t fd, short events, void *arg)
 	struct p2job *j = arg;
 
 	log_warnx("push2: %s did not answer within %llu ms for %s",
-	    j->provider, (unsigned long long)p2.c.deadline_ms, j->client);
+	    j->provider, (unsigned long long)p2.c.deadline_ms, j->host);
 	job_answer(j, P2_DEADLINE, NULL);
 }
 
@@ -410,11 +412,12 @@ job_timeout_cb(evutil_socket_t fd, short events, void *arg)
 static int
 url_split(const char *url, char *host, size_t hostlen, const char **path_r)
 {
-	const char *h = url + strlen("https://"), *e;
+	const char *h, *e;
 	size_t n;
 
 	if (strncmp(url, "https://", strlen("https://")) != 0)
 		return -1;
+	h = url + strlen("https://");
 	for (e = h; *e != '\0' && *e != '/' && *e != '?' && *e != '#'; e++)
 		;
 	n = (size_t)(e - h);
@@ -498,10 +501,9 @@ job_map_apns(struct p2job *j, const char *path, bool voip,
 static enum p2_outcome
 job_map_client(struct p2job *j, bool voip, const char **text_r)
 {
-	char host[256];
-	const char *path;
+	const char *host = j->host, *path;
 
-	if (url_split(j->client, host, sizeof(host), &path) == -1) {
+	if (url_split(j->client, j->host, sizeof(j->host), &path) == -1) {
 		*text_r = "the client is not an https URL";
 		return P2_BAD_REQUEST;
 	}
@@ -694,7 +696,7 @@ job_due_cb(void *arg)
 {
 	struct p2job *j = arg;
 
-	log_debug("push2: trailing notification for %s", j->client);
+	log_debug("push2: trailing notification for %s", j->host);
 	job_send(j);
 }
 
