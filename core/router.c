@@ -95,36 +95,30 @@ router_jid(void)
 	return link_jid(rt.link);
 }
 
+static void
+handler_add(struct handler *table, size_t *n, size_t max, const char *name,
+    const char *ns, bool set, router_iq_fn *fn, void *arg)
+{
+	if (*n == max)
+		fatalx("router: no room for a handler of <%s/> (%zu at most)",
+		    name, max);
+	table[(*n)++] = (struct handler){ name, ns, set, fn, arg };
+}
+
 void
 router_register_iq(const char *name, const char *ns, bool set,
     router_iq_fn *fn, void *arg)
 {
-	struct handler *h;
-
-	if (rt.nhandlers == ROUTER_MAX_HANDLERS)
-		fatalx("router: too many handlers");
-	h = &rt.handlers[rt.nhandlers++];
-	h->name = name;
-	h->ns = ns;
-	h->set = set;
-	h->fn = fn;
-	h->arg = arg;
+	handler_add(rt.handlers, &rt.nhandlers, ROUTER_MAX_HANDLERS, name, ns,
+	    set, fn, arg);
 }
 
 void
 router_register_message_payload(const char *name, const char *ns,
     router_iq_fn *fn, void *arg)
 {
-	struct handler *h;
-
-	if (rt.nmhandlers == ROUTER_MAX_MESSAGE_HANDLERS)
-		fatalx("router: too many message handlers");
-	h = &rt.mhandlers[rt.nmhandlers++];
-	h->name = name;
-	h->ns = ns;
-	h->set = false;
-	h->fn = fn;
-	h->arg = arg;
+	handler_add(rt.mhandlers, &rt.nmhandlers, ROUTER_MAX_MESSAGE_HANDLERS,
+	    name, ns, false, fn, arg);
 }
 
 void
