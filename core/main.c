@@ -100,7 +100,8 @@ load_conf(const char *path, char **error_r)
 	    == NULL)
 		return NULL;
 	if (providers_check(conf, error_r) == -1 ||
-	    rest_check_conf(conf, error_r) == -1) {
+	    rest_check_conf(conf, error_r) == -1 ||
+	    push2_check_conf(conf, error_r) == -1) {
 		conf_free(&conf);
 		return NULL;
 	}

@@ -214,7 +214,8 @@ p2_provider_block(const struct xp_conf *conf, const char *id)
 	const struct cfg_node *n;
 
 	for (n = conf_providers(conf); n != NULL; n = n->next)
-		if (strcmp(n->key, id) == 0 && cfg_is_block(n))
+		if (strcmp(n->key, id) == 0 && cfg_is_block(n) &&
+		    conf_block_active(n))
 			return n;
 	return NULL;
 }
@@ -230,8 +231,8 @@ p2_conf_id(const struct xp_conf *conf, const char *key, char **id_r,
 	if (id == NULL || *id == '\0')
 		return 0;
 	if (p2_provider_block(conf, id) == NULL) {
-		xasprintf(error_r, "push2: %s = '%s' names no provider block "
-		    "of push ()", key, id);
+		xasprintf(error_r, "push2: %s = '%s' names no active provider "
+		    "block of push ()", key, id);
 		return -1;
 	}
 	*id_r = xstrdup(id);
@@ -254,7 +255,8 @@ p2_conf_apns(struct p2_conf *c, const struct xp_conf *conf, char **error_r)
 	for (i = 0; i < n; i++) {
 		if ((b = p2_provider_block(conf, items[i]->str)) == NULL) {
 			xasprintf(error_r, "push2: apns names '%s', which is "
-			    "no provider block of push ()", items[i]->str);
+			    "no active provider block of push ()",
+			    items[i]->str);
 			return -1;
 		}
 		t = cfg_find(b->children, "apns-topic");
@@ -285,9 +287,17 @@ p2_conf_load(struct p2_conf *c, const struct xp_conf *conf, char **error_r)
 		p2_conf_clear(c);
 		return -1;
 	}
-	if (c->web == NULL && c->fcm == NULL && c->napns == 0)
-		log_warnx("push2: the block names no provider: every Push 2.0 "
-		    "notification will be refused");
+	return 0;
+}
+
+int
+push2_check_conf(const struct xp_conf *conf, char **error_r)
+{
+	struct p2_conf c;
+
+	if (p2_conf_load(&c, conf, error_r) == -1)
+		return -1;
+	p2_conf_clear(&c);
 	return 0;
 }
 
@@ -299,6 +309,9 @@ p2_conf_apply(const struct xp_conf *conf, char **error_r)
 
 	if (p2_conf_load(&c, conf, error_r) == -1)
 		return -1;
+	if (c.on && c.web == NULL && c.fcm == NULL && c.napns == 0)
+		log_warnx("push2: the block names no provider: every Push 2.0 "
+		    "notification will be refused");
 	p2_conf_clear(&p2.c);
 	p2.c = c;
 	return 0;

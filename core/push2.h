@@ -11,6 +11,8 @@
 
 struct event_base;
 
+/* Whether the blocks push2 () names exist (xpushd -t, start, SIGHUP). */
+int	push2_check_conf(const struct xp_conf *, char **error_r);
 /*
  * After providers_start(): checks that the blocks push2 () names exist
  * and registers the message handler.  -1 with *error_r (malloc'd).

@@ -584,6 +584,34 @@ def bad_input(t, s):
     t.ok(s.ping() and no_answer(s, "err1"), "a message error is never answered")
 
 
+def reload(t, s, d, w):
+    """SIGHUP: a push2 () block without fcm takes effect; one that names
+    a block push () lacks is refused and the running one stays."""
+    probe = Client("https://fcm.googleapis.com/unavailable-reload")
+
+    def fcm_error():
+        mid, _, stanza = notification(probe)
+        s.send(stanza)
+        return message_error(s, mid)
+
+    e = fcm_error()
+    t.is_(e[:2] if e else None, ("wait", "internal-server-error"),
+          "before the reload the FCM client is relayed (the mock answers 503)")
+    d.write_conf(conf(w, s.port).replace("    fcm = 'fcm-http-v1'\n", ""))
+    d.hup()
+    e = wait_until(lambda: (lambda x: x if x and x[:2] == ("cancel", "item-not-found")
+                            else None)(fcm_error()))
+    t.ok(e is not None, "after SIGHUP a push2 () block without fcm answers FCM clients "
+         "cancel/item-not-found: %s" % (e,))
+    d.write_conf(conf(w, s.port).replace("fcm = 'fcm-http-v1'", "fcm = 'nope'"))
+    d.hup()
+    t.ok(d.wait_log("reload refused.*push2: fcm = 'nope' names no active provider block"),
+         "a reload that names a block push () lacks is refused with the reason")
+    e = fcm_error()
+    t.is_(e[:2] if e else None, ("cancel", "item-not-found"),
+          "and the running configuration stays")
+
+
 def main():
     w = World()
     try:
@@ -613,6 +641,8 @@ def run(w):
     web_relays(t, s, w)
     bad_input(t, s)
 
+    reload(t, s, d, w)
+
     st = statistics(s)
     t.is_(st.get("in-flight"), "0", "nothing is left in flight")
     t.ok(s.ping(), "xpushd still answers after all of it")
@@ -638,7 +668,7 @@ def run(w):
                                                            "fcm = 'nope'"))
     d3.start()
     rc = d3.proc.wait(DEADLINE)
-    t.ok(rc != 0 and "push2: fcm = 'nope' names no provider block" in d3.logtext(),
+    t.ok(rc != 0 and "push2: fcm = 'nope' names no active provider block" in d3.logtext(),
          "push2 () naming an unknown block stops the start with a clear error")
     d3.proc = None
 
