@@ -156,6 +156,9 @@ const struct opt_entry options_table[] = {
 	  "the client's topic" },
 	{ "push2", "fcm", OPT_STRING, "''", 0, 0, 0,
 	  "the FCM provider block that relays to Android clients ('': none)" },
+	{ "push2", "servers", OPT_STRLIST, "[]", 0, 0, 0,
+	  "the domains of the XMPP servers whose notifications are relayed "
+	  "([]: any)" },
 	{ "push2", "max-in-flight", OPT_INTEGER, "10000", 1, 10000000, 0,
 	  "Push 2.0 notifications in progress at once; beyond, they get "
 	  "wait/resource-constraint" },

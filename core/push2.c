@@ -52,6 +52,10 @@
  * xpushd itself does not retry: a wait error hands the retry to the
  * server, which holds the notification.
  *
+ * Anyone who can reach the component can send it notifications, as Push
+ * 2.0 has no registration at the App Server: push2 servers limits the
+ * relay to the domains of the servers an operator serves.
+ *
  * Limits: the payload (PUSH2_MAX_CIPHERTEXT, what RFC 8030 section 7.2
  * obliges push services to accept), the client and JWT lengths, the
  * relays in flight (push2 max-in-flight), publish-deadline, and the
@@ -77,6 +81,7 @@
 #include "core/stats.h"
 #include "core/throttle.h"
 #include "core/xmalloc.h"
+#include "xml/jid.h"
 #include "xml/node.h"
 
 #define NS_PUSH2		"urn:xmpp:push2:0"
@@ -87,6 +92,7 @@
 #define PUSH2_MAX_JWT		2048	/* bytes of <jwt> */
 #define PUSH2_MAX_TOKEN		512	/* bytes of an APNs or FCM token */
 #define PUSH2_MAX_APNS		16	/* APNs blocks in push2 apns */
+#define PUSH2_MAX_SERVERS	1024	/* domains in push2 servers */
 #define PUSH2_MAX_HOST		256	/* bytes of the client URL's host */
 #define PUSH2_P256_RAW		65	/* an uncompressed P-256 point */
 /* RFC 8188 section 2.1: salt, rs, idlen; then keyid, one padded record. */
@@ -115,6 +121,7 @@ enum p2_outcome {
 	P2_DEADLINE,
 	P2_PROVIDER_BUSY,
 	P2_TOO_BUSY,
+	P2_FORBIDDEN,
 };
 
 /* type NULL: no answer (the message worked). */
@@ -153,6 +160,8 @@ static const struct p2_answer {
 	    "the push provider's queue is full: try again later" },
 	[P2_TOO_BUSY] = { "wait", "resource-constraint",
 	    "too many notifications in flight: try again later" },
+	[P2_FORBIDDEN] = { "auth", "forbidden",
+	    "this push service relays for other servers only" },
 };
 
 struct p2_apns {
@@ -181,6 +190,8 @@ struct p2_conf {
 	char		*fcm;
 	struct p2_apns	 apns[PUSH2_MAX_APNS];
 	size_t		 napns;
+	char		**servers;	/* domains allowed; none: any */
+	size_t		 nservers;
 	long		 max_in_flight;
 	uint64_t	 deadline_ms;
 };
@@ -205,6 +216,9 @@ p2_conf_clear(struct p2_conf *c)
 		free(c->apns[i].id);
 		free(c->apns[i].topic);
 	}
+	for (i = 0; i < c->nservers; i++)
+		free(c->servers[i]);
+	free(c->servers);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -273,6 +287,50 @@ p2_conf_apns(struct p2_conf *c, const struct xp_conf *conf, char **error_r)
 }
 
 static int
+p2_conf_servers(struct p2_conf *c, const struct xp_conf *conf,
+    char **error_r)
+{
+	const struct cfg_value *const *items;
+	size_t i, n;
+
+	n = conf_list(conf, "push2", "servers", &items);
+	if (n > PUSH2_MAX_SERVERS) {
+		xasprintf(error_r, "push2: servers names %zu domains, at most "
+		    "%d", n, PUSH2_MAX_SERVERS);
+		return -1;
+	}
+	c->servers = n > 0 ? xcalloc(n, sizeof(*c->servers)) : NULL;
+	for (i = 0; i < n; i++) {
+		if (!jid_valid(items[i]->str) || strpbrk(items[i]->str, "@/")
+		    != NULL) {
+			xasprintf(error_r, "push2: servers: '%s' is not a "
+			    "domain", items[i]->str);
+			return -1;
+		}
+		c->servers[c->nservers++] = xstrdup(items[i]->str);
+	}
+	return 0;
+}
+
+/* Whether from (a JID) belongs to a server the relay serves. */
+static bool
+p2_server_allowed(const char *from)
+{
+	struct jid *j;
+	bool ok = false;
+	size_t i;
+
+	if (p2.c.nservers == 0)
+		return true;
+	if ((j = jid_parse(from, NULL)) == NULL)
+		return false;
+	for (i = 0; i < p2.c.nservers && !ok; i++)
+		ok = strcasecmp(jid_domain(j), p2.c.servers[i]) == 0;
+	jid_free(&j);
+	return ok;
+}
+
+static int
 p2_conf_load(struct p2_conf *c, const struct xp_conf *conf, char **error_r)
 {
 	memset(c, 0, sizeof(*c));
@@ -283,7 +341,8 @@ p2_conf_load(struct p2_conf *c, const struct xp_conf *conf, char **error_r)
 	c->max_in_flight = (long)conf_int(conf, "push2", "max-in-flight");
 	if (p2_conf_id(conf, "web", &c->web, error_r) == -1 ||
 	    p2_conf_id(conf, "fcm", &c->fcm, error_r) == -1 ||
-	    p2_conf_apns(c, conf, error_r) == -1) {
+	    p2_conf_apns(c, conf, error_r) == -1 ||
+	    p2_conf_servers(c, conf, error_r) == -1) {
 		p2_conf_clear(c);
 		return -1;
 	}
@@ -767,6 +826,12 @@ push2_cb(void *arg, struct router_req *req)
 	if (!p2.c.on) {
 		router_error(&req, "cancel", "service-unavailable",
 		    "this push service does not relay Push 2.0");
+		return;
+	}
+	if (!p2_server_allowed(req->from)) {
+		log_debug("push2: refused a notification from %s: not in "
+		    "push2 servers", req->from);
+		p2_answer(&req, P2_FORBIDDEN, NULL);
 		return;
 	}
 	if (p2.jobs >= p2.c.max_in_flight) {

@@ -288,8 +288,9 @@ push2 () {
     web = 'web'
     apns = [ 'apns-binary-api' ]
     fcm = 'fcm-http-v1'
+    servers = [ '%s' ]
     'max-in-flight' = 50
-}""" if push2 else ""
+}""" % SERVER if push2 else ""
     return """
 admins = [ 'admin@localhost' ]
 'module-path' = '%s'
@@ -607,6 +608,11 @@ def bad_input(t, s):
     s.send(stanza)
     e = message_error(s, mid)
     t.is_(e[:2] if e else None, ("modify", "bad-request"), "a JWT key that is no P-256 point")
+    mid, _, stanza = notification(c)
+    s.send(stanza.replace("from='%s'" % SERVER, "from='other.example'"))
+    e = message_error(s, mid)
+    t.is_(e[:2] if e else None, ("auth", "forbidden"),
+          "a server that push2 servers does not name is refused")
     # A message error from the server is never answered.
     s.send("<message type='error' from='%s' to='%s' id='err1'><notification xmlns='%s'/>"
            "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
