@@ -88,6 +88,8 @@
 #define NS_SCE_RFC8291		"urn:xmpp:sce:rfc8291:0"
 
 #define PUSH2_MAX_CIPHERTEXT	4096	/* payload bytes, decoded */
+/* Its base64 text, with room for line breaks, refused before decoding. */
+#define PUSH2_MAX_PAYLOAD_TEXT	((PUSH2_MAX_CIPHERTEXT + 2) / 3 * 4 + 256)
 #define PUSH2_MAX_CLIENT	2048	/* bytes of <client> */
 #define PUSH2_MAX_JWT		2048	/* bytes of <jwt> */
 #define PUSH2_MAX_TOKEN		512	/* bytes of an APNs or FCM token */
@@ -619,7 +621,7 @@ job_parse_payload(struct p2job *j, const struct xml_node *enc,
 		*text_r = "<encrypted/> without a <payload/>";
 		return P2_BAD_REQUEST;
 	}
-	if (strlen(b64) > (PUSH2_MAX_CIPHERTEXT + 2) / 3 * 4 + 256)
+	if (strlen(b64) > PUSH2_MAX_PAYLOAD_TEXT)
 		return P2_TOO_BIG;
 	if ((j->relay = certinfo_b64_decode(b64, &len)) == NULL) {
 		*text_r = "the payload is not base64";
