@@ -244,30 +244,9 @@ fcm_easy_new(struct fcm *f, const char *url)
 	struct fcm_easy *h = pu_calloc(1, sizeof(*h));
 	CURL *e;
 
-	if ((h->easy = e = curl_easy_init()) == NULL)
-		abort();
+	h->easy = e = fcm_curl_easy(f->timeout_ms, f->ca_file, f->no_proxy,
+	    fcm_write_cb, fcm_header_cb);
 	curl_easy_setopt(e, CURLOPT_URL, url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-#else
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS, CURLPROTO_HTTPS);
-#endif
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-	/* Wait for a stream on a connection rather than open another. */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, f->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    f->timeout_ms < 10000 ? f->timeout_ms : 10000L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "xpushd/" PACKAGE_VERSION);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fcm_write_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fcm_header_cb);
-	if (f->ca_file != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, f->ca_file);
-	if (f->no_proxy) {
-		curl_easy_setopt(e, CURLOPT_PROXY, "");
-		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
-	}
 	return h;
 }
 
@@ -1330,10 +1309,7 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 	f->notification = h->opt_bool(h, block, "notification");
 	f->flight_max = (size_t)h->opt_int(h, block, "pool-size") *
 	    FCM_CONN_STREAMS;
-	/* The variables libcurl reads for an https:// URL. */
-	f->no_proxy = getenv("https_proxy") == NULL &&
-	    getenv("HTTPS_PROXY") == NULL && getenv("all_proxy") == NULL &&
-	    getenv("ALL_PROXY") == NULL;
+	f->no_proxy = fcm_curl_no_proxy();
 
 	f->curl = fcm_curl_new(h->base, h->opt_int(h, block, "pool-size"),
 	    fcm_curl_done);

@@ -58,7 +58,7 @@ plugins_webpush_la_LIBADD = plugins/lib/libxpplug.la $(CURL_LIBS) \
 	$(OPENSSL_LIBS) $(JSONC_LIBS) $(LIBEVENT_LIBS)
 
 # xpushd-vapid: prints (and with -g makes) a webpush block's VAPID key.
-bin_PROGRAMS += xpushd-vapid
+sbin_PROGRAMS += xpushd-vapid
 xpushd_vapid_SOURCES = plugins/xpushd_vapid.c $(XP_WEBPUSH_CRYPTO)
 xpushd_vapid_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS) $(JSONC_CFLAGS)
 xpushd_vapid_LDADD = plugins/lib/libxpplug.la $(OPENSSL_LIBS) $(JSONC_LIBS)

@@ -8,7 +8,9 @@
  * null,"keys":{"p256dh":...,"auth":...}}; check_token refuses anything
  * else with a sentence saying what is wrong (webpush_crypto.c).
  *
- * A push is a JSON object with the keys the APNs payload carries (account,
+ * A push (of the register-device dialect, XP_PROFILE_TIGASE: browsers
+ * register no other way; other profiles are XP_PERMANENT) is a JSON
+ * object with the keys the APNs payload carries (account,
  * sender, body, unread-messages, nickname, encrypted, iv; and type "call",
  * sid and media for a Jingle call), each only when the publish carried it
  * and the block's payload-keys allows it to leave the server.  It is
@@ -31,7 +33,8 @@
  * and key are the user's server's; the token is then the endpoint URL
  * (or a subscription whose endpoint is used).
  *
- * Answers (RFC 8030 sections 5, 6.2 and 8.4, RFC 8292 section 4.2): 2xx
+ * Answers (RFC 8030 sections 5, 7.2, 7.3 and 8.4, RFC 8292 sections 2
+ * and 4.2): 2xx
  * sent (201 Created is the specified one); 404 and 410 the subscription
  * is gone: XP_INVALID_TOKEN, the core deletes the registration under its
  * mass-deletion guard; 413 XP_PERMANENT; 429 XP_RATE_LIMITED with
@@ -46,6 +49,11 @@
  * (curl reuses them; over HTTP/2 requests wait for a stream rather than
  * open another connection).  At most pool-size x WP_CONN_STREAMS requests
  * are handed to curl at once, the rest wait in order.
+ *
+ * Cost per push: the encryption is most of it, and of that the fresh
+ * ephemeral key pair and the ECDH that RFC 8291 requires for every
+ * message; the subscription's point is checked on the curve once, at
+ * registration (check_token), and the derive does not check it again.
  */
 #include "config.h"
 
@@ -66,7 +74,14 @@
 #include "plugins/fcm.h"
 #include "plugins/webpush.h"
 
-#define WP_CONN_STREAMS		100	/* requests in flight per connection */
+/*
+ * Requests in flight per connection.  libcurl's multi_socket runs every
+ * transfer on a socket when that socket has an event, so each answer on a
+ * connection costs in proportion to its transfers in flight: with 100, a
+ * deep queue to a slow push service tripled the CPU per push; with 32 it
+ * stays flat (BENCHMARKS.md, "Web Push").
+ */
+#define WP_CONN_STREAMS		32
 #define WP_JWT_CACHE		64	/* origins whose JWT is kept */
 #define WP_TOPIC_LEN		32	/* RFC 8030 section 5.4 */
 #define WP_IDLE_MAX		256	/* easy handles kept for reuse */
@@ -83,6 +98,7 @@ struct wp_req {
 	CURL		*easy;
 	struct curl_slist *hdrs;
 	char		*url;
+	char		*origin;	/* for logs: the endpoint is a secret */
 	struct pu_buf	 body;
 	struct pu_buf	 resp;
 	long		 retry_after;	/* -1: none */
@@ -90,12 +106,6 @@ struct wp_req {
 	void		*arg;
 };
 TAILQ_HEAD(wp_reqs, wp_req);
-
-struct wp_easy {
-	SLIST_ENTRY(wp_easy) entry;
-	CURL		*easy;
-};
-SLIST_HEAD(wp_easies, wp_easy);
 
 struct wp_jwt {
 	char		*origin;
@@ -147,7 +157,7 @@ struct wp {
 	size_t		 nflight;
 	size_t		 outstanding;
 	struct fcm_curl	*curl;
-	struct wp_easies idle;
+	CURL		*idle[WP_IDLE_MAX];	/* configured, for reuse */
 	size_t		 nidle;
 	struct wp_jwt	 jwt[WP_JWT_CACHE];
 	size_t		 njwt;
@@ -269,54 +279,19 @@ wp_header_cb(char *data, size_t size, size_t n, void *arg)
 static CURL *
 wp_easy_get(struct wp *w)
 {
-	struct wp_easy *h;
-	CURL *e;
-
-	if ((h = SLIST_FIRST(&w->idle)) != NULL) {
-		SLIST_REMOVE_HEAD(&w->idle, entry);
-		w->nidle--;
-		e = h->easy;
-		free(h);
-		return e;
-	}
-	if ((e = curl_easy_init()) == NULL)
-		abort();
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-#else
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS, CURLPROTO_HTTPS);
-#endif
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, w->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    w->timeout_ms < 10000 ? w->timeout_ms : 10000L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "xpushd/" PACKAGE_VERSION);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, wp_write_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, wp_header_cb);
-	if (w->ca_file != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, w->ca_file);
-	if (w->no_proxy) {
-		curl_easy_setopt(e, CURLOPT_PROXY, "");
-		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
-	}
-	return e;
+	if (w->nidle > 0)
+		return w->idle[--w->nidle];
+	return fcm_curl_easy(w->timeout_ms, w->ca_file, w->no_proxy,
+	    wp_write_cb, wp_header_cb);
 }
 
 static void
 wp_easy_put(struct wp *w, CURL *e)
 {
-	struct wp_easy *h;
-
-	if (w->nidle >= WP_IDLE_MAX) {
+	if (w->nidle < WP_IDLE_MAX)
+		w->idle[w->nidle++] = e;
+	else
 		curl_easy_cleanup(e);
-		return;
-	}
-	h = pu_calloc(1, sizeof(*h));
-	h->easy = e;
-	SLIST_INSERT_HEAD(&w->idle, h, entry);
-	w->nidle++;
 }
 
 static void
@@ -326,6 +301,7 @@ wp_req_free(struct wp_req *req)
 		wp_easy_put(req->w, req->easy);
 	curl_slist_free_all(req->hdrs);
 	free(req->url);
+	free(req->origin);
 	pu_buf_free(&req->body);
 	pu_buf_free(&req->resp);
 	free(req);
@@ -435,7 +411,7 @@ wp_answer(struct wp *w, struct wp_req *req, CURLcode rc)
 	}
 	wp_resp_text(req, text, sizeof(text));
 	reason = pu_asprintf("Web Push: HTTP %ld from %s%s%s", status,
-	    req->url, *text != '\0' ? ": " : "", text);
+	    req->origin, *text != '\0' ? ": " : "", text);
 	if (outcome == XP_AUTH_FAILED && !w->auth_failing) {
 		w->auth_failing = true;
 		w->host->log(w->host, XP_LOG_WARN, "%s; check vapid-key-file "
@@ -683,16 +659,16 @@ wp_prepare_relay(struct wp *w, struct wp_req *req, const struct xp_push *p,
     char **error_r)
 {
 	struct wp_sub sub;
-	char *auth = NULL, *origin;
+	char *auth = NULL;
 
 	if (strncmp(p->token, "https://", 8) == 0) {
-		if ((origin = wp_origin(p->token, error_r)) == NULL)
+		if ((req->origin = wp_origin(p->token, error_r)) == NULL)
 			return -1;
-		free(origin);
 		req->url = pu_strdup(p->token);
-	} else if (wp_sub_parse(p->token, &sub, error_r) == 0) {
+	} else if (wp_sub_parse(p->token, false, &sub, error_r) == 0) {
 		req->url = sub.endpoint;
-		sub.endpoint = NULL;
+		req->origin = sub.origin;
+		sub.endpoint = sub.origin = NULL;
 		wp_sub_free(&sub);
 	} else
 		return -1;
@@ -729,7 +705,7 @@ wp_prepare(struct wp *w, struct wp_req *req, const struct xp_push *p,
 	size_t pad;
 	int rc = 1;
 
-	if (wp_sub_parse(p->token, &sub, error_r) == -1)
+	if (wp_sub_parse(p->token, false, &sub, error_r) == -1)
 		return -1;
 	if ((json.data = malloc(WP_JSON_INITIAL)) == NULL)
 		abort();
@@ -746,7 +722,8 @@ wp_prepare(struct wp *w, struct wp_req *req, const struct xp_push *p,
 	    NULL, &req->body, error_r) == -1)
 		goto done;
 	req->url = sub.endpoint;
-	sub.endpoint = NULL;
+	req->origin = sub.origin;
+	sub.endpoint = sub.origin = NULL;
 	wp_headers(w, req, p, auth);
 	rc = 0;
 done:
@@ -769,7 +746,7 @@ wp_check_token(void *self, const char *token, bool voip, char **error_r)
 		    "subscription");
 		return -1;
 	}
-	if (wp_sub_parse(token, &sub, error_r) == -1)
+	if (wp_sub_parse(token, true, &sub, error_r) == -1)
 		return -1;
 	wp_sub_free(&sub);
 	return 0;
@@ -794,7 +771,12 @@ wp_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 		rc = -1;
 	else if (p->relay != NULL)
 		rc = wp_prepare_relay(w, req, p, &err);
-	else
+	else if (p->profile != XP_PROFILE_TIGASE) {
+		/* Browsers register with register-device: one layout. */
+		err = pu_strdup("webpush.so writes the register-device "
+		    "payload only, not this dialect's");
+		rc = 1;
+	} else
 		rc = wp_prepare(w, req, p, &err);
 	if (rc != 0) {
 		/* -1: the subscription is unusable; 1: this push is. */
@@ -833,7 +815,6 @@ static void
 wp_destroy(void *self)
 {
 	struct wp *w = self;
-	struct wp_easy *h;
 	size_t i;
 
 	if (w == NULL)
@@ -842,11 +823,8 @@ wp_destroy(void *self)
 		wp_answer_all(w, &w->flight, true);
 		wp_answer_all(w, &w->ready, false);
 	}
-	while ((h = SLIST_FIRST(&w->idle)) != NULL) {
-		SLIST_REMOVE_HEAD(&w->idle, entry);
-		curl_easy_cleanup(h->easy);
-		free(h);
-	}
+	while (w->nidle > 0)
+		curl_easy_cleanup(w->idle[--w->nidle]);
 	fcm_curl_free(&w->curl);
 	for (i = 0; i < w->njwt; i++) {
 		free(w->jwt[i].origin);
@@ -899,7 +877,6 @@ wp_create(const struct xp_host *host, const void *block, const char *id,
 	w->host = host;
 	TAILQ_INIT(&w->ready);
 	TAILQ_INIT(&w->flight);
-	SLIST_INIT(&w->idle);
 	if (wp_vapid_load(h->opt_str(h, block, "vapid-key-file"), &w->vapid,
 	    error_r) == -1)
 		goto fail;
@@ -925,9 +902,7 @@ wp_create(const struct xp_host *host, const void *block, const char *id,
 	w->queue_max = (size_t)h->opt_int(h, block, "queue-size");
 	w->flight_max = (size_t)h->opt_int(h, block, "pool-size") *
 	    WP_CONN_STREAMS;
-	w->no_proxy = getenv("https_proxy") == NULL &&
-	    getenv("HTTPS_PROXY") == NULL && getenv("all_proxy") == NULL &&
-	    getenv("ALL_PROXY") == NULL;
+	w->no_proxy = fcm_curl_no_proxy();
 	w->curl = fcm_curl_new(h->base, h->opt_int(h, block, "pool-size"),
 	    wp_curl_done);
 	h->log(h, XP_LOG_INFO, "VAPID applicationServerKey %s, subject %s",

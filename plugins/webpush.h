@@ -40,11 +40,14 @@ struct wp_sub {
 };
 
 /*
- * Parses and checks a subscription's JSON: an https endpoint, p256dh a
- * point on P-256 (65 bytes uncompressed), auth 16 bytes, at most
- * WP_SUB_MAX bytes.  -1 with *error_r (a sentence, malloc'd).
+ * Parses and checks a subscription's JSON: an https endpoint, p256dh 65
+ * bytes (with check_point: an uncompressed point on P-256, which costs a
+ * curve's set-up; a stored token was checked when it was registered, and
+ * the encryption refuses a point off the curve anyway), auth 16 bytes, at
+ * most WP_SUB_MAX bytes.  -1 with *error_r (a sentence, malloc'd).
  */
-int	 wp_sub_parse(const char *json, struct wp_sub *, char **error_r);
+int	 wp_sub_parse(const char *json, bool check_point, struct wp_sub *,
+	    char **error_r);
 void	 wp_sub_free(struct wp_sub *);
 /* The origin (RFC 6454) of an https URL, malloc'd; NULL with *error_r. */
 char	*wp_origin(const char *url, char **error_r);

@@ -1,6 +1,6 @@
 /*
  * Web Push message encryption (RFC 8291) and VAPID (RFC 8292), with
- * OpenSSL's EVP interfaces only.
+ * OpenSSL (EVP for keys, ECDH, signatures and AES-GCM; HMAC for HKDF).
  *
  * Encryption, RFC 8291 section 3.4 with RFC 8188's aes128gcm:
  *	ecdh_secret = ECDH(as_private, ua_public)		(P-256)
@@ -36,7 +36,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
+#include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -115,37 +115,33 @@ wp_sub_key(json_object *keys, const char *name, unsigned char *out,
 	return 0;
 }
 
-/* A P-256 public key from an uncompressed point; NULL if it is none. */
-static EVP_PKEY *
-wp_key_from_point(const unsigned char *point)
+/*
+ * Whether point is an uncompressed point on P-256: decoding it checks that
+ * it lies on the curve (P-256's cofactor is 1, so that is all there is).
+ */
+static bool
+wp_point_ok(const unsigned char *point)
 {
-	OSSL_PARAM params[3];
-	EVP_PKEY_CTX *ctx;
-	EVP_PKEY *pkey = NULL;
+	EC_GROUP *group;
+	EC_POINT *pt = NULL;
+	bool ok;
 
-	if (point[0] != 0x04)
-		return NULL;
-	params[0] = OSSL_PARAM_construct_utf8_string(
-	    OSSL_PKEY_PARAM_GROUP_NAME, (char *)WP_GROUP, 0);
-	params[1] = OSSL_PARAM_construct_octet_string(
-	    OSSL_PKEY_PARAM_PUB_KEY, (void *)point, WP_POINT_LEN);
-	params[2] = OSSL_PARAM_construct_end();
-	if ((ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL)
-		return NULL;
-	/* fromdata decodes the point, which checks it is on the curve. */
-	if (EVP_PKEY_fromdata_init(ctx) != 1 ||
-	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
-		pkey = NULL;
-	EVP_PKEY_CTX_free(ctx);
-	return pkey;
+	if (point[0] != 0x04 ||
+	    (group = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1)) == NULL)
+		return false;
+	ok = (pt = EC_POINT_new(group)) != NULL &&
+	    EC_POINT_oct2point(group, pt, point, WP_POINT_LEN, NULL) == 1;
+	EC_POINT_free(pt);
+	EC_GROUP_free(group);
+	return ok;
 }
 
 int
-wp_sub_parse(const char *json, struct wp_sub *s, char **error_r)
+wp_sub_parse(const char *json, bool check_point, struct wp_sub *s,
+    char **error_r)
 {
 	json_object *root = NULL, *v, *keys;
 	const char *ep;
-	EVP_PKEY *k;
 	int rc = -1;
 
 	memset(s, 0, sizeof(*s));
@@ -188,13 +184,12 @@ wp_sub_parse(const char *json, struct wp_sub *s, char **error_r)
 	    error_r) == -1 ||
 	    wp_sub_key(keys, "auth", s->auth, WP_AUTH_LEN, error_r) == -1)
 		goto done;
-	if ((k = wp_key_from_point(s->p256dh)) == NULL) {
+	if (check_point && !wp_point_ok(s->p256dh)) {
 		ERR_clear_error();
 		*error_r = pu_strdup("keys.p256dh is not an uncompressed "
 		    "point on P-256");
 		goto done;
 	}
-	EVP_PKEY_free(k);
 	s->endpoint = pu_strdup(ep);
 	rc = 0;
 done:
@@ -259,31 +254,48 @@ wp_key_public(EVP_PKEY *k, unsigned char out[WP_POINT_LEN])
 
 /* Encryption. */
 
-/* HKDF (RFC 5869) in one mode: extract, or expand to outlen bytes. */
+/*
+ * HKDF (RFC 5869) with SHA-256, as its two steps: Extract (section 2.2)
+ * is HMAC(salt, IKM); Expand (section 2.3) of at most one hash length is
+ * the first block, HMAC(PRK, info || 0x01).  HMAC() rather than an HKDF
+ * EVP_PKEY_CTX: four contexts per push cost more than the HMACs.
+ */
 static int
-wp_hkdf(int mode, const unsigned char *salt, size_t saltlen,
-    const unsigned char *key, size_t keylen, const void *info,
-    size_t infolen, unsigned char *out, size_t outlen)
+wp_hkdf_extract(const unsigned char *salt, size_t saltlen,
+    const unsigned char *ikm, size_t ikmlen, unsigned char *prk)
 {
-	EVP_PKEY_CTX *ctx;
-	int ok;
+	unsigned int len = 0;
 
-	if ((ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL)) == NULL)
-		return -1;
-	ok = EVP_PKEY_derive_init(ctx) == 1 &&
-	    EVP_PKEY_CTX_set_hkdf_mode(ctx, mode) == 1 &&
-	    EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) == 1 &&
-	    EVP_PKEY_CTX_set1_hkdf_key(ctx, key, (int)keylen) == 1 &&
-	    (salt == NULL || EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt,
-	    (int)saltlen) == 1) &&
-	    (info == NULL || EVP_PKEY_CTX_add1_hkdf_info(ctx, info,
-	    (int)infolen) == 1) &&
-	    EVP_PKEY_derive(ctx, out, &outlen) == 1;
-	EVP_PKEY_CTX_free(ctx);
-	return ok ? 0 : -1;
+	return HMAC(EVP_sha256(), salt, (int)saltlen, ikm, ikmlen, prk,
+	    &len) != NULL && len == WP_SECRET_LEN ? 0 : -1;
 }
 
-/* ECDH of our key and the subscriber's point (32 bytes). */
+static int
+wp_hkdf_expand(const unsigned char *prk, const void *info, size_t infolen,
+    unsigned char *out, size_t outlen)
+{
+	unsigned char in[sizeof(WP_KEY_INFO) + 2 * WP_POINT_LEN + 1];
+	unsigned char t[WP_SECRET_LEN];
+	unsigned int len = 0;
+
+	if (infolen + 1 > sizeof(in) || outlen > sizeof(t))
+		return -1;
+	memcpy(in, info, infolen);
+	in[infolen] = 0x01;
+	if (HMAC(EVP_sha256(), prk, WP_SECRET_LEN, in, infolen + 1, t,
+	    &len) == NULL || len != WP_SECRET_LEN)
+		return -1;
+	memcpy(out, t, outlen);
+	OPENSSL_cleanse(t, sizeof(t));
+	return 0;
+}
+
+/*
+ * ECDH of our key and the subscriber's point (32 bytes).  The peer key
+ * takes its group from ours; setting the point checks it is on the curve,
+ * so the derive does not validate it again (in OpenSSL 3 that check is
+ * a second scalar multiplication, as costly as the ECDH).
+ */
 static int
 wp_ecdh(EVP_PKEY *ours, const unsigned char *point, unsigned char *secret)
 {
@@ -292,11 +304,13 @@ wp_ecdh(EVP_PKEY *ours, const unsigned char *point, unsigned char *secret)
 	size_t len = WP_SECRET_LEN;
 	int ok = 0;
 
-	if ((peer = wp_key_from_point(point)) == NULL)
+	if ((peer = EVP_PKEY_new()) == NULL)
 		return -1;
-	if ((ctx = EVP_PKEY_CTX_new(ours, NULL)) != NULL)
+	if (EVP_PKEY_copy_parameters(peer, ours) == 1 &&
+	    EVP_PKEY_set1_encoded_public_key(peer, point, WP_POINT_LEN) == 1 &&
+	    (ctx = EVP_PKEY_CTX_new(ours, NULL)) != NULL)
 		ok = EVP_PKEY_derive_init(ctx) == 1 &&
-		    EVP_PKEY_derive_set_peer(ctx, peer) == 1 &&
+		    EVP_PKEY_derive_set_peer_ex(ctx, peer, 0) == 1 &&
 		    EVP_PKEY_derive(ctx, secret, &len) == 1 &&
 		    len == WP_SECRET_LEN;
 	EVP_PKEY_CTX_free(ctx);
@@ -320,17 +334,13 @@ wp_keys(EVP_PKEY *eph, const unsigned char *as_public,
 	memcpy(info + sizeof(WP_KEY_INFO) + WP_POINT_LEN, as_public,
 	    WP_POINT_LEN);
 	if (wp_ecdh(eph, ua_public, secret) == 0 &&
-	    wp_hkdf(EVP_PKEY_HKDEF_MODE_EXTRACT_ONLY, auth, WP_AUTH_LEN,
-	    secret, sizeof(secret), NULL, 0, prk_key, sizeof(prk_key)) == 0 &&
-	    wp_hkdf(EVP_PKEY_HKDEF_MODE_EXPAND_ONLY, NULL, 0, prk_key,
-	    sizeof(prk_key), info, sizeof(info), ikm, sizeof(ikm)) == 0 &&
-	    wp_hkdf(EVP_PKEY_HKDEF_MODE_EXTRACT_ONLY, salt, WP_SALT_LEN, ikm,
-	    sizeof(ikm), NULL, 0, prk, sizeof(prk)) == 0 &&
-	    wp_hkdf(EVP_PKEY_HKDEF_MODE_EXPAND_ONLY, NULL, 0, prk,
-	    sizeof(prk), WP_CEK_INFO, sizeof(WP_CEK_INFO), cek,
+	    wp_hkdf_extract(auth, WP_AUTH_LEN, secret, sizeof(secret),
+	    prk_key) == 0 &&
+	    wp_hkdf_expand(prk_key, info, sizeof(info), ikm, sizeof(ikm)) == 0 &&
+	    wp_hkdf_extract(salt, WP_SALT_LEN, ikm, sizeof(ikm), prk) == 0 &&
+	    wp_hkdf_expand(prk, WP_CEK_INFO, sizeof(WP_CEK_INFO), cek,
 	    WP_CEK_LEN) == 0 &&
-	    wp_hkdf(EVP_PKEY_HKDEF_MODE_EXPAND_ONLY, NULL, 0, prk,
-	    sizeof(prk), WP_NONCE_INFO, sizeof(WP_NONCE_INFO), nonce,
+	    wp_hkdf_expand(prk, WP_NONCE_INFO, sizeof(WP_NONCE_INFO), nonce,
 	    WP_NONCE_LEN) == 0)
 		rc = 0;
 	OPENSSL_cleanse(secret, sizeof(secret));

@@ -26,6 +26,7 @@ EXTRA_DIST += test/integration/link_fake_test.py \
 	test/integration/link_reload_test.sh test/integration/link_reload_run.py \
 	test/lib/xptest.py test/lib/client.py test/lib/prosody.sh
 include $(srcdir)/test/fcm.mk
+include $(srcdir)/test/webpush.mk
 
 # A provider module for the pipeline tests (not installed).
 check_LTLIBRARIES += test/plugins/testprov.la
@@ -83,4 +84,3 @@ test_unit_guard_test_SOURCES = test/unit/guard_test.c core/guard.c \
 check_PROGRAMS += test/unit/stats_test
 TESTS += test/unit/stats_test
 test_unit_stats_test_LDADD = $(XP_TEST_LDADD)
-include $(srcdir)/test/webpush.mk

@@ -1,9 +1,9 @@
 # test/webpush.mk: webpush.so.  rfc8291_test reproduces RFC 8291
-# Appendix A byte for byte; webpush_test.sh drives the module (dlopened
-# by test/integration/webpush_test) against test/mock/webpush_mock.py,
+# Appendix A byte for byte; webpush_module_test.sh drives the module (dlopened
+# by test/integration/webpush_module_test) against test/mock/webpush_mock.py,
 # which holds the subscriptions' private keys, checks VAPID and decrypts
 # every push (Debian: python3-h2, python3-cryptography);
-# webpush_e2e_test.sh goes through Prosody and xpushd.
+# webpush_test.sh goes through Prosody, PostgreSQL and xpushd.
 check_PROGRAMS += test/unit/rfc8291_test
 TESTS += test/unit/rfc8291_test
 test_unit_rfc8291_test_SOURCES = test/unit/rfc8291_test.c \
@@ -13,16 +13,20 @@ test_unit_rfc8291_test_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS) \
 test_unit_rfc8291_test_LDADD = plugins/lib/libxpplug.la $(OPENSSL_LIBS) \
 	$(JSONC_LIBS)
 
-check_PROGRAMS += test/integration/webpush_test
-test_integration_webpush_test_SOURCES = test/integration/webpush_test.c \
+check_PROGRAMS += test/integration/webpush_module_test
+test_integration_webpush_module_test_SOURCES = test/integration/webpush_module_test.c \
 	$(XP_WEBPUSH_CRYPTO) test/lib/provider_harness.c \
 	test/lib/provider_harness.h test/lib/tap.h plugins/provider.h
-test_integration_webpush_test_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) \
+test_integration_webpush_module_test_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) \
 	$(OPENSSL_CFLAGS) $(JSONC_CFLAGS) $(LIBEVENT_CFLAGS)
-test_integration_webpush_test_LDADD = plugins/lib/libxpplug.la \
+test_integration_webpush_module_test_LDADD = plugins/lib/libxpplug.la \
 	$(CURL_LIBS) $(OPENSSL_LIBS) $(JSONC_LIBS) $(LIBEVENT_LIBS) \
 	$(LTDL_LIBS)
-EXTRA_test_integration_webpush_test_DEPENDENCIES = plugins/webpush.la \
+EXTRA_test_integration_webpush_module_test_DEPENDENCIES = plugins/webpush.la \
 	xpushd-vapid
+TESTS += test/integration/webpush_module_test.sh
+EXTRA_DIST += test/integration/webpush_module_test.sh test/mock/webpush_mock.py
+
 TESTS += test/integration/webpush_test.sh
-EXTRA_DIST += test/integration/webpush_test.sh test/mock/webpush_mock.py
+EXTRA_DIST += test/integration/webpush_test.sh
+EXTRA_DIST += test/bench/webpush_bench.sh

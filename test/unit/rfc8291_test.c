@@ -216,6 +216,13 @@ test_roundtrip(void)
 	    "a plaintext over one record is refused");
 	free(err);
 	err = NULL;
+	ua_pub[40] ^= 1;
+	ok(wp_encrypt(ua_pub, auth, msg, strlen(msg), 0, NULL, NULL, &out,
+	    &err) == -1, "a point off the curve fails the encryption");
+	ua_pub[40] ^= 1;
+	free(err);
+	err = NULL;
+	pu_buf_free(&out);
 	is_int(wp_encrypt(ua_pub, auth, msg, strlen(msg), WP_BODY_MAX, NULL,
 	    NULL, &out, &err), 0, "padding beyond the limit is capped");
 	is_int(out.len, WP_BODY_MAX, "at 4096 bytes of body");
@@ -232,7 +239,7 @@ bad_sub(const char *json, const char *want, const char *what)
 	struct wp_sub s;
 	char *err = NULL;
 
-	int rc = wp_sub_parse(json, &s, &err);
+	int rc = wp_sub_parse(json, true, &s, &err);
 
 	ok(rc == -1 && err != NULL && strstr(err, want) != NULL,
 	    "%s refused: %s", what, err != NULL ? err : "(accepted)");
@@ -250,7 +257,7 @@ test_subscriptions(void)
 	    "wpush/v2/abc\",\"expirationTime\":null,\"keys\":{\"p256dh\":\""
 	    A_UA_PUBLIC "\",\"auth\":\"" A_AUTH "\"}}";
 
-	is_int(wp_sub_parse(good, &s, &err), 0, "PushSubscription.toJSON() "
+	is_int(wp_sub_parse(good, true, &s, &err), 0, "PushSubscription.toJSON() "
 	    "is accepted");
 	is_str(s.origin, "https://push.example.net", "the origin drops :443");
 	wp_sub_free(&s);
