@@ -386,6 +386,25 @@ def no_answer(s, msg_id):
     return not any(x.get("id") == msg_id for x in s.stanzas)
 
 
+def sizes(t, s, c, rec, match, ciphertext, limit):
+    """mod_push2's largest envelope (max_data_size) reaches the app whole;
+    3,000 bytes, within the relay's 4,096 but too large base64 for the
+    provider's limit, are refused whole (never cut)."""
+    big = os.urandom(MAX_DATA)
+    mid, _, stanza = notification(c, payload=base64.b64encode(encrypt(c, big)).decode())
+    s.send(stanza)
+    r = rec.next(match)
+    got = c.decrypt(base64.b64decode(ciphertext(r))) if r else None
+    t.ok(got == big, "mod_push2's largest payload (%d bytes of envelope) fits %s whole"
+         % (MAX_DATA, limit))
+    mid, _, stanza = notification(c, payload=base64.b64encode(
+        encrypt(c, os.urandom(3000))).decode())
+    s.send(stanza)
+    e = message_error(s, mid)
+    t.ok(e is not None and e[:2] == ("modify", "not-acceptable") and "does not fit" in (e[2] or ""),
+         "a ciphertext too large for %s is refused whole: %s" % (limit, e))
+
+
 def apns_relays(t, s, w):
     rec = Record(w.apns_record)
     token = "ab" * 32
@@ -457,21 +476,8 @@ def apns_relays(t, s, w):
         t.is_(e[:2] if e else None, want, "APNs %s -> %s" % (what, want))
     t.ok(e is not None and e[2], "with a text for the operator: %s" % (e[2] if e else None))
     # The largest envelope add_sce_rfc8291 makes (max_data_size) fits.
-    big = os.urandom(MAX_DATA)
-    mid, _, stanza = notification(c, payload=base64.b64encode(encrypt(c, big)).decode())
-    s.send(stanza)
-    r = rec.next(lambda r: r["path"] == "/3/device/" + token)
-    body = json.loads(r["body"]) if r else {}
-    t.ok(c.decrypt(base64.b64decode(body.get("rfc8291", ""))) == big,
-         "mod_push2's largest payload (%d bytes of envelope) fits APNs whole" % MAX_DATA)
-    # 3,000 bytes of envelope: within the relay's 4,096, but base64 in
-    # JSON it no longer fits APNs' 4,096-byte payload; it is never cut.
-    mid, _, stanza = notification(c, payload=base64.b64encode(
-        encrypt(c, os.urandom(3000))).decode())
-    s.send(stanza)
-    e = message_error(s, mid)
-    t.ok(e is not None and e[:2] == ("modify", "not-acceptable") and "does not fit" in (e[2] or ""),
-         "a ciphertext too large for APNs' payload is refused whole: %s" % (e,))
+    sizes(t, s, c, rec, lambda r: r["path"] == "/3/device/" + token,
+          lambda r: json.loads(r["body"]).get("rfc8291", ""), "APNs' 4,096-byte payload")
 
     # The throttle of publishes, per client (low-priority-window 2 s).  No
     # sleep: the trailing push comes after the window and rec.next() waits.
@@ -507,19 +513,8 @@ def fcm_relays(t, s, w):
     t.ok(got == plain, "the client decrypts it to the envelope")
     t.ok(answered(s, "fcm-http-v1", "sent", 1) and no_answer(s, mid), "no answer when it worked")
 
-    big = os.urandom(MAX_DATA)
-    mid, _, stanza = notification(c, payload=base64.b64encode(encrypt(c, big)).decode())
-    s.send(stanza)
-    r = rec.next(lambda r: r["path"].endswith("messages:send"))
-    data = r["body"]["message"]["data"] if r else {}
-    t.ok(c.decrypt(base64.b64decode(data.get("rfc8291", ""))) == big,
-         "mod_push2's largest payload fits FCM's data whole")
-    mid, _, stanza = notification(c, payload=base64.b64encode(
-        encrypt(c, os.urandom(3000))).decode())
-    s.send(stanza)
-    e = message_error(s, mid)
-    t.ok(e is not None and e[:2] == ("modify", "not-acceptable") and "does not fit" in (e[2] or ""),
-         "a ciphertext too large for FCM's 4,096-byte data is refused whole: %s" % (e,))
+    sizes(t, s, c, rec, lambda r: r["path"].endswith("messages:send"),
+          lambda r: r["body"]["message"]["data"].get("rfc8291", ""), "FCM's 4,096-byte data")
 
     cases = [("unregistered", ("cancel", "item-not-found"), "404 UNREGISTERED"),
              ("quota", ("wait", "resource-constraint"), "429 QUOTA_EXCEEDED"),
