@@ -15,16 +15,16 @@
  * is the sender (or the account when there is none) and mutable-content
  * lets the app's notification service extension decrypt or rewrite it.
  *
- * A relayed Push 2.0 payload (push->relay) goes base64 under "rfc8291",
- * the key the Snikket/Cheogram APNs relay writes, with nothing of ours
- * but the aps dictionary: an alert titled "New Message" with
- * mutable-content (the app's extension decrypts and rewrites it), a
- * content-available background push for low priority, none for VoIP.
- * It is never cut: one that does not fit is refused.
- *
  * Apple counts the payload in bytes; when it does not fit, the body (which
  * appears twice: aps.alert.body and body) is cut at the longest prefix that
  * fits, on a UTF-8 character boundary, found by bisection.
+ *
+ * apns_payload_relay(): a relayed Push 2.0 payload (push->relay) goes
+ * base64 under "rfc8291", the key the Snikket/Cheogram APNs relay
+ * writes, with nothing of ours but the aps dictionary: an alert titled
+ * "New Message" with mutable-content (the app's extension decrypts and
+ * rewrites it), a content-available background push for low priority,
+ * none for VoIP.  It is never cut: one that does not fit is refused.
  */
 #include "config.h"
 
@@ -168,45 +168,6 @@ body_with_ellipsis(const char *body, size_t n, size_t *len_r)
 	return b;
 }
 
-#define APNS_RELAY_TITLE	"New Message"
-
-/* A Push 2.0 relay: the client's ciphertext, whole or not at all. */
-static char *
-relay_render(const struct xp_push *push,
-    const struct apns_payload_opts *opts, size_t *len_r,
-    const char **error_r)
-{
-	struct pu_buf o = { NULL, 0, 0, 0, false };
-	bool first = true, afirst = true, alfirst = true;
-	char *b64;
-
-	pu_buf_add(&o, "{", 1);
-	if (!opts->voip) {
-		pu_json_key(&o, &first, "aps");
-		pu_buf_add(&o, "{", 1);
-		if (push->prio == XP_PRIO_HIGH) {
-			pu_json_key(&o, &afirst, "alert");
-			pu_buf_add(&o, "{", 1);
-			add_str(&o, &alfirst, "title", APNS_RELAY_TITLE);
-			pu_buf_add(&o, "}", 1);
-			add_int(&o, &afirst, "mutable-content", 1);
-		} else
-			add_int(&o, &afirst, "content-available", 1);
-		pu_buf_add(&o, "}", 1);
-	}
-	b64 = pu_b64(push->relay, push->relay_len);
-	add_str(&o, &first, "rfc8291", b64);
-	free(b64);
-	pu_buf_add(&o, "}", 1);
-	if (o.len > opts->limit) {
-		free(o.data);
-		*error_r = "the relayed payload does not fit APNs' limit";
-		return NULL;
-	}
-	*len_r = o.len;
-	return o.data;
-}
-
 char *
 apns_payload_build(const struct xp_push *push,
     const struct apns_payload_opts *opts, size_t *len_r,
@@ -215,8 +176,6 @@ apns_payload_build(const struct xp_push *push,
 	char *out, *best = NULL, *b;
 	size_t len, blen, lo, hi, mid, cut, bestlen = 0;
 
-	if (push->relay != NULL)
-		return relay_render(push, opts, len_r, error_r);
 	out = payload_render(push, opts, push->body, push->body != NULL ?
 	    strlen(push->body) : 0, &len);
 	if (len <= opts->limit) {
@@ -256,4 +215,43 @@ apns_payload_build(const struct xp_push *push,
 	}
 	*len_r = bestlen;
 	return best;
+}
+
+#define APNS_RELAY_TITLE	"New Message"
+
+/* A Push 2.0 relay: the client's ciphertext, whole or not at all. */
+char *
+apns_payload_relay(const struct xp_push *push,
+    const struct apns_payload_opts *opts, size_t *len_r,
+    const char **error_r)
+{
+	struct pu_buf o = { NULL, 0, 0, 0, false };
+	bool first = true, afirst = true, alfirst = true;
+	char *b64;
+
+	pu_buf_add(&o, "{", 1);
+	if (!opts->voip) {
+		pu_json_key(&o, &first, "aps");
+		pu_buf_add(&o, "{", 1);
+		if (push->prio == XP_PRIO_HIGH) {
+			pu_json_key(&o, &afirst, "alert");
+			pu_buf_add(&o, "{", 1);
+			add_str(&o, &alfirst, "title", APNS_RELAY_TITLE);
+			pu_buf_add(&o, "}", 1);
+			add_int(&o, &afirst, "mutable-content", 1);
+		} else
+			add_int(&o, &afirst, "content-available", 1);
+		pu_buf_add(&o, "}", 1);
+	}
+	b64 = pu_b64(push->relay, push->relay_len);
+	add_str(&o, &first, "rfc8291", b64);
+	free(b64);
+	pu_buf_add(&o, "}", 1);
+	if (o.len > opts->limit) {
+		free(o.data);
+		*error_r = "the relayed payload does not fit APNs' limit";
+		return NULL;
+	}
+	*len_r = o.len;
+	return o.data;
 }

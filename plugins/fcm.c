@@ -1019,7 +1019,76 @@ fcm_data_fit(struct fcm_data *d, const struct xp_push *p, const char *unread,
 	return -1;
 }
 
-/* android.priority and android.ttl, then the end of the message. */
+static char *
+fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r,
+    const char **error_r)
+{
+	struct pu_buf b = { 0 };
+	struct fcm_data d;
+	char num[32], unread[32], *cut;
+	const char *body;
+	bool first, dropped;
+	long ttl;
+	size_t i;
+
+	if (p->unread >= 0)
+		snprintf(unread, sizeof(unread), "%ld", p->unread);
+	if (fcm_data_fit(&d, p, p->unread >= 0 ? unread : NULL, &cut,
+	    &dropped) == -1) {
+		*error_r = "the message does not fit FCM's 4096-byte data "
+		    "limit even without its body";
+		return NULL;
+	}
+	if (dropped) {
+		f->blobs_dropped++;
+		f->host->log(f->host, XP_LOG_INFO, "an encrypted payload of "
+		    "%zu bytes does not fit FCM's %d-byte data limit: sent a "
+		    "wake-up for %s without it (%lu so far)",
+		    strlen(p->encrypted), FCM_DATA_MAX, p->account != NULL ?
+		    p->account : "?", f->blobs_dropped);
+	}
+	if ((b.data = malloc(FCM_JSON_INITIAL)) == NULL)
+		abort();
+	b.cap = FCM_JSON_INITIAL;
+	fcm_json_lit(&b, "{\"message\":{\"token\":");
+	pu_json_str(&b, p->token, strlen(p->token));
+
+	fcm_json_lit(&b, ",\"data\":{");
+	first = true;
+	for (i = 0; i < d.n; i++) {
+		pu_json_key(&b, &first, d.f[i].key);
+		pu_json_str(&b, d.f[i].value, d.f[i].len);
+	}
+	fcm_json_lit(&b, "}");
+
+	ttl = f->ttl;
+	if ((p->kind == XP_KIND_CALL || p->voip) && f->call_lifetime < ttl)
+		ttl = f->call_lifetime;
+	fcm_json_lit(&b, p->prio == XP_PRIO_HIGH ?
+	    ",\"android\":{\"priority\":\"HIGH\",\"ttl\":" :
+	    ",\"android\":{\"priority\":\"NORMAL\",\"ttl\":");
+	snprintf(num, sizeof(num), "%lds", ttl);
+	pu_json_str(&b, num, strlen(num));
+	fcm_json_lit(&b, "}");
+
+	if (f->notification && p->prio == XP_PRIO_HIGH) {
+		body = cut != NULL ? cut : dropped ? NULL : p->body;
+		fcm_json_lit(&b, ",\"notification\":{");
+		first = true;
+		fcm_json_kv(&b, &first, "title", p->nickname != NULL ?
+		    p->nickname : p->sender != NULL ? p->sender : p->account);
+		fcm_json_kv(&b, &first, "body", body != NULL ? body :
+		    p->kind == XP_KIND_CALL ? "Incoming call" :
+		    "New message");
+		fcm_json_lit(&b, "}");
+	}
+	fcm_json_lit(&b, "}}");
+	free(cut);
+	*len_r = b.len;
+	return b.data;
+}
+
+/* android.priority and android.ttl of a relay, as fcm_message writes them. */
 static void
 fcm_android(struct fcm *f, struct pu_buf *b, const struct xp_push *p)
 {
@@ -1061,68 +1130,6 @@ fcm_relay_message(struct fcm *f, const struct xp_push *p, size_t *len_r,
 	fcm_json_lit(&b, "}");
 	fcm_android(f, &b, p);
 	fcm_json_lit(&b, "}}");
-	*len_r = b.len;
-	return b.data;
-}
-
-static char *
-fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r,
-    const char **error_r)
-{
-	struct pu_buf b = { 0 };
-	struct fcm_data d;
-	char unread[32], *cut;
-	const char *body;
-	bool first, dropped;
-	size_t i;
-
-	if (p->relay != NULL)
-		return fcm_relay_message(f, p, len_r, error_r);
-	if (p->unread >= 0)
-		snprintf(unread, sizeof(unread), "%ld", p->unread);
-	if (fcm_data_fit(&d, p, p->unread >= 0 ? unread : NULL, &cut,
-	    &dropped) == -1) {
-		*error_r = "the message does not fit FCM's 4096-byte data "
-		    "limit even without its body";
-		return NULL;
-	}
-	if (dropped) {
-		f->blobs_dropped++;
-		f->host->log(f->host, XP_LOG_INFO, "an encrypted payload of "
-		    "%zu bytes does not fit FCM's %d-byte data limit: sent a "
-		    "wake-up for %s without it (%lu so far)",
-		    strlen(p->encrypted), FCM_DATA_MAX, p->account != NULL ?
-		    p->account : "?", f->blobs_dropped);
-	}
-	if ((b.data = malloc(FCM_JSON_INITIAL)) == NULL)
-		abort();
-	b.cap = FCM_JSON_INITIAL;
-	fcm_json_lit(&b, "{\"message\":{\"token\":");
-	pu_json_str(&b, p->token, strlen(p->token));
-
-	fcm_json_lit(&b, ",\"data\":{");
-	first = true;
-	for (i = 0; i < d.n; i++) {
-		pu_json_key(&b, &first, d.f[i].key);
-		pu_json_str(&b, d.f[i].value, d.f[i].len);
-	}
-	fcm_json_lit(&b, "}");
-
-	fcm_android(f, &b, p);
-
-	if (f->notification && p->prio == XP_PRIO_HIGH) {
-		body = cut != NULL ? cut : dropped ? NULL : p->body;
-		fcm_json_lit(&b, ",\"notification\":{");
-		first = true;
-		fcm_json_kv(&b, &first, "title", p->nickname != NULL ?
-		    p->nickname : p->sender != NULL ? p->sender : p->account);
-		fcm_json_kv(&b, &first, "body", body != NULL ? body :
-		    p->kind == XP_KIND_CALL ? "Incoming call" :
-		    "New message");
-		fcm_json_lit(&b, "}");
-	}
-	fcm_json_lit(&b, "}}");
-	free(cut);
 	*len_r = b.len;
 	return b.data;
 }
@@ -1173,7 +1180,9 @@ fcm_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 		free(err);
 		return 0;
 	}
-	if ((req->body = fcm_message(f, p, &req->body_len, &why)) == NULL) {
+	if ((req->body = p->relay != NULL ?
+	    fcm_relay_message(f, p, &req->body_len, &why) :
+	    fcm_message(f, p, &req->body_len, &why)) == NULL) {
 		req->body = pu_strdup("");
 		fcm_req_finish(req, XP_PERMANENT, 0, why);
 		return 0;
