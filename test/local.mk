@@ -59,6 +59,8 @@ include $(srcdir)/test/apns.mk
 TESTS += test/integration/publish_test.sh
 EXTRA_DIST += test/integration/publish_test.sh test/integration/publish_run.py \
 	test/lib/fakexmpp.py
+TESTS += test/integration/push2_test.sh
+EXTRA_DIST += test/integration/push2_test.sh test/integration/push2_run.py
 include $(srcdir)/test/bench.mk
 include $(srcdir)/test/man.mk
 

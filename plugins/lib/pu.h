@@ -83,6 +83,8 @@ size_t	 pu_utf8_cut(const char *s, size_t len, size_t n);
 
 /* Unpadded base64url of len bytes, NUL-terminated, malloc'd (b64url.c). */
 char	*pu_b64url(const void *, size_t len);
+/* Padded standard base64 of len bytes, NUL-terminated, malloc'd. */
+char	*pu_b64(const void *, size_t len);
 /* Decodes base64url (padding optional); -1 on a bad character. */
 int	 pu_b64url_decode(const char *, size_t len, unsigned char **out_r,
 	    size_t *outlen_r);
