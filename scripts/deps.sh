@@ -1,14 +1,36 @@
 #!/bin/sh
 # Installs what building and testing xpushd needs on Debian 12, quietly and
 # only when something is missing.  Sourced or run by check.sh and demo.sh.
+# The packages are listed in scripts/deps.list, which debian/control follows.
+#
+#	scripts/deps.sh			install what is missing
+#	scripts/deps.sh --control	print the Build-Depends and Depends
+#					that debian/control must carry
 set -e
 
-XPUSHD_DEBS="build-essential autoconf automake libtool pkg-config
- libevent-dev libexpat1-dev libssl-dev libnghttp2-dev libcurl4-openssl-dev
- libjson-c-dev libpq-dev libltdl-dev
- postgresql postgresql-client prosody prosody-modules python3-slixmpp
- lua-dbi-sqlite3 clang libclang-rt-14-dev mandoc curl openssl
- python3-h2 python3-cryptography"
+deps_list=$(cd "$(dirname "$0")" && pwd)/deps.list
+
+# The packages of the given roles, one a line.
+deps_packages() {	# ROLE...
+	awk -v roles=" $* " '!/^[ \t]*(#|$)/ && index(roles, " " $2 " ") { print $1 }' "$deps_list"
+}
+
+# The relations of one role, as debian/control writes them: the third
+# column when there is one, else the package.
+deps_relations() {	# ROLE
+	awk -v role="$1" '!/^[ \t]*(#|$)/ && $2 == role {
+		if (NF > 2) { $1 = ""; $2 = ""; sub(/^ +/, ""); print }
+		else print $1
+	}' "$deps_list"
+}
+
+if [ "${1:-}" = "--control" ]; then
+	printf 'Build-Depends: %s\n' "$(deps_relations build | paste -sd, - | sed 's/,/, /g')"
+	printf 'Depends: %s\n' "$(deps_relations run | paste -sd, - | sed 's/,/, /g')"
+	exit 0
+fi
+
+XPUSHD_DEBS=$(deps_packages build run test)
 
 missing=
 for p in $XPUSHD_DEBS; do
@@ -25,7 +47,7 @@ if [ -n "$missing" ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	$SUDO apt-get update -qq
 	# policy-rc.d keeps Debian's packages from starting their own
-	# PostgreSQL and Prosody: the tests start private instances.
+	# PostgreSQL, Prosody and Prometheus: the tests start private instances.
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
 		$SUDO chmod +x /usr/sbin/policy-rc.d
