@@ -1,10 +1,9 @@
 #!/bin/sh
 # make install DESTDIR=...: the daemon, the modules, the provider header,
 # the man pages, the sample configuration, the systemd unit, sql/ and the
-# alerting files land
-# where the build says; a provider module built out of tree against the
-# installed header alone loads into the installed xpushd, and one built
-# for another ABI is refused.  TAP output.
+# alerting files land where the build says; a provider module built out of
+# tree against the installed header alone loads into the installed xpushd,
+# and one built for another ABI is refused.  TAP output.
 . "$top_srcdir/test/lib/tap.sh"
 
 tmp=$(mktemp -d)
