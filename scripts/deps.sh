@@ -6,6 +6,9 @@
 #	scripts/deps.sh			install what is missing
 #	scripts/deps.sh --control	print the Build-Depends and Depends
 #					that debian/control must carry
+#	scripts/deps.sh --check-control FILE
+#					exit 1, saying what differs, unless
+#					FILE carries them
 set -e
 
 deps_list=$(cd "$(dirname "$0")" && pwd)/deps.list
@@ -24,11 +27,35 @@ deps_relations() {	# ROLE
 	}' "$deps_list"
 }
 
-if [ "${1:-}" = "--control" ]; then
+# The two fields of debian/control that follow the list.
+deps_control() {
 	printf 'Build-Depends: %s\n' "$(deps_relations build | paste -sd, - | sed 's/,/, /g')"
-	printf 'Depends: %s\n' "$(deps_relations run | paste -sd, - | sed 's/,/, /g')"
+	printf 'Depends: ${shlibs:Depends}, ${misc:Depends}, %s\n' \
+	    "$(deps_relations run | paste -sd, - | sed 's/,/, /g')"
+}
+
+case "${1:-}" in
+--control)
+	deps_control
 	exit 0
-fi
+	;;
+--check-control)
+	# debian/control's Build-Depends and the xpushd package's Depends
+	# are these lines, each on one line.
+	bad=0
+	deps_control >"${TMPDIR:-/tmp}/deps.$$"
+	while IFS= read -r line; do
+		if ! grep -Fxq "$line" "$2"; then
+			echo "$2: the list (scripts/deps.list) wants: $line" >&2
+			grep "^${line%%:*}:" "$2" | sed 's/^/  it has: /' >&2
+			bad=1
+		fi
+	done <"${TMPDIR:-/tmp}/deps.$$"
+	rm -f "${TMPDIR:-/tmp}/deps.$$"
+	[ $bad -eq 0 ] || echo "$2: write what scripts/deps.sh --control prints" >&2
+	exit $bad
+	;;
+esac
 
 XPUSHD_DEBS=$(deps_packages build run test)
 
