@@ -150,7 +150,7 @@ dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$tmp/files"
 dpkg-deb -c "$devdeb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$tmp/devfiles"
 sbins=/usr/sbin/xpushd
 case " $(mkvar sbin_PROGRAMS) " in
-*" xpushctl "*) sbins="$sbins /usr/sbin/xpushctl /usr/share/man/man8/xpushctl.8.gz" ;;
+*xpushctl*) sbins="$sbins /usr/sbin/xpushctl /usr/share/man/man8/xpushctl.8.gz" ;;
 esac
 missing=
 for f in $sbins /lib/systemd/system/xpushd.service /etc/xpushd/xpushd.conf \
