@@ -7,7 +7,8 @@
 # PostgreSQL and Prosody (test/lib/e2e.sh) with a database left at the
 # previous schema version, reinstalled over itself (the configuration is
 # kept, postinst migrates the schema), started as its unit starts it, one
-# push end to end, and purged: nothing of it is left.
+# push end to end, the registration seen by the packaged xpushctl, and
+# purged: nothing of it is left.
 #
 # It installs a package on this machine, so it is not part of make check:
 # scripts/check.sh runs it as a stage of its own, or run
@@ -77,10 +78,6 @@ trap 'exit 1' INT TERM HUP
 submake() {
 	(unset MAKEFLAGS MFLAGS MAKELEVEL; cd "$top_builddir" && make "$@")
 }
-mkvar() {
-	printf 'xp-print-var:\n\t@echo $(%s)\n' "$1" |
-	    submake -s -f Makefile -f - xp-print-var
-}
 
 # Becomes a command run as the unit runs xpushd: a clean environment plus
 # EnvironmentFile=, as User= and Group= (systemd is not running here).  It
@@ -148,12 +145,9 @@ fi
 
 dpkg-deb -c "$deb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$tmp/files"
 dpkg-deb -c "$devdeb" | awk '{ print $6 }' | sed 's|^\./|/|' >"$tmp/devfiles"
-sbins=/usr/sbin/xpushd
-case " $(mkvar sbin_PROGRAMS) " in
-*xpushctl*) sbins="$sbins /usr/sbin/xpushctl /usr/share/man/man8/xpushctl.8.gz" ;;
-esac
 missing=
-for f in $sbins /lib/systemd/system/xpushd.service /etc/xpushd/xpushd.conf \
+for f in /usr/sbin/xpushd /usr/sbin/xpushctl /usr/share/man/man8/xpushctl.8.gz \
+    /lib/systemd/system/xpushd.service /etc/xpushd/xpushd.conf \
     /usr/lib/x86_64-linux-gnu/xpushd/apns.so \
     /usr/lib/x86_64-linux-gnu/xpushd/apns-voip.so \
     /usr/lib/x86_64-linux-gnu/xpushd/fcm.so \
@@ -169,7 +163,7 @@ done
 for f in $(cd "$top_srcdir" && ls sql/migrations/*.sql); do
 	grep -qx "/usr/share/xpushd/$f" "$tmp/files" || missing="$missing /usr/share/xpushd/$f"
 done
-tap_is "$missing" "" "xpushd carries the daemon, modules, man pages, SQL, unit, sample, alerting ($sbins)"
+tap_is "$missing" "" "xpushd carries the daemon, xpushctl, modules, man pages, SQL, unit, sample, alerting"
 grep -qx /usr/include/xpushd/provider.h "$tmp/devfiles" &&
     grep -qx /usr/share/man/man7/xpushd-provider.7.gz "$tmp/devfiles"
 tap_ok $? "xpushd-dev carries provider.h and xpushd-provider(7)"
@@ -347,6 +341,19 @@ tap_ok $? "Bob writes: the APNs mock receives the push for Alice's token"
 r=$(grep "/3/device/$token" "$E2E_APNS_RECORD" | tail -n 1)
 tap_is "$(/usr/bin/python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get("status"))' "$r")" \
 	"200" "sent with the certificate from /etc/xpushd, accepted"
+
+# --- xpushctl from the package, on the same configuration and database;
+# it takes env('NAME') from its environment, as xpushd does (xpushctl(8)).
+ctl() {
+	(set -a; . /etc/xpushd/env; set +a; exec /usr/sbin/xpushctl "$@")
+}
+ctl check-config >"$tmp/ctl.log" 2>&1
+tap_ok $? "xpushctl check-config accepts /etc/xpushd/xpushd.conf"
+out=$(ctl --json show "$node" 2>"$tmp/ctl.log")
+tap_is "$(/usr/bin/python3 -c 'import json, sys
+d = json.loads(sys.argv[1] or "{}")
+print(d.get("account"), d.get("token") == sys.argv[2])' "$out" "$token")" "alice@localhost True" \
+	"xpushctl show finds Alice's registration in the package's database"
 
 kill "$svc_pid"
 wait "$svc_pid"
