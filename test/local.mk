@@ -81,3 +81,4 @@ test_unit_guard_test_SOURCES = test/unit/guard_test.c core/guard.c \
 check_PROGRAMS += test/unit/stats_test
 TESTS += test/unit/stats_test
 test_unit_stats_test_LDADD = $(XP_TEST_LDADD)
+include $(srcdir)/test/apps.mk

@@ -9,6 +9,10 @@
 #	e2e_stop	stops everything it started, by PID
 #
 # Exports E2E_DIR, E2E_APNS_RECORD, E2E_FCM_RECORD, E2E_XPUSHD_LOG.
+# A test that needs more provider blocks defines e2e_extra_providers, a
+# function that prints them; its output goes into the push () block after
+# the two standard providers, and it may use $E2E_DIR, $E2E_APNS_PORT and
+# $E2E_FCM_PORT.
 . "$top_srcdir/test/lib/pg.sh"
 . "$top_srcdir/test/lib/prosody.sh"
 
@@ -107,6 +111,7 @@ push () {
         endpoint = 'https://127.0.0.1:$E2E_FCM_PORT'
         'ca-file' = '$E2E_DIR/fcm-tls.crt'
     }
+$(command -v e2e_extra_providers >/dev/null && e2e_extra_providers)
 }
 CONF
 	"$top_builddir/xpushd" --migrate -c "$E2E_DIR/xpushd.conf" \

@@ -1,0 +1,75 @@
+#!/bin/sh
+# Stork and Siskin, the Tigase apps, unmodified, through a real XMPP server
+# (test/lib/e2e.sh: Prosody with mod_cloud_notify unless E2E_SERVER says
+# otherwise, PostgreSQL, the APNs and FCM mocks, xpushd).  The deployment
+# serves the ids the apps hard-code: 'fcm-xmpp-api' (Stork), written the
+# way Tigase documents serving it through FCM HTTP v1, and
+# 'tigase:messenger:apns:1' (Siskin) on the apns module.  The scenarios are
+# in apps_run.py; this driver adds that xpushd stops cleanly and that the
+# sanitizers found nothing.  TAP output.
+. "$top_srcdir/test/lib/tap.sh"
+. "$top_srcdir/test/lib/e2e.sh"
+
+if ! prosody_available || ! pg_available ||
+    ! /usr/bin/python3 -c 'import slixmpp, h2, cryptography' 2>/dev/null; then
+	if [ -n "${XPUSHD_REQUIRE_ALL:-}" ]; then
+		echo "Bail out! needs Prosody, PostgreSQL, python3-slixmpp, python3-h2"
+		exit 1
+	fi
+	echo "1..0 # SKIP needs Prosody, PostgreSQL, python3-slixmpp, python3-h2"
+	exit 0
+fi
+
+e2e_extra_providers() {
+	cat <<CONF
+    'fcm-xmpp-api' (class: tigase.push.fcm.FcmHttpV1Provider) {
+        'service-account-file' = '$E2E_DIR/service-account.json'
+        endpoint = 'https://127.0.0.1:$E2E_FCM_PORT'
+        'ca-file' = '$E2E_DIR/fcm-tls.crt'
+    }
+    'tigase:messenger:apns:1' () {
+        plugin = 'apns'
+        endpoint = '127.0.0.1:$E2E_APNS_PORT'
+        'ca-file' = '$E2E_DIR/apns/ca.pem'
+        'cert-file' = '$E2E_DIR/apns/client.p12'
+        'cert-password' = 'secret'
+        'apns-topic' = 'com.example.app'
+    }
+CONF
+}
+
+state=
+cleanup() {
+	if [ "$tap_failed" -gt 0 ]; then
+		echo "# xpushd log:"; tail -60 "$E2E_XPUSHD_LOG" | sed 's/^/#   /'
+		[ -n "${PROSODY_DIR:-}" ] && { echo "# prosody log:"
+			grep -i "push\|error" "$PROSODY_DIR/prosody.log" | tail -30 | sed 's/^/#   /'; }
+	fi
+	[ -n "$state" ] && rm -f "$state"
+	e2e_stop
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+# A server disables push for a device at the first error that is not
+# "wait" (ejabberd always does; Prosody with push_max_errors = 1).
+PROSODY_PUSH_MAX_ERRORS=1
+e2e_start || { echo "Bail out! cannot set up the end-to-end world"; exit 1; }
+
+state=$(mktemp)
+APPS_TAP_STATE=$state PROSODY_C2S_PORT=${PROSODY_C2S_PORT:-} \
+    E2E_C2S_PORT=${E2E_C2S_PORT:-} XPUSHD_TEST_DB_URI=$XPUSHD_TEST_DB_URI \
+    PYTHONPATH="$top_srcdir/test/lib${PYTHONPATH:+:$PYTHONPATH}" \
+    /usr/bin/python3 "$top_srcdir/test/integration/apps_run.py"
+read -r tap_n tap_failed <"$state" || { tap_n=0; tap_failed=1; }
+
+kill -TERM "$E2E_XPUSHD_PID"
+wait "$E2E_XPUSHD_PID"
+tap_is "$?" "0" "xpushd stops cleanly"
+if grep -q "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$E2E_XPUSHD_LOG"; then
+	tap_ok 1 "no sanitizer report"
+	grep -A30 "ERROR: \|runtime error:" "$E2E_XPUSHD_LOG" | head -40 | sed 's/^/# /'
+else
+	tap_ok 0 "no sanitizer report"
+fi
+E2E_XPUSHD_PID=
+tap_done
