@@ -163,6 +163,15 @@ def stork_unregister_device(token):
                                                 "'unregister-device'")
 
 
+def result_values(answer, var):
+    """The values of a field of a command's result form."""
+    x = result_form(answer)
+    for f in x.findall("{%s}field" % XD) if x is not None else []:
+        if f.get("var") == var:
+            return [v.text or "" for v in f.findall("{%s}value" % XD)]
+    return None
+
+
 def stork_read_node(answer):
     """PushController.registerInPushService onResponseReceived:
     data.getField("node").getFieldValue(); nothing else is read."""
@@ -402,6 +411,9 @@ async def stork(account, token, dead=False):
         t.diag(ET.tostring(r, encoding="unicode"))
         await logout(s)
         return None
+    t.is_(result_values(r, "features"), ["tigase:push:priority:0"],
+          "features: the block's push extensions, without the provider id "
+          "it lists")
     t.is_(rows("owner = '%s' and provider = '%s' and token = '%s'" %
                (account, STORK_PROVIDER, token)), 1,
           "the registration is stored under the provider id 'fcm-xmpp-api'")

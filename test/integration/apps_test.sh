@@ -20,10 +20,14 @@ if ! prosody_available || ! pg_available ||
 	exit 0
 fi
 
+# The fcm-xmpp-api block lists its own id among its features, as a
+# configuration written for a server that announced only listed features
+# would: the id stays out of register-device's features all the same.
 e2e_extra_providers() {
 	cat <<CONF
     'fcm-xmpp-api' (class: tigase.push.fcm.FcmHttpV1Provider) {
         'service-account-file' = '$E2E_DIR/service-account.json'
+        features = [ 'tigase:push:priority:0', 'fcm-xmpp-api' ]
         endpoint = 'https://127.0.0.1:$E2E_FCM_PORT'
         'ca-file' = '$E2E_DIR/fcm-tls.crt'
     }
