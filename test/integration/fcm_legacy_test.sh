@@ -73,17 +73,18 @@ v1() {	# PARAMS BODY: an fcm-xmpp-api block
 	base
 	printf "push () {\n    'fcm-xmpp-api' %s {\n%s\n    }\n}\n" "$1" "$2"
 }
+accepted() {	# NAME CONF
+	"$xpushd" -t -c "$2" 2>"$tmp/err"
+	tap_is "$?" 0 "-t accepts $1"
+	tap_diag "$(cat "$tmp/err")"
+}
 sa="        'service-account-file' = '$tmp/sa.json'"
 v1 "()" "        plugin = 'fcm'
 $sa" >"$tmp/v1-plugin.conf"
-"$xpushd" -t -c "$tmp/v1-plugin.conf" 2>"$tmp/err"
-tap_is "$?" 0 "-t accepts fcm-xmpp-api with plugin = 'fcm' and the v1 keys"
-tap_diag "$(cat "$tmp/err")"
-
+accepted "fcm-xmpp-api with plugin = 'fcm' and the v1 keys" "$tmp/v1-plugin.conf"
 v1 "(class: tigase.push.fcm.FcmHttpV1Provider)" "$sa" >"$tmp/v1-class.conf"
-"$xpushd" -t -c "$tmp/v1-class.conf" 2>"$tmp/err"
-tap_is "$?" 0 "-t accepts fcm-xmpp-api (class: tigase.push.fcm.FcmHttpV1Provider) as Tigase writes it"
-tap_diag "$(cat "$tmp/err")"
+accepted "fcm-xmpp-api (class: tigase.push.fcm.FcmHttpV1Provider) as Tigase writes it" \
+    "$tmp/v1-class.conf"
 
 v1 "(class: tigase.push.fcm.FcmHttpV1Provider)" "" >"$tmp/v1-nokey.conf"
 "$xpushd" -t -c "$tmp/v1-nokey.conf" 2>"$tmp/err"
@@ -92,27 +93,22 @@ grep -q "provider 'fcm-xmpp-api' needs 'service-account-file'" "$tmp/err"
 tap_ok $? "naming the missing key"
 tap_diag "$(cat "$tmp/err")"
 
+refused() {	# NAME CONF: -t refuses CONF with the migration hint
+	"$xpushd" -t -c "$2" 2>"$tmp/err"
+	tap_is "$?" 1 "-t refuses $1"
+	grep -q "used Google's legacy FCM API.*plugin = 'fcm'" "$tmp/err"
+	tap_ok $? "with the migration hint, which shows the v1 block under the same id"
+	tap_diag "$(cat "$tmp/err")"
+}
 v1 "(class: tigase.push.fcm.FcmHttpV1Provider)" "        'sender-id' = 'x'
         'server-key' = 'y'" >"$tmp/v1-legacy.conf"
-"$xpushd" -t -c "$tmp/v1-legacy.conf" 2>"$tmp/err"
-tap_is "$?" 1 "-t refuses the class with the legacy sender-id and server-key"
-grep -q "used Google's legacy FCM API.*plugin = 'fcm'" "$tmp/err"
-tap_ok $? "with the migration hint, which shows the v1 block under the same id"
-tap_diag "$(cat "$tmp/err")"
-
+refused "the class with the legacy sender-id and server-key" "$tmp/v1-legacy.conf"
 v1 "()" "        plugin = 'fcm'
 $sa
         'server-key' = 'y'" >"$tmp/v1-mixed.conf"
-"$xpushd" -t -c "$tmp/v1-mixed.conf" 2>"$tmp/err"
-tap_is "$?" 1 "-t refuses plugin = 'fcm' with a legacy key left over"
-grep -q "legacy FCM API" "$tmp/err"
-tap_ok $? "with the migration hint"
-
+refused "plugin = 'fcm' with a legacy key left over" "$tmp/v1-mixed.conf"
 v1 "()" "        plugin = 'apns'
         'apns-topic' = 'com.example.app'" >"$tmp/v1-apns.conf"
-"$xpushd" -t -c "$tmp/v1-apns.conf" 2>"$tmp/err"
-tap_is "$?" 1 "-t refuses fcm-xmpp-api on another module than fcm"
-grep -q "legacy FCM API" "$tmp/err"
-tap_ok $? "with the migration hint"
+refused "fcm-xmpp-api on another module than fcm" "$tmp/v1-apns.conf"
 
 tap_done
