@@ -498,6 +498,8 @@ async def siskin(account, token, pushkit=None, dead=False):
     want = {STORK_PROVIDER, SISKIN_PROVIDER, "apns-binary-api", "fcm-http-v1"}
     t.ok(want <= feats, "disco#info announces every active provider id "
          "(tigase:messenger:apns:1 is in no features list)")
+    t.ok("tigase:messenger:apns:0" not in feats,
+         "but not the id of a block switched off (active: false)")
     if jid is None:
         t.diag(repr(seen))
         jid = PUSH  # Siskin falls back to its defaultPushServiceJid

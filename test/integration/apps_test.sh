@@ -22,7 +22,8 @@ fi
 
 # The fcm-xmpp-api block lists its own id among its features, as a
 # configuration written for a server that announced only listed features
-# would: the id stays out of register-device's features all the same.
+# would: the id stays out of register-device's features all the same.  A
+# block switched off is not announced.
 e2e_extra_providers() {
 	cat <<CONF
     'fcm-xmpp-api' (class: tigase.push.fcm.FcmHttpV1Provider) {
@@ -37,6 +38,10 @@ e2e_extra_providers() {
         'ca-file' = '$E2E_DIR/apns/ca.pem'
         'cert-file' = '$E2E_DIR/apns/client.p12'
         'cert-password' = 'secret'
+        'apns-topic' = 'com.example.app'
+    }
+    'tigase:messenger:apns:0' (active: false) {
+        plugin = 'apns'
         'apns-topic' = 'com.example.app'
     }
 CONF
