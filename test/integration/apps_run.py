@@ -491,6 +491,7 @@ async def siskin(account, token, pushkit=None, dead=False):
     enable, go away, Bob writes."""
     s = await login(account)
     jid, seen = await martin_find_push_component(s)
+    t.diag("disco#items of %s: %s" % (DOMAIN, " ".join(sorted(seen))))
     t.is_(jid, PUSH, "Siskin's findPushComponent picks %s among the "
           "domain's items by identity pubsub/push and the features "
           "urn:xmpp:push:0 and tigase:messenger:apns:1" % PUSH)
