@@ -36,7 +36,7 @@ from slixmpp.exceptions import IqError
 
 from xptest import Tap, wait_until, DEADLINE
 
-PORT = int(os.environ.get("E2E_C2S_PORT") or os.environ["PROSODY_C2S_PORT"])
+PORT = int(os.environ["E2E_C2S_PORT"])
 DB = os.environ["XPUSHD_TEST_DB_URI"]
 APNS_RECORD = os.environ["E2E_APNS_RECORD"]
 FCM_RECORD = os.environ["E2E_FCM_RECORD"]
@@ -564,7 +564,9 @@ async def dead_token(app, account, token):
     answers the publish before it deletes the row (core/publish.c), on the
     stream that later carries the answers to the admin's get-statistics:
     once the row is gone and the admin has read the counter, the server
-    has taken the item-not-found."""
+    has taken the item-not-found (ejabberd then deletes the push session
+    in a process it spawns there and then, mod_push.erl notify/5, long
+    before Bob has logged in again)."""
     node = await app(account, token, dead=True)
     if node is None:
         return

@@ -1,22 +1,22 @@
 #!/bin/sh
 # Stork and Siskin, the Tigase apps, unmodified, through a real XMPP server
-# (test/lib/e2e.sh: Prosody with mod_cloud_notify unless E2E_SERVER says
-# otherwise, PostgreSQL, the APNs and FCM mocks, xpushd).  The deployment
-# serves the ids the apps hard-code: 'fcm-xmpp-api' (Stork), written the
-# way Tigase documents serving it through FCM HTTP v1, and
-# 'tigase:messenger:apns:1' (Siskin) on the apns module.  The scenarios are
-# in apps_run.py; this driver adds that xpushd stops cleanly and that the
-# sanitizers found nothing.  TAP output.
+# (test/lib/e2e.sh: Prosody with mod_cloud_notify, or ejabberd with mod_push
+# when E2E_SERVER=ejabberd, as apps_ejabberd_test.sh sets it; PostgreSQL,
+# the APNs and FCM mocks, xpushd).  The deployment serves the ids the apps
+# hard-code: 'fcm-xmpp-api' (Stork), written the way Tigase documents
+# serving it through FCM HTTP v1, and 'tigase:messenger:apns:1' (Siskin) on
+# the apns module.  The scenarios are in apps_run.py; this driver adds that
+# xpushd stops cleanly and that the sanitizers found nothing.  TAP output.
 . "$top_srcdir/test/lib/tap.sh"
 . "$top_srcdir/test/lib/e2e.sh"
 
-if ! prosody_available || ! pg_available ||
+if ! e2e_server_available || ! pg_available ||
     ! /usr/bin/python3 -c 'import slixmpp, h2, cryptography' 2>/dev/null; then
 	if [ -n "${XPUSHD_REQUIRE_ALL:-}" ]; then
-		echo "Bail out! needs Prosody, PostgreSQL, python3-slixmpp, python3-h2"
+		echo "Bail out! needs $E2E_SERVER, PostgreSQL, python3-slixmpp, python3-h2"
 		exit 1
 	fi
-	echo "1..0 # SKIP needs Prosody, PostgreSQL, python3-slixmpp, python3-h2"
+	echo "1..0 # SKIP needs $E2E_SERVER, PostgreSQL, python3-slixmpp, python3-h2"
 	exit 0
 fi
 
@@ -51,8 +51,8 @@ state=
 cleanup() {
 	if [ "$tap_failed" -gt 0 ]; then
 		echo "# xpushd log:"; tail -60 "$E2E_XPUSHD_LOG" | sed 's/^/#   /'
-		[ -n "${PROSODY_DIR:-}" ] && { echo "# prosody log:"
-			grep -i "push\|error" "$PROSODY_DIR/prosody.log" | tail -30 | sed 's/^/#   /'; }
+		[ -n "${E2E_SERVER_LOG:-}" ] && { echo "# $E2E_SERVER log:"
+			grep -i "push\|error" "$E2E_SERVER_LOG" | tail -30 | cut -c1-400 | sed 's/^/#   /'; }
 	fi
 	[ -n "$state" ] && rm -f "$state"
 	e2e_stop
@@ -66,15 +66,14 @@ e2e_start || { echo "Bail out! cannot set up the end-to-end world"; exit 1; }
 
 # The marker account of apps_run.py (no_publish_for) is one nobody else
 # writes to: not an admin, whom xpushd's certificate warnings reach.
-case "${E2E_SERVER:-prosody}" in
+case "$E2E_SERVER" in
 prosody)  prosody_as prosodyctl --config "$PROSODY_DIR/prosody.cfg.lua" \
 	      register marker localhost pw >/dev/null 2>&1 ;;
 ejabberd) ejabberd_ctl register marker localhost pw >/dev/null 2>&1 ;;
 esac || { echo "Bail out! cannot create the marker account"; exit 1; }
 
 state=$(mktemp)
-APPS_TAP_STATE=$state PROSODY_C2S_PORT=${PROSODY_C2S_PORT:-} \
-    E2E_C2S_PORT=${E2E_C2S_PORT:-} XPUSHD_TEST_DB_URI=$XPUSHD_TEST_DB_URI \
+APPS_TAP_STATE=$state XPUSHD_TEST_DB_URI=$XPUSHD_TEST_DB_URI \
     PYTHONPATH="$top_srcdir/test/lib${PYTHONPATH:+:$PYTHONPATH}" \
     /usr/bin/python3 "$top_srcdir/test/integration/apps_run.py"
 read -r tap_n tap_failed <"$state" || { tap_n=0; tap_failed=1; }
