@@ -4,9 +4,9 @@
  * backend call.
  *
  * A provider block's module is its 'plugin' key, the module of its Tigase
- * class parameter, or, for the well-known Tigase provider ids, the module
- * that serves them.  Modules are opened
- * with libltdl from `module-path` (default: the installed pkglibdir), must
+ * class parameter (options_class_module), or, for the well-known Tigase
+ * provider ids, the module that serves them.  Modules are opened with
+ * libltdl from `module-path` (default: the installed pkglibdir), must
  * export `xpushd_provider` with the ABI number this xpushd was built with,
  * and declare their options, which are checked here so that a typo in a
  * provider block is an error with file:line:col, like everywhere else.
