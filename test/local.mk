@@ -89,3 +89,4 @@ TESTS += test/unit/stats_test
 test_unit_stats_test_LDADD = $(XP_TEST_LDADD)
 include $(srcdir)/test/ctl.mk
 include $(srcdir)/test/deb.mk
+include $(srcdir)/test/apps.mk
