@@ -75,6 +75,7 @@ struct account {
 static struct {
 	struct event_base	*base;
 	struct adhoc_command	 cmds[ADHOC_MAX_COMMANDS];
+	bool			(*offered[ADHOC_MAX_COMMANDS])(void *);
 	size_t			 ncmds;
 	struct session		*by_id[ADHOC_BUCKETS];
 	struct account		*by_bare[ADHOC_BUCKETS];
@@ -90,6 +91,14 @@ static struct {
 	.dead = TAILQ_HEAD_INITIALIZER(ah.dead),
 };
 
+static bool
+adhoc_offered(const struct adhoc_command *c)
+{
+	size_t i = (size_t)(c - ah.cmds);
+
+	return ah.offered[i] == NULL || ah.offered[i](c->arg);
+}
+
 static const struct adhoc_command *
 adhoc_find(const char *node)
 {
@@ -97,7 +106,7 @@ adhoc_find(const char *node)
 
 	for (i = 0; i < ah.ncmds; i++)
 		if (strcmp(ah.cmds[i].node, node) == 0)
-			return &ah.cmds[i];
+			return adhoc_offered(&ah.cmds[i]) ? &ah.cmds[i] : NULL;
 	return NULL;
 }
 
@@ -110,8 +119,16 @@ adhoc_is_admin(const char *bare)
 void
 adhoc_register(const struct adhoc_command *c)
 {
+	adhoc_register_offered(c, NULL);
+}
+
+void
+adhoc_register_offered(const struct adhoc_command *c,
+    bool (*offered)(void *arg))
+{
 	if (ah.ncmds == ADHOC_MAX_COMMANDS)
 		fatalx("adhoc: too many commands");
+	ah.offered[ah.ncmds] = offered;
 	ah.cmds[ah.ncmds++] = *c;
 }
 
@@ -612,7 +629,8 @@ adhoc_disco_cb(void *arg, struct router_req **reqp, const char *node,
 		q = xml_node_add_child(res, "query", NS_DISCO_ITEMS);
 		xml_node_set_attr(q, "node", NS_COMMANDS);
 		for (i = 0; i < ah.ncmds; i++) {
-			if (ah.cmds[i].admin_only && !admin)
+			if ((ah.cmds[i].admin_only && !admin) ||
+			    !adhoc_offered(&ah.cmds[i]))
 				continue;
 			n = xml_node_add_child(q, "item", NULL);
 			xml_node_set_attr(n, "jid", router_jid());

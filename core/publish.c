@@ -346,6 +346,8 @@ job_dead_token(struct pjob *j, const char *reason)
 		registry_forget_voip(pb.reg, &j->t, reason, NULL, NULL);
 		j->t.voip_token = NULL;
 		j->push.token = j->t.token;
+	j->push.p2_account = j->t.p2_account;
+	j->push.p2_channel = j->t.p2_channel;
 		j->push.voip = false;
 		job_enter(j, JOB_SENDING);
 		return;
@@ -562,6 +564,8 @@ job_route(struct pjob *j, const struct push_target *t)
 	j->t.voip_token = own(j, t->voip_token);
 	j->t.stored = t->stored;
 	j->t.profile = t->profile;
+	j->t.p2_account = own(j, t->p2_account);
+	j->t.p2_channel = own(j, t->p2_channel);
 	if (nf.account_removed) {
 		job_enter(j, JOB_REMOVING);
 		return;
