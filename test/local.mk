@@ -81,3 +81,8 @@ test_unit_guard_test_SOURCES = test/unit/guard_test.c core/guard.c \
 check_PROGRAMS += test/unit/stats_test
 TESTS += test/unit/stats_test
 test_unit_stats_test_LDADD = $(XP_TEST_LDADD)
+
+# p2: the device fingerprint Conversations checks.
+check_PROGRAMS += test/unit/p2_test
+TESTS += test/unit/p2_test
+test_unit_p2_test_LDADD = $(XP_TEST_LDADD)

@@ -184,7 +184,7 @@ test_lookup(void)
 	{
 		struct push_target t = { node, "bob@example.com", "apns",
 		    "22", NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		CALL(&r, registry_forget(reg, &t, "test", res_done_cb, &r));
 		ok(r.st == STORE_OK && !r.reentrant, "registry_forget "
@@ -295,7 +295,7 @@ test_two_registries(const char *uri)
 	{
 		struct push_target t = { node, "dave@example.com", "apns",
 		    "44", NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		CALL(&r, registry_forget(reg, &t, "test", res_done_cb, &r));
 	}
@@ -446,7 +446,7 @@ test_marks(const char *uri)
 	{
 		struct push_target t = { node, "gina@example.com", "apns", "88",
 		    NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		registry_stats_get(r0, &rs0);
 		for (i = 0; i < 5; i++)
@@ -484,7 +484,7 @@ test_marks(const char *uri)
 	for (i = 0; i < 1000; i++) {
 		struct push_target t = { name, "x@example.com", "apns", "00",
 		    NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		snprintf(name, sizeof(name), "uncached-%d", i);
 		registry_pushed(r0, &t);
@@ -496,7 +496,7 @@ test_marks(const char *uri)
 	{
 		struct push_target t = { "uncached-x", "x@example.com", "apns",
 		    "00", NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		registry_pushed(r0, &t);
 		registry_flush_marks(r0);
@@ -539,7 +539,7 @@ test_failed(void)
 	{
 		struct push_target t = { node, "hank@example.com", "apns",
 		    "99", NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		registry_failed(reg, &t, "BadDeviceToken");
 	}
@@ -582,7 +582,7 @@ test_forget_voip(const char *uri)
 	{
 		struct push_target t = { node, "ivy@example.com", "apns", "a1",
 		    "v1", true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
 		    res_done_cb, &r));
@@ -607,7 +607,7 @@ test_forget_voip(const char *uri)
 	{
 		struct push_target t = { node, "ivy@example.com", "apns", "a1",
 		    "v1", true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
 		    res_done_cb, &r));
