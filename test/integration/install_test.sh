@@ -47,7 +47,8 @@ for f in \
     "$unitdir/xpushd.service" \
     "$pkgdatadir/sql/schema.sql" \
     "$pkgdatadir/sql/migrations/001-initial.sql" \
-    "$pkgdatadir/sql/migrations/002-cert-warnings.sql"; do
+    "$pkgdatadir/sql/migrations/002-cert-warnings.sql" \
+    "$pkgdatadir/sql/migrations/003-p2.sql"; do
 	[ -f "$dest$f" ]
 	tap_ok $? "installs $f"
 done
