@@ -346,8 +346,6 @@ job_dead_token(struct pjob *j, const char *reason)
 		registry_forget_voip(pb.reg, &j->t, reason, NULL, NULL);
 		j->t.voip_token = NULL;
 		j->push.token = j->t.token;
-	j->push.p2_account = j->t.p2_account;
-	j->push.p2_channel = j->t.p2_channel;
 		j->push.voip = false;
 		job_enter(j, JOB_SENDING);
 		return;
@@ -519,6 +517,8 @@ job_push_fill(struct pjob *j, const struct notif *nf)
 	j->push.account = j->t.owner;
 	j->push.node = j->node;
 	j->push.token = j->t.token;
+	j->push.p2_account = j->t.p2_account;
+	j->push.p2_channel = j->t.p2_channel;
 	if (j->call && j->t.voip_token != NULL) {
 		j->push.token = j->t.voip_token;
 		j->push.voip = true;

@@ -86,7 +86,7 @@ struct store {
 };
 
 static query_finish_fn	finish_device, finish_devices, finish_done,
-			finish_count, finish_cert, finish_certs;
+			finish_count, finish_cert, finish_certs, finish_p2_register;
 static void		device_changed(struct store *, enum store_change,
 			    const char *);
 
@@ -205,7 +205,7 @@ static query_finish_fn *const finishers[ST_COUNT] = {
 	[ST_CERT_DELETE] = finish_done,
 	[ST_CERT_LIST] = finish_certs,
 	[ST_CERT_WARN_CLAIM] = finish_done,
-	[ST_P2_REGISTER] = finish_device,
+	[ST_P2_REGISTER] = finish_p2_register,
 	[ST_P2_UNREGISTER] = finish_done,
 };
 
@@ -292,6 +292,22 @@ finish_device(struct op *o, enum store_status st, PGresult *res,
 	device_from_row(&d, res, 0);
 	if (o->cb.device != NULL)
 		o->cb.device(o->arg, STORE_OK, &d, NULL);
+}
+
+/*
+ * A p2 device registering again may bring a new token: this process's
+ * cache lets go of the node before the caller hears of it (the NOTIFY
+ * tells the others, and us again, later).
+ */
+static void
+finish_p2_register(struct op *o, enum store_status st, PGresult *res,
+    const char *err)
+{
+	if (st == STORE_OK && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, DEVICE_NCOLS), "t") != 0)
+		device_changed(o->store, STORE_CHANGED_NODE,
+		    PQgetvalue(res, 0, 4));
+	finish_device(o, st, res, err);
 }
 
 static void

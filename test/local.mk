@@ -82,7 +82,10 @@ check_PROGRAMS += test/unit/stats_test
 TESTS += test/unit/stats_test
 test_unit_stats_test_LDADD = $(XP_TEST_LDADD)
 
-# p2: the device fingerprint Conversations checks.
+# p2 (Conversations and its forks): the fingerprint, then the whole world.
+TESTS += test/integration/p2_test.sh
+EXTRA_DIST += test/integration/p2_test.sh
+
 check_PROGRAMS += test/unit/p2_test
 TESTS += test/unit/p2_test
 test_unit_p2_test_LDADD = $(XP_TEST_LDADD)

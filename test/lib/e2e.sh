@@ -8,6 +8,7 @@
 #	e2e_client ARGS	test/lib/client.py against the test Prosody
 #	e2e_stop	stops everything it started, by PID
 #
+# E2E_EXTRA_CONF, when set, is appended to xpushd's configuration.
 # Exports E2E_DIR, E2E_APNS_RECORD, E2E_FCM_RECORD, E2E_XPUSHD_LOG.
 . "$top_srcdir/test/lib/pg.sh"
 . "$top_srcdir/test/lib/prosody.sh"
@@ -109,6 +110,9 @@ push () {
     }
 }
 CONF
+	# A scenario's own statements (e.g. p2 () { ... }), appended.
+	[ -z "${E2E_EXTRA_CONF:-}" ] ||
+		printf '%s\n' "$E2E_EXTRA_CONF" >>"$E2E_DIR/xpushd.conf"
 	"$top_builddir/xpushd" --migrate -c "$E2E_DIR/xpushd.conf" \
 	    >"$E2E_DIR/migrate.log" 2>&1 || { cat "$E2E_DIR/migrate.log"; return 1; }
 	"$top_builddir/xpushd" -f -d -c "$E2E_DIR/xpushd.conf" 2>"$E2E_XPUSHD_LOG" &
