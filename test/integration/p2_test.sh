@@ -148,23 +148,30 @@ e2e_client --jid bob@localhost -- send alice@localhost "still there?" >/dev/null
 tap_wait_for "[ \$(fcm_sends fcm-alice-2) -ge 1 ]" 20
 tap_ok $? "the next push goes to the new token"
 
-# --- A group chat registration (older Conversations: the muc field)
+# --- A group chat registration (older Conversations: the muc field) of the
+# same device: its own node, the same token.
 room=room@conference.localhost
-fid=f00dfeedf00dfeed
-out=$(register frank@localhost fcm fcm-frank "$fid" "$room")
-fnode=$(form_field "$out" node)
-tap_is "$(rows "node = '$fnode' and p2_channel = '$(fp "$room" "$fid")' and p2_muc = '$room'")" \
+out=$(register alice@localhost fcm fcm-alice-2 "$aid" "$room")
+chnode=$(form_field "$out" node)
+tap_is "$(rows "node = '$chnode' and p2_channel = '$(fp "$room" "$aid")' and p2_muc = '$room'")" \
 	"1" "register-push-fcm with muc stores the channel fingerprint"
-enable frank@localhost push.localhost "$fnode" "$(form_field "$out" secret)" >/dev/null
-e2e_client --jid bob@localhost -- send frank@localhost "hello frank" >/dev/null
-tap_wait_for "[ \$(fcm_sends fcm-frank) -ge 1 ]" 20
-tap_ok $? "a publish to the channel registration reaches FCM"
-tap_is "$(jq_ "$(fcm_last fcm-frank)" 'json.dumps(d["data"], sort_keys=True)')" \
-	"{\"account\": \"$(fp frank@localhost "$fid")\", \"channel\": \"$(fp "$room" "$fid")\"}" \
-	"data carries account and channel"
-out=$(unregister frank@localhost "$fid" "$(fp "$room" "$fid")")
+tap_is "$(rows "owner = 'alice@localhost' and token = 'fcm-alice-2'")" "2" \
+	"... beside the account's registration, with the same token"
+enable alice@localhost push.localhost "$chnode" "$(form_field "$out" secret)" >/dev/null
+n=$(fcm_sends fcm-alice-2)
+e2e_client --jid bob@localhost -- send alice@localhost "hello again" >/dev/null
+tap_wait_for "[ \$(fcm_sends fcm-alice-2) -ge $((n + 2)) ]" 20
+tap_ok $? "a message reaches FCM through both registrations"
+datas=$(grep 'messages:send' "$E2E_FCM_RECORD" | grep '"token": "fcm-alice-2"' | tail -2 |
+    py 'sorted(json.dumps(json.loads(l)["body"]["message"]["data"], sort_keys=True) for l in sys.stdin)')
+tap_is "$datas" \
+	"$(py 'sorted(json.dumps(d, sort_keys=True) for d in ({"account": a[0]}, {"account": a[0], "channel": a[1]}))' \
+	    "$(fp alice@localhost "$aid")" "$(fp "$room" "$aid")")" \
+	"the channel's push carries account and channel"
+out=$(unregister alice@localhost "$aid" "$(fp "$room" "$aid")")
 tap_is "$(jq_ "$out" 'd["type"]')" "result" "unregister-push-fcm with the channel fingerprint (unregisterChannelOnAppServer)"
-tap_is "$(rows "node = '$fnode'")" "0" "... removes that registration"
+tap_is "$(rows "node = '$chnode'")|$(rows "node = '$node'")" "0|1" \
+	"... removes that registration and keeps the account's"
 
 # --- register-push-apns
 ctok=$(printf 'c0%.0s' $(seq 32))
