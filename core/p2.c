@@ -198,6 +198,16 @@ p2_db_trouble(struct adhoc_ctx **ctxp, enum store_status st, const char *msg)
 	    "the registration could not be stored now: try again later");
 }
 
+/* The fields of both commands: the device id, under either name. */
+static void
+p2_device_fields(struct xml_node *x)
+{
+	form_build_field(x, "android-id", FORM_FIELD_TEXT_SINGLE,
+	    "Device id");
+	form_build_field(x, "device-id", FORM_FIELD_TEXT_SINGLE,
+	    "Device id (instead of android-id)");
+}
+
 /* register-push-* */
 
 static void
@@ -206,10 +216,7 @@ p2_register_form_cb(void *arg, const struct adhoc_ctx *ctx,
 {
 	form_build_required(form_build_field(x, "token",
 	    FORM_FIELD_TEXT_SINGLE, "Device token"));
-	form_build_field(x, "android-id", FORM_FIELD_TEXT_SINGLE,
-	    "Device id");
-	form_build_field(x, "device-id", FORM_FIELD_TEXT_SINGLE,
-	    "Device id (instead of android-id)");
+	p2_device_fields(x);
 	form_build_field(x, "muc", FORM_FIELD_TEXT_SINGLE,
 	    "Group chat (for its own registration)");
 }
@@ -301,10 +308,7 @@ static void
 p2_unregister_form_cb(void *arg, const struct adhoc_ctx *ctx,
     struct xml_node *x)
 {
-	form_build_field(x, "android-id", FORM_FIELD_TEXT_SINGLE,
-	    "Device id");
-	form_build_field(x, "device-id", FORM_FIELD_TEXT_SINGLE,
-	    "Device id (instead of android-id)");
+	p2_device_fields(x);
 	form_build_field(x, "channel", FORM_FIELD_TEXT_SINGLE,
 	    "Channel fingerprint (one group chat's registration)");
 	form_build_field(x, "muc", FORM_FIELD_TEXT_SINGLE,
