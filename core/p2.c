@@ -49,13 +49,15 @@
 /* A service of p2: its command suffix and the p2 () key naming its block. */
 struct p2_service {
 	const char	*name;		/* fcm, apns */
-	const char	*register_node;
-	const char	*unregister_node;
+	const char	*register_node, *register_name;
+	const char	*unregister_node, *unregister_name;
 };
 
 static const struct p2_service p2_services[] = {
-	{ "fcm", "register-push-fcm", "unregister-push-fcm" },
-	{ "apns", "register-push-apns", "unregister-push-apns" },
+	{ "fcm", "register-push-fcm", "Register an FCM token (p2)",
+	  "unregister-push-fcm", "Unregister an FCM token (p2)" },
+	{ "apns", "register-push-apns", "Register an APNs token (p2)",
+	  "unregister-push-apns", "Unregister an APNs token (p2)" },
 };
 
 static struct store *p2_store;
@@ -386,21 +388,20 @@ p2_unregister_submit_cb(void *arg, struct adhoc_ctx *ctx)
 void
 p2_init(struct store *store)
 {
-	static struct adhoc_command cmds[2 * sizeof(p2_services) /
-	    sizeof(p2_services[0])];
-	size_t i, n = sizeof(p2_services) / sizeof(p2_services[0]);
+	const struct p2_service *sv;
+	size_t i;
 
 	p2_store = store;
-	for (i = 0; i < n; i++) {
-		cmds[2 * i] = (struct adhoc_command){
-			p2_services[i].register_node, "Register push",
-			false, p2_register_form_cb, p2_register_submit_cb,
-			(void *)&p2_services[i] };
-		cmds[2 * i + 1] = (struct adhoc_command){
-			p2_services[i].unregister_node, "Unregister push",
-			false, p2_unregister_form_cb, p2_unregister_submit_cb,
-			(void *)&p2_services[i] };
-		adhoc_register_offered(&cmds[2 * i], p2_offered_cb);
-		adhoc_register_offered(&cmds[2 * i + 1], p2_offered_cb);
+	for (i = 0; i < sizeof(p2_services) / sizeof(p2_services[0]); i++) {
+		sv = &p2_services[i];
+		/* adhoc_register_offered() keeps a copy. */
+		adhoc_register_offered(&(struct adhoc_command){
+		    sv->register_node, sv->register_name, false,
+		    p2_register_form_cb, p2_register_submit_cb, (void *)sv },
+		    p2_offered_cb);
+		adhoc_register_offered(&(struct adhoc_command){
+		    sv->unregister_node, sv->unregister_name, false,
+		    p2_unregister_form_cb, p2_unregister_submit_cb,
+		    (void *)sv }, p2_offered_cb);
 	}
 }
