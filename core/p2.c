@@ -22,9 +22,15 @@
  *
  * Deviations from p2: the input a command refuses is modify/bad-request
  * with a text that names the field (p2 answers a bare bad-request); a
- * registration whose service is not configured is "no such command" (p2:
- * item-not-found); unregistering more than one row succeeds (p2 says
- * item-not-found then); unregister answers status='completed'.
+ * service that is not configured is not offered (not listed; its commands
+ * answer item-not-found, "no such command"); unregistering more than one
+ * row succeeds (p2 says item-not-found then); unregister answers
+ * status='completed'.  Publishes (core/registry.c, the p2 source): p2
+ * takes any bare JID of the owner's domain, xpushd the owner's server or
+ * account, or a group chat registration's service or room; a dead FCM
+ * token deletes the registration (p2 keeps it and answers item-not-found
+ * forever); the FCM priority follows the notification, as for every push
+ * (p2 sets none).
  */
 #include "config.h"
 
