@@ -240,7 +240,6 @@ static void
 cache_put(struct registry *r, const struct store_device *d)
 {
 	struct devcache_entry e;
-
 	char *packed = NULL;
 
 	e.owner = d->owner;
@@ -328,10 +327,7 @@ rows_answer_cached(struct registry *r, const struct registry_query *q,
 	memset(&t, 0, sizeof(t));
 	t.profile = XP_PROFILE_TIGASE;
 	t.voip_token = e.voip_token;
-	muc = NULL;
-	if (p2 && e.voip_token == NULL)
-		why = "no such node";	/* not a p2 row: cannot be */
-	else if (p2) {
+	if (p2 && e.voip_token != NULL) {
 		/* Decoded into buf: ours to split. */
 		p2_unpack((char *)e.voip_token, &t.p2_account, &t.p2_channel,
 		    &muc);
@@ -342,8 +338,8 @@ rows_answer_cached(struct registry *r, const struct registry_query *q,
 	} else
 		why = rows_refusal(r, q->node, q->from, e.owner, q->secret,
 		    secret_ok);
-	if (p2 && e.voip_token == NULL)
-		cb(arg, REGISTRY_UNKNOWN, NULL, why);
+	if (p2 && e.voip_token == NULL)		/* not a p2 row: cannot be */
+		cb(arg, REGISTRY_UNKNOWN, NULL, "no such node");
 	else if (why != NULL)
 		cb(arg, REGISTRY_FORBIDDEN, NULL, why);
 	else {
