@@ -187,6 +187,11 @@ tap_is "$(jq_ "$r" 'json.dumps(json.loads(d["body"]), sort_keys=True)')" \
 	"the payload p2 sends (apns/Notification.createAlert)"
 tap_is "$(jq_ "$r" 'd["headers"]["apns-push-type"] + " " + d["headers"]["apns-priority"] + " " + d["headers"]["apns-topic"]')" \
 	"alert 10 com.example.app" "an alert with priority 10 to the block's topic"
+# p2 (PushController.findDeviceId) takes device-id before android-id.
+out=$(e2e_client --jid carol@localhost -- iq set push.localhost \
+    "<command xmlns='http://jabber.org/protocol/commands' node='register-push-apns' action='execute'><x xmlns='jabber:x:data' type='submit'><field var='token'><value>$ctok</value></field><field var='device-id'><value>ios-device-1</value></field><field var='android-id'><value>0123456789abcdef</value></field></x></command>")
+tap_is "$(rows "node = '$(form_field "$out" node)' and p2_device = '$(fp carol@localhost ios-device-1)'")" "1" \
+	"device-id, when given, is the device id"
 
 # --- A wrong secret
 out=$(register dave@localhost fcm fcm-dave 1111222233334444)
