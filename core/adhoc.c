@@ -99,15 +99,24 @@ adhoc_offered(const struct adhoc_command *c)
 	return ah.offered[i] == NULL || ah.offered[i](c->arg);
 }
 
+/* The command, offered or not. */
 static const struct adhoc_command *
-adhoc_find(const char *node)
+adhoc_find_any(const char *node)
 {
 	size_t i;
 
 	for (i = 0; i < ah.ncmds; i++)
 		if (strcmp(ah.cmds[i].node, node) == 0)
-			return adhoc_offered(&ah.cmds[i]) ? &ah.cmds[i] : NULL;
+			return &ah.cmds[i];
 	return NULL;
+}
+
+static const struct adhoc_command *
+adhoc_find(const char *node)
+{
+	const struct adhoc_command *c = adhoc_find_any(node);
+
+	return c != NULL && adhoc_offered(c) ? c : NULL;
 }
 
 bool
@@ -534,6 +543,13 @@ adhoc_command_cb(void *arg, struct router_req *req)
 	}
 	bare = xstrdup(jid_bare(j));
 	jid_free(&j);
+	if (node != NULL && (c = adhoc_find_any(node)) != NULL &&
+	    !adhoc_offered(c)) {
+		router_error(&req, "cancel", "item-not-found",
+		    "this command is not offered: the service it registers "
+		    "for is not configured here");
+		goto out;
+	}
 	if (node == NULL || (c = adhoc_find(node)) == NULL) {
 		router_error(&req, "cancel", "item-not-found",
 		    "no such command");

@@ -49,7 +49,8 @@ void	adhoc_register(const struct adhoc_command *);
 /*
  * A command served only while offered(c->arg) says so (the dialects whose
  * provider blocks are configurable): one that is not is neither listed
- * nor run, "no such command".
+ * nor run, and its requester hears cancel/item-not-found saying that it
+ * is not offered.
  */
 void	adhoc_register_offered(const struct adhoc_command *,
 	    bool (*offered)(void *arg));

@@ -23,7 +23,7 @@
  * Deviations from p2: the input a command refuses is modify/bad-request
  * with a text that names the field (p2 answers a bare bad-request); a
  * service that is not configured is not offered (not listed; its commands
- * answer item-not-found, "no such command"); unregistering more than one
+ * answer item-not-found, saying so); unregistering more than one
  * row succeeds (p2 says item-not-found then); unregister answers
  * status='completed'.  Publishes (core/registry.c, the p2 source): p2
  * takes any bare JID of the owner's domain, xpushd the owner's server or

@@ -248,8 +248,9 @@ items() {
 tap_wait_for "[ \"\$(items)\" = \"['register-push-fcm', 'unregister-push-fcm']\" ]" 20
 tap_ok $? "after a reload without p2.apns, only the FCM commands are listed"
 out=$(register alice@localhost apns "$ctok" "$aid")
-tap_is "$(jq_ "$out" 'd["condition"] + ": " + d["text"]')" "item-not-found: no such command" \
-	"register-push-apns is refused: no such command"
+tap_is "$(jq_ "$out" 'd["condition"] + ": " + d["text"]')" \
+	"item-not-found: this command is not offered: the service it registers for is not configured here" \
+	"register-push-apns is refused, saying why"
 
 kill -TERM "$E2E_XPUSHD_PID"
 wait "$E2E_XPUSHD_PID"
