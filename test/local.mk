@@ -69,6 +69,9 @@ test_unit_throttle_test_LDADD = $(XP_TEST_LDADD)
 TESTS += test/integration/e2e_test.sh
 EXTRA_DIST += test/integration/e2e_test.sh test/lib/e2e.sh \
 	test/lib/prosody-modules
+# The same world with ejabberd's mod_push as the XMPP server.
+TESTS += test/integration/e2e_ejabberd_test.sh
+EXTRA_DIST += test/integration/e2e_ejabberd_test.sh test/lib/ejabberd.sh
 include $(srcdir)/test/rest.mk
 
 # The mass-deletion guard's arithmetic on a fake clock.
@@ -89,3 +92,4 @@ EXTRA_DIST += test/integration/p2_test.sh
 check_PROGRAMS += test/unit/p2_test
 TESTS += test/unit/p2_test
 test_unit_p2_test_LDADD = $(XP_TEST_LDADD)
+include $(srcdir)/test/ctl.mk

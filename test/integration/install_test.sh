@@ -54,6 +54,8 @@ for f in \
 done
 [ -x "$dest$sbindir/xpushd" ]
 tap_ok $? "xpushd is executable"
+[ -x "$dest$sbindir/xpushctl" ] && [ -f "$dest$mandir/man8/xpushctl.8" ]
+tap_ok $? "installs $sbindir/xpushctl and xpushctl(8)"
 
 grep -q "^ExecStart=$sbindir/xpushd -f " "$dest$unitdir/xpushd.service"
 tap_ok $? "the unit starts $sbindir/xpushd in the foreground"

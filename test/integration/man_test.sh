@@ -31,7 +31,7 @@ tap_skip() {	# NAME REASON
 
 # (a) mandoc -Tlint
 if command -v mandoc >/dev/null 2>&1; then
-	for p in xpushd.8 xpushd.conf.5 xpushd-provider.7; do
+	for p in xpushd.8 xpushd.conf.5 xpushd-provider.7 xpushctl.8; do
 		mandoc -Tlint -Wwarning "$man/$p" >"$tmp/lint" 2>&1
 		st=$?
 		[ "$st" -eq 0 ] && [ ! -s "$tmp/lint" ]
