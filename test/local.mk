@@ -86,8 +86,8 @@ TESTS += test/unit/stats_test
 test_unit_stats_test_LDADD = $(XP_TEST_LDADD)
 
 # p2 (Conversations and its forks): the fingerprint, then the whole world.
-TESTS += test/integration/p2_test.sh
-EXTRA_DIST += test/integration/p2_test.sh
+TESTS += test/integration/p2_test.sh test/integration/p2_ejabberd_test.sh
+EXTRA_DIST += test/integration/p2_test.sh test/integration/p2_ejabberd_test.sh
 
 check_PROGRAMS += test/unit/p2_test
 TESTS += test/unit/p2_test

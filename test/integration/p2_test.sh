@@ -1,8 +1,8 @@
 #!/bin/sh
 # The Conversations family against xpushd in place of p2, end to end: the
 # XMPP server of the e2e world (Prosody with mod_cloud_notify by default;
-# E2E_SERVER picks another where test/lib/e2e.sh offers one), xpushd with a
-# p2 () block, the FCM and APNs mocks, and a client that sends exactly the
+# E2E_SERVER=ejabberd runs it through ejabberd's mod_push, which
+# p2_ejabberd_test.sh does), xpushd with a p2 () block, the FCM and APNs mocks, and a client that sends exactly the
 # stanzas Conversations sends.  Nothing here reads the XMPP server's log:
 # what happened is asked of xpushd (get-statistics), of PostgreSQL and of
 # the mocks, so the scenario runs unchanged against any server.
@@ -25,19 +25,20 @@
 . "$top_srcdir/test/lib/tap.sh"
 . "$top_srcdir/test/lib/e2e.sh"
 
-if ! prosody_available || ! pg_available ||
+if ! e2e_server_available || ! pg_available ||
     ! /usr/bin/python3 -c 'import slixmpp, h2, cryptography' 2>/dev/null; then
 	if [ -n "${XPUSHD_REQUIRE_ALL:-}" ]; then
-		echo "Bail out! needs Prosody, PostgreSQL, python3-slixmpp, python3-h2"
+		echo "Bail out! needs $E2E_SERVER, PostgreSQL, python3-slixmpp, python3-h2"
 		exit 1
 	fi
-	echo "1..0 # SKIP needs Prosody, PostgreSQL, python3-slixmpp, python3-h2"
+	echo "1..0 # SKIP needs $E2E_SERVER, PostgreSQL, python3-slixmpp, python3-h2"
 	exit 0
 fi
 
 cleanup() {
 	if [ "$tap_failed" -gt 0 ]; then
 		echo "# xpushd log:"; tail -40 "$E2E_XPUSHD_LOG" | sed 's/^/#   /'
+		echo "# $E2E_SERVER log:"; tail -30 "$E2E_SERVER_LOG" | cut -c1-400 | sed 's/^/#   /'
 	fi
 	e2e_stop
 }
@@ -48,6 +49,7 @@ E2E_EXTRA_CONF="p2 () {
 }"
 export E2E_EXTRA_CONF
 e2e_start || { echo "Bail out! cannot set up the end-to-end world"; exit 1; }
+tap_diag "through $E2E_SERVER"
 
 py() {	# EXPR ARG...: evaluate a Python expression on a = sys.argv[2:]
 	/usr/bin/python3 -c 'import hashlib, json, sys
