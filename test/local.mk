@@ -26,6 +26,7 @@ EXTRA_DIST += test/integration/link_fake_test.py \
 	test/integration/link_reload_test.sh test/integration/link_reload_run.py \
 	test/lib/xptest.py test/lib/client.py test/lib/prosody.sh
 include $(srcdir)/test/fcm.mk
+include $(srcdir)/test/webpush.mk
 
 # A provider module for the pipeline tests (not installed).
 check_LTLIBRARIES += test/plugins/testprov.la
@@ -58,6 +59,8 @@ include $(srcdir)/test/apns.mk
 TESTS += test/integration/publish_test.sh
 EXTRA_DIST += test/integration/publish_test.sh test/integration/publish_run.py \
 	test/lib/fakexmpp.py
+TESTS += test/integration/push2_test.sh
+EXTRA_DIST += test/integration/push2_test.sh test/integration/push2_run.py
 include $(srcdir)/test/bench.mk
 include $(srcdir)/test/man.mk
 
@@ -93,3 +96,4 @@ check_PROGRAMS += test/unit/p2_test
 TESTS += test/unit/p2_test
 test_unit_p2_test_LDADD = $(XP_TEST_LDADD)
 include $(srcdir)/test/ctl.mk
+include $(srcdir)/test/deb.mk

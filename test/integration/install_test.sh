@@ -1,9 +1,9 @@
 #!/bin/sh
 # make install DESTDIR=...: the daemon, the modules, the provider header,
-# the man pages, the sample configuration, the systemd unit and sql/ land
-# where the build says; a provider module built out of tree against the
-# installed header alone loads into the installed xpushd, and one built
-# for another ABI is refused.  TAP output.
+# the man pages, the sample configuration, the systemd unit, sql/ and the
+# alerting files land where the build says; a provider module built out of
+# tree against the installed header alone loads into the installed xpushd,
+# and one built for another ABI is refused.  TAP output.
 . "$top_srcdir/test/lib/tap.sh"
 
 tmp=$(mktemp -d)
@@ -38,17 +38,21 @@ unitdir=$(mkvar systemdsystemunitdir)
 tap_ok $? "the build's directories are known (pkglibdir $pkglibdir)"
 
 for f in \
-    "$sbindir/xpushd" \
+    "$sbindir/xpushd" "$sbindir/xpushd-vapid" \
     "$pkglibdir/apns.so" "$pkglibdir/apns-voip.so" "$pkglibdir/fcm.so" \
+    "$pkglibdir/webpush.so" \
     "$includedir/xpushd/provider.h" \
     "$mandir/man8/xpushd.8" "$mandir/man5/xpushd.conf.5" \
+    "$mandir/man8/xpushd-vapid.8" \
     "$mandir/man7/xpushd-provider.7" \
     "$docdir/xpushd.conf.sample" \
     "$unitdir/xpushd.service" \
     "$pkgdatadir/sql/schema.sql" \
     "$pkgdatadir/sql/migrations/001-initial.sql" \
     "$pkgdatadir/sql/migrations/002-cert-warnings.sql" \
-    "$pkgdatadir/sql/migrations/003-p2.sql"; do
+    "$pkgdatadir/sql/migrations/003-p2.sql" \
+    "$pkgdatadir/alerting/xpushd.rules.yml" \
+    "$pkgdatadir/alerting/xpushd-dashboard.json"; do
 	[ -f "$dest$f" ]
 	tap_ok $? "installs $f"
 done

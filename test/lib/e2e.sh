@@ -144,6 +144,10 @@ PY
 	    --port "$E2E_FCM_PORT" --port-file "$E2E_DIR/fcm.port" \
 	    --record "$E2E_FCM_RECORD" 2>"$E2E_DIR/fcm_mock.log" &
 	E2E_FCM_PID=$!
+	E2E_WEBPUSH_BLOCK=
+	if [ -n "${E2E_WEBPUSH:-}" ]; then
+		e2e_webpush_start || return 1
+	fi
 	e2e_wait_file "$E2E_DIR/apns.port" 10 || { echo "# the APNs mock did not start"; return 1; }
 	e2e_wait_file "$E2E_DIR/fcm.port" 10 || { echo "# the FCM mock did not start"; return 1; }
 	E2E_APNS_PORT=$(cat "$E2E_DIR/apns.port")
@@ -168,6 +172,7 @@ database () {
     migrations = '$top_srcdir/sql/migrations'
 }
 push () {
+$E2E_WEBPUSH_BLOCK
     'apns-binary-api' () {
         endpoint = '127.0.0.1:$E2E_APNS_PORT'
         'ca-file' = '$E2E_DIR/apns/ca.pem'
@@ -203,14 +208,40 @@ CONF
 	return 0
 }
 
+# With E2E_WEBPUSH=1, e2e_start also starts the Web Push mock
+# (test/mock/webpush_mock.py, with the FCM mock's certificate) and adds a
+# provider block 'webpush' (webpush.so); exports E2E_WEBPUSH_RECORD,
+# E2E_WEBPUSH_ORIGIN and E2E_WEBPUSH_CA.
+e2e_webpush_start() {
+	E2E_WEBPUSH_RECORD=$E2E_DIR/webpush.jsonl
+	E2E_WEBPUSH_CA=$E2E_DIR/fcm-tls.crt
+	"$top_builddir/xpushd-vapid" -g "$E2E_DIR/vapid.pem" >/dev/null ||
+		{ echo "# xpushd-vapid -g failed"; return 1; }
+	/usr/bin/python3 "$top_srcdir/test/mock/webpush_mock.py" \
+	    --cert "$E2E_DIR/fcm-tls.crt" --key "$E2E_DIR/fcm-tls.key" \
+	    --port-file "$E2E_DIR/webpush.port" --record "$E2E_WEBPUSH_RECORD" \
+	    2>"$E2E_DIR/webpush_mock.log" &
+	E2E_WEBPUSH_PID=$!
+	e2e_wait_file "$E2E_DIR/webpush.port" 10 || { echo "# the Web Push mock did not start"; return 1; }
+	E2E_WEBPUSH_ORIGIN=https://127.0.0.1:$(cat "$E2E_DIR/webpush.port")
+	E2E_WEBPUSH_BLOCK="    webpush () {
+        plugin = 'webpush'
+        'vapid-key-file' = '$E2E_DIR/vapid.pem'
+        'vapid-subject' = 'mailto:ops@localhost'
+        'ca-file' = '$E2E_DIR/fcm-tls.crt'
+    }"
+	export E2E_WEBPUSH_RECORD E2E_WEBPUSH_ORIGIN E2E_WEBPUSH_CA E2E_WEBPUSH_PID
+}
+
 e2e_stop() {
+	[ -n "${E2E_WEBPUSH_PID:-}" ] && kill "$E2E_WEBPUSH_PID" 2>/dev/null
 	[ -n "${E2E_XPUSHD_PID:-}" ] && kill "$E2E_XPUSHD_PID" 2>/dev/null && wait "$E2E_XPUSHD_PID" 2>/dev/null
 	[ -n "${E2E_APNS_PID:-}" ] && kill "$E2E_APNS_PID" 2>/dev/null
 	[ -n "${E2E_FCM_PID:-}" ] && kill "$E2E_FCM_PID" 2>/dev/null
 	prosody_stop
 	ejabberd_stop
 	pg_stop >/dev/null 2>&1
-	E2E_XPUSHD_PID= E2E_APNS_PID= E2E_FCM_PID=
+	E2E_XPUSHD_PID= E2E_APNS_PID= E2E_FCM_PID= E2E_WEBPUSH_PID=
 	if [ -n "${E2E_DIR:-}" ] && [ -z "${XPUSHD_KEEP_LOGS:-}" ]; then
 		rm -rf "$E2E_DIR"
 	fi
