@@ -80,6 +80,7 @@ struct account {
 static struct {
 	struct event_base	*base;
 	struct adhoc_command	 cmds[ADHOC_MAX_COMMANDS];
+	bool			(*offered[ADHOC_MAX_COMMANDS])(void *);
 	size_t			 ncmds;
 	struct session		*by_id[ADHOC_BUCKETS];
 	struct account		*by_bare[ADHOC_BUCKETS];
@@ -95,8 +96,17 @@ static struct {
 	.dead = TAILQ_HEAD_INITIALIZER(ah.dead),
 };
 
+static bool
+adhoc_offered(const struct adhoc_command *c)
+{
+	size_t i = (size_t)(c - ah.cmds);
+
+	return ah.offered[i] == NULL || ah.offered[i](c->arg);
+}
+
+/* The command, offered or not. */
 static const struct adhoc_command *
-adhoc_find(const char *node)
+adhoc_find_any(const char *node)
 {
 	size_t i;
 
@@ -104,6 +114,14 @@ adhoc_find(const char *node)
 		if (strcmp(ah.cmds[i].node, node) == 0)
 			return &ah.cmds[i];
 	return NULL;
+}
+
+static const struct adhoc_command *
+adhoc_find(const char *node)
+{
+	const struct adhoc_command *c = adhoc_find_any(node);
+
+	return c != NULL && adhoc_offered(c) ? c : NULL;
 }
 
 bool
@@ -115,8 +133,16 @@ adhoc_is_admin(const char *bare)
 void
 adhoc_register(const struct adhoc_command *c)
 {
+	adhoc_register_offered(c, NULL);
+}
+
+void
+adhoc_register_offered(const struct adhoc_command *c,
+    bool (*offered)(void *arg))
+{
 	if (ah.ncmds == ADHOC_MAX_COMMANDS)
 		fatalx("adhoc: too many commands");
+	ah.offered[ah.ncmds] = offered;
 	ah.cmds[ah.ncmds++] = *c;
 }
 
@@ -522,6 +548,13 @@ adhoc_command_cb(void *arg, struct router_req *req)
 	}
 	bare = xstrdup(jid_bare(j));
 	jid_free(&j);
+	if (node != NULL && (c = adhoc_find_any(node)) != NULL &&
+	    !adhoc_offered(c)) {
+		router_error(&req, "cancel", "item-not-found",
+		    "this command is not offered: the service it registers "
+		    "for is not configured here");
+		goto out;
+	}
 	if (node == NULL || (c = adhoc_find(node)) == NULL) {
 		router_error(&req, "cancel", "item-not-found",
 		    "no such command");
@@ -617,7 +650,8 @@ adhoc_disco_cb(void *arg, struct router_req **reqp, const char *node,
 		q = xml_node_add_child(res, "query", NS_DISCO_ITEMS);
 		xml_node_set_attr(q, "node", NS_COMMANDS);
 		for (i = 0; i < ah.ncmds; i++) {
-			if (ah.cmds[i].admin_only && !admin)
+			if ((ah.cmds[i].admin_only && !admin) ||
+			    !adhoc_offered(&ah.cmds[i]))
 				continue;
 			n = xml_node_add_child(q, "item", NULL);
 			xml_node_set_attr(n, "jid", router_jid());

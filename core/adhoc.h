@@ -46,6 +46,14 @@ void	adhoc_init(struct event_base *, const struct xp_conf *);
 void	adhoc_reconfigure(const struct xp_conf *);
 void	adhoc_shutdown(void);
 void	adhoc_register(const struct adhoc_command *);
+/*
+ * A command served only while offered(c->arg) says so (the dialects whose
+ * provider blocks are configurable): one that is not is neither listed
+ * nor run, and its requester hears cancel/item-not-found saying that it
+ * is not offered.
+ */
+void	adhoc_register_offered(const struct adhoc_command *,
+	    bool (*offered)(void *arg));
 /* Whether the bare JID is in `admins` (core/admins.c keeps the list). */
 bool	adhoc_is_admin(const char *bare_jid);
 

@@ -12,6 +12,7 @@ core_libxpcore_a_SOURCES = \
 	core/disco.c core/disco.h \
 	core/adhoc.c core/adhoc.h \
 	core/commands.c core/commands.h \
+	core/p2.c core/p2.h \
 	core/certinfo.c core/certinfo.h \
 	core/provider.c core/provider.h \
 	core/notif.c core/notif.h \

@@ -28,6 +28,7 @@
 #include "core/metrics.h"
 #include "core/migrate.h"
 #include "core/options.h"
+#include "core/p2.h"
 #include "core/priv.h"
 #include "core/provider.h"
 #include "core/publish.h"
@@ -101,6 +102,7 @@ load_conf(const char *path, char **error_r)
 		return NULL;
 	if (providers_check(conf, error_r) == -1 ||
 	    rest_check_conf(conf, error_r) == -1 ||
+	    p2_check_conf(conf, error_r) == -1 ||
 	    push2_check_conf(conf, error_r) == -1) {
 		conf_free(&conf);
 		return NULL;
@@ -400,6 +402,7 @@ component_start(void)
 	disco_init(xpd->conf);
 	adhoc_init(xpd->base, xpd->conf);
 	commands_init(xpd->store);
+	p2_init(xpd->store);
 	publish_init(xpd->base, component_registry, xpd->conf);
 	if (push2_init(xpd->base, xpd->conf, &err) == -1)
 		fatalx("%s", err);

@@ -70,6 +70,9 @@ const struct opt_entry options_table[] = {
 	  "the push providers: one block per provider id" },
 	{ NULL, "rest", OPT_BLOCK, NULL, 0, 0, 0,
 	  "the HTTPS endpoint (unregister, metrics, health)" },
+	{ NULL, "p2", OPT_BLOCK, NULL, 0, 0, 0,
+	  "the p2 commands that Conversations and its forks register with "
+	  "(none when absent)" },
 	{ NULL, "push2", OPT_BLOCK, NULL, 0, 0, 0,
 	  "the Push 2.0 relay (urn:xmpp:push2:0); off when absent" },
 
@@ -117,6 +120,13 @@ const struct opt_entry options_table[] = {
 	{ "database", "migrations", OPT_STRING, "''", 0, 0, 0,
 	  "directory of the numbered migrations (default: the installed "
 	  "sql/migrations)" },
+
+	{ "p2", "fcm", OPT_STRING, "''", 0, 0, 0,
+	  "provider block (of push) behind register-push-fcm and "
+	  "unregister-push-fcm ('' offers neither)" },
+	{ "p2", "apns", OPT_STRING, "''", 0, 0, 0,
+	  "provider block (of push) behind register-push-apns and "
+	  "unregister-push-apns ('' offers neither)" },
 
 	{ "rest", "listen", OPT_STRING, "'127.0.0.1:8443'", 0, 0, 0,
 	  "address and port of the HTTPS endpoint" },

@@ -517,6 +517,8 @@ job_push_fill(struct pjob *j, const struct notif *nf)
 	j->push.account = j->t.owner;
 	j->push.node = j->node;
 	j->push.token = j->t.token;
+	j->push.p2_account = j->t.p2_account;
+	j->push.p2_channel = j->t.p2_channel;
 	if (j->call && j->t.voip_token != NULL) {
 		j->push.token = j->t.voip_token;
 		j->push.voip = true;
@@ -562,6 +564,8 @@ job_route(struct pjob *j, const struct push_target *t)
 	j->t.voip_token = own(j, t->voip_token);
 	j->t.stored = t->stored;
 	j->t.profile = t->profile;
+	j->t.p2_account = own(j, t->p2_account);
+	j->t.p2_channel = own(j, t->p2_channel);
 	if (nf.account_removed) {
 		job_enter(j, JOB_REMOVING);
 		return;

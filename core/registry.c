@@ -47,6 +47,7 @@ struct lookup {
 	registry_cb		*cb;
 	void			*arg;
 	bool			 cacheable;	/* its result may fill the cache */
+	bool			 p2;		/* for the p2 source */
 	char			*node;		/* these point after the struct */
 	char			*from;
 	char			*secret;	/* NULL if none */
@@ -80,9 +81,13 @@ struct registry {
 
 static void	rows_lookup(struct registry *, const struct registry_query *,
 		    registry_cb *, void *);
+static bool	p2_claims(const struct registry *, const char *node);
+static void	p2_lookup(struct registry *, const struct registry_query *,
+		    registry_cb *, void *);
 
 /* Tried in order; the first that claims the node answers. */
 static const struct source sources[] = {
+	{ "p2", p2_claims, p2_lookup },
 	{ "registered", NULL, rows_lookup },
 };
 
@@ -157,6 +162,67 @@ rows_refusal(const struct registry *r, const char *node, const char *from,
 }
 
 /*
+ * p2's rules (p2 PushController.pubsubHandler): the secret always, and
+ * the publisher the owner's server or account or, for a group chat
+ * registration, the group chat's service or room.
+ */
+static const char *
+p2_refusal(const char *node, const char *from, const char *owner,
+    const char *muc, const char *presented, bool secret_ok)
+{
+	if (!from_authorized(from, owner) &&
+	    (muc == NULL || !from_authorized(from, muc))) {
+		log_info("publish: %s may not publish to p2 node %s of %s",
+		    from != NULL ? from : "(nobody)", node, owner);
+		return "only the owner's server may publish to this node";
+	}
+	if (!secret_ok) {
+		log_info("publish: %s secret for p2 node %s from %s",
+		    presented ? "wrong" : "missing", node, from);
+		return presented ? "wrong secret" :
+		    "this node requires the publish-options secret";
+	}
+	return NULL;
+}
+
+/*
+ * A p2 entry keeps its fingerprints and group chat in the cache entry's
+ * second-token field, which a p2 registration has no use for: "device
+ * TAB channel TAB muc".  Only the p2 source reads entries of p2 nodes.
+ */
+static char *
+p2_pack(const struct store_device *d)
+{
+	char *s;
+
+	xasprintf(&s, "%s\t%s\t%s", d->p2_device, d->p2_channel != NULL ?
+	    d->p2_channel : "", d->p2_muc != NULL ? d->p2_muc : "");
+	return s;
+}
+
+/* Splits a packed entry in place: device, channel and muc (NULL: none). */
+static void
+p2_unpack(char *packed, const char **device_r, const char **channel_r,
+    const char **muc_r)
+{
+	char *t1, *t2;
+
+	*device_r = packed;
+	*channel_r = NULL;
+	*muc_r = NULL;
+	if ((t1 = strchr(packed, '\t')) == NULL)
+		return;
+	*t1++ = '\0';
+	if ((t2 = strchr(t1, '\t')) != NULL) {
+		*t2++ = '\0';
+		if (*t2 != '\0')
+			*muc_r = t2;
+	}
+	if (*t1 != '\0')
+		*channel_r = t1;
+}
+
+/*
  * The cache.
  */
 
@@ -174,15 +240,19 @@ static void
 cache_put(struct registry *r, const struct store_device *d)
 {
 	struct devcache_entry e;
+	char *packed = NULL;
 
 	e.owner = d->owner;
 	e.provider = d->provider;
 	e.token = d->token;
 	e.voip_token = d->voip_token;
+	if (d->p2_device != NULL)
+		e.voip_token = packed = p2_pack(d);
 	e.secret = d->secret;
 	e.last_push = d->last_push;
 	if (!devcache_put(r->cache, d->node, &e))
 		log_debug("device %s not cached: too large", d->node);
+	free(packed);
 	cache_count(r);
 }
 
@@ -238,12 +308,12 @@ registry_change_cb(void *arg, enum store_change what, const char *node)
 
 static void
 rows_answer_cached(struct registry *r, const struct registry_query *q,
-    const struct devcache_item *it, registry_cb *cb, void *arg)
+    const struct devcache_item *it, bool p2, registry_cb *cb, void *arg)
 {
 	char stack[REGISTRY_DECODE_BYTES], *buf = stack;
 	struct devcache_entry e;
 	struct push_target t;
-	const char *why;
+	const char *why, *muc;
 	size_t need;
 	bool secret_ok;
 
@@ -254,17 +324,30 @@ rows_answer_cached(struct registry *r, const struct registry_query *q,
 	}
 	secret_ok = q->secret != NULL &&
 	    devcache_item_secret_ok(r->cache, it, q->secret);
-	if ((why = rows_refusal(r, q->node, q->from, e.owner, q->secret,
-	    secret_ok)) != NULL)
+	memset(&t, 0, sizeof(t));
+	t.profile = XP_PROFILE_TIGASE;
+	t.voip_token = e.voip_token;
+	if (p2 && e.voip_token != NULL) {
+		/* Decoded into buf: ours to split. */
+		p2_unpack((char *)e.voip_token, &t.p2_account, &t.p2_channel,
+		    &muc);
+		t.profile = XP_PROFILE_P2;
+		t.voip_token = NULL;
+		why = p2_refusal(q->node, q->from, e.owner, muc, q->secret,
+		    secret_ok);
+	} else
+		why = rows_refusal(r, q->node, q->from, e.owner, q->secret,
+		    secret_ok);
+	if (p2 && e.voip_token == NULL)		/* not a p2 row: cannot be */
+		cb(arg, REGISTRY_UNKNOWN, NULL, "no such node");
+	else if (why != NULL)
 		cb(arg, REGISTRY_FORBIDDEN, NULL, why);
 	else {
 		t.node = q->node;
 		t.owner = e.owner;
 		t.provider = e.provider;
 		t.token = e.token;
-		t.voip_token = e.voip_token;
 		t.stored = true;
-		t.profile = XP_PROFILE_TIGASE;
 		cb(arg, REGISTRY_FOUND, &t, NULL);
 	}
 	if (buf != stack)
@@ -292,12 +375,22 @@ rows_result_cb(void *arg, enum store_status st, const struct store_device *d,
 		if (l->cacheable && r->cache != NULL &&
 		    store_listening(r->store))
 			cache_put(r, d);
-		why = rows_refusal(r, l->node, l->from, d->owner, l->secret,
-		    secret_equal(d->secret, l->secret));
+		if (l->p2 != (d->p2_device != NULL)) {
+			/* A node of one source in the other's rows. */
+			l->cb(l->arg, REGISTRY_UNKNOWN, NULL, "no such node");
+			break;
+		}
+		if (l->p2)
+			why = p2_refusal(l->node, l->from, d->owner, d->p2_muc,
+			    l->secret, secret_equal(d->secret, l->secret));
+		else
+			why = rows_refusal(r, l->node, l->from, d->owner,
+			    l->secret, secret_equal(d->secret, l->secret));
 		if (why != NULL) {
 			l->cb(l->arg, REGISTRY_FORBIDDEN, NULL, why);
 			break;
 		}
+		memset(&t, 0, sizeof(t));
 		t.node = d->node;
 		t.owner = d->owner;
 		t.provider = d->provider;
@@ -305,6 +398,12 @@ rows_result_cb(void *arg, enum store_status st, const struct store_device *d,
 		t.voip_token = d->voip_token;
 		t.stored = true;
 		t.profile = XP_PROFILE_TIGASE;
+		if (l->p2) {
+			t.profile = XP_PROFILE_P2;
+			t.p2_account = d->p2_device;
+			t.p2_channel = d->p2_channel != NULL &&
+			    *d->p2_channel != '\0' ? d->p2_channel : NULL;
+		}
 		l->cb(l->arg, REGISTRY_FOUND, &t, NULL);
 		break;
 	case STORE_NOTFOUND:
@@ -345,7 +444,7 @@ lookup_new(struct registry *r, const struct registry_query *q,
 }
 
 static void
-rows_lookup(struct registry *r, const struct registry_query *q,
+rows_lookup_in(struct registry *r, const struct registry_query *q, bool p2,
     registry_cb *cb, void *arg)
 {
 	struct devcache_item *it;
@@ -354,16 +453,42 @@ rows_lookup(struct registry *r, const struct registry_query *q,
 	if (r->cache != NULL && (it = devcache_find(r->cache, q->node)) !=
 	    NULL) {
 		r->counters->hits++;
-		rows_answer_cached(r, q, it, cb, arg);
+		rows_answer_cached(r, q, it, p2, cb, arg);
 		return;
 	}
 	/* The one place a miss is counted: the database is asked next. */
 	r->counters->misses++;
 	l = lookup_new(r, q, cb, arg);
+	l->p2 = p2;
 	/* A lookup sent while changes go unheard must not fill the cache. */
 	l->cacheable = store_listening(r->store);
 	TAILQ_INSERT_TAIL(&r->inflight, l, entry);
 	store_device_lookup(r->store, q->node, rows_result_cb, l);
+}
+
+static void
+rows_lookup(struct registry *r, const struct registry_query *q,
+    registry_cb *cb, void *arg)
+{
+	rows_lookup_in(r, q, false, cb, arg);
+}
+
+/*
+ * The p2 source: the rows of p2 registrations, by their node's prefix.
+ */
+
+static bool
+p2_claims(const struct registry *r, const char *node)
+{
+	return strncmp(node, STORE_P2_NODE_PREFIX,
+	    sizeof(STORE_P2_NODE_PREFIX) - 1) == 0;
+}
+
+static void
+p2_lookup(struct registry *r, const struct registry_query *q,
+    registry_cb *cb, void *arg)
+{
+	rows_lookup_in(r, q, true, cb, arg);
 }
 
 /*

@@ -23,6 +23,13 @@
  *    (notifications may have been missed);
  *  - while the database is away, cached entries keep serving publishes.
  *
+ * The p2 source serves the rows of p2 registrations (core/p2.c), told
+ * apart by their node's prefix (STORE_P2_NODE_PREFIX) before any row is
+ * read, through the same cache.  Its rules are p2's
+ * (PushController.pubsubHandler): a publish must carry the secret, always,
+ * and come from the owner's server or account or, for a group chat
+ * registration, from the group chat's service or room.
+ *
  * The seam: a registration-less source (node = a device token, fpush
  * style) or a source for registrations of another command set would be
  * another entry in the table of sources in registry.c, with its own
@@ -64,6 +71,9 @@ struct push_target {
 	bool		 stored;	/* backed by a devices row: may be
 					   deleted, last_push written */
 	enum xp_profile	 profile;	/* the payload layout its app reads */
+	/* XP_PROFILE_P2: the fingerprints (struct xp_push); else NULL. */
+	const char	*p2_account;
+	const char	*p2_channel;	/* NULL: not a channel registration */
 };
 
 enum registry_status {

@@ -54,6 +54,8 @@ enum stmt_id {
 	ST_CERT_DELETE,
 	ST_CERT_LIST,
 	ST_CERT_WARN_CLAIM,
+	ST_P2_REGISTER,
+	ST_P2_UNREGISTER,
 	ST_COUNT
 };
 
@@ -84,7 +86,7 @@ struct store {
 };
 
 static query_finish_fn	finish_device, finish_devices, finish_done,
-			finish_count, finish_cert, finish_certs;
+			finish_count, finish_cert, finish_certs, finish_p2_register;
 static void		device_changed(struct store *, enum store_change,
 			    const char *);
 
@@ -94,7 +96,8 @@ static void		device_changed(struct store *, enum store_change,
 	"floor(extract(epoch FROM updated))::bigint, " \
 	"floor(extract(epoch FROM last_push))::bigint, " \
 	"floor(extract(epoch FROM last_error))::bigint, " \
-	"last_error_text"
+	"last_error_text, p2_device, p2_channel, p2_muc"
+#define DEVICE_NCOLS	14	/* then register's (xmax = 0) */
 #define CERT_COLS \
 	"provider, pkcs12, password, cert_pem, key_pem, " \
 	"floor(extract(epoch FROM not_after))::bigint, " \
@@ -109,12 +112,12 @@ static const struct pg_stmt stmts[ST_COUNT] = {
 	[ST_REGISTER] = { "xp_register",
 	    "INSERT INTO devices (owner, provider, token, voip_token, node, "
 	    "secret) VALUES ($1, $2, $3, $4, $5, $6) "
-	    "ON CONFLICT (owner, provider, token) DO UPDATE SET "
-	    "voip_token = EXCLUDED.voip_token, updated = now() "
+	    "ON CONFLICT (owner, provider, token) WHERE p2_device IS NULL "
+	    "DO UPDATE SET voip_token = EXCLUDED.voip_token, updated = now() "
 	    "RETURNING " DEVICE_COLS ", (xmax = 0)", 6 },
 	[ST_UNREGISTER] = { "xp_unregister",
 	    "DELETE FROM devices WHERE owner = $1 AND provider = $2 AND "
-	    "token = $3 RETURNING node", 3 },
+	    "token = $3 AND p2_device IS NULL RETURNING node", 3 },
 	[ST_DELETE_NODE] = { "xp_delete_node",
 	    "DELETE FROM devices WHERE node = $1 RETURNING node", 1 },
 	/*
@@ -165,6 +168,24 @@ static const struct pg_stmt stmts[ST_COUNT] = {
 	    "VALUES ($1, $2, $3) ON CONFLICT (provider, certificate, level) "
 	    "DO UPDATE SET sent_at = now() WHERE cert_warnings.sent_at <= "
 	    "now() - make_interval(secs => $4::bigint)", 4 },
+	/*
+	 * p2 (core/p2.c): one row per (service, device, channel), as p2
+	 * keeps it.  Re-registering keeps node and secret and takes the new
+	 * token.  Unregistering with a channel removes that channel's row,
+	 * without one every row of the device with that provider.
+	 */
+	[ST_P2_REGISTER] = { "xp_p2_register",
+	    "INSERT INTO devices (owner, provider, token, node, secret, "
+	    "p2_device, p2_channel, p2_muc) VALUES ($1, $2, $3, $4, $5, $6, "
+	    "$7, $8) ON CONFLICT (provider, p2_device, p2_channel) "
+	    "WHERE p2_device IS NOT NULL DO UPDATE SET "
+	    "owner = EXCLUDED.owner, token = EXCLUDED.token, "
+	    "p2_muc = EXCLUDED.p2_muc, updated = now() "
+	    "RETURNING " DEVICE_COLS ", (xmax = 0)", 8 },
+	[ST_P2_UNREGISTER] = { "xp_p2_unregister",
+	    "DELETE FROM devices WHERE owner = $1 AND provider = $2 AND "
+	    "p2_device = $3 AND ($4::text IS NULL OR p2_channel = $4) "
+	    "RETURNING node", 4 },
 };
 
 static query_finish_fn *const finishers[ST_COUNT] = {
@@ -184,6 +205,8 @@ static query_finish_fn *const finishers[ST_COUNT] = {
 	[ST_CERT_DELETE] = finish_done,
 	[ST_CERT_LIST] = finish_certs,
 	[ST_CERT_WARN_CLAIM] = finish_done,
+	[ST_P2_REGISTER] = finish_p2_register,
+	[ST_P2_UNREGISTER] = finish_done,
 };
 
 static char *
@@ -218,8 +241,12 @@ device_from_row(struct store_device *d, PGresult *res, int row)
 	d->last_push = res_time(res, row, 8);
 	d->last_error = res_time(res, row, 9);
 	d->last_error_text = res_str(res, row, 10);
-	if (PQnfields(res) > 11)
-		d->inserted = strcmp(PQgetvalue(res, row, 11), "t") == 0;
+	d->p2_device = res_str(res, row, 11);
+	d->p2_channel = res_str(res, row, 12);
+	d->p2_muc = res_str(res, row, 13);
+	if (PQnfields(res) > DEVICE_NCOLS)
+		d->inserted = strcmp(PQgetvalue(res, row, DEVICE_NCOLS),
+		    "t") == 0;
 }
 
 /* Allocates the PKCS#12 bytes; free cert->pkcs12 afterwards. */
@@ -265,6 +292,22 @@ finish_device(struct op *o, enum store_status st, PGresult *res,
 	device_from_row(&d, res, 0);
 	if (o->cb.device != NULL)
 		o->cb.device(o->arg, STORE_OK, &d, NULL);
+}
+
+/*
+ * A p2 device registering again may bring a new token: this process's
+ * cache lets go of the node before the caller hears of it (the NOTIFY
+ * tells the others, and us again, later).
+ */
+static void
+finish_p2_register(struct op *o, enum store_status st, PGresult *res,
+    const char *err)
+{
+	if (st == STORE_OK && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, DEVICE_NCOLS), "t") != 0)
+		device_changed(o->store, STORE_CHANGED_NODE,
+		    PQgetvalue(res, 0, 4));
+	finish_device(o, st, res, err);
 }
 
 static void
@@ -595,6 +638,47 @@ store_device_register(struct store *s, const char *owner,
 	pg_query_param(q, secret);
 	free(node);
 	free(secret);
+	pg_query_submit(q);
+}
+
+void
+store_p2_register(struct store *s, const struct store_p2_reg *r,
+    store_device_cb *cb, void *arg)
+{
+	struct pg_query *q;
+	struct op *o = op_new(s, ST_P2_REGISTER, arg, &q);
+	char *id, *node, *secret;
+
+	o->cb.device = cb;
+	id = rand_id();
+	xasprintf(&node, "%s%s", STORE_P2_NODE_PREFIX, id);
+	secret = rand_id();
+	pg_query_param(q, r->owner);
+	pg_query_param(q, r->provider);
+	pg_query_param(q, r->token);
+	pg_query_param(q, node);
+	pg_query_param(q, secret);
+	pg_query_param(q, r->device);
+	pg_query_param(q, r->channel != NULL ? r->channel : "");
+	pg_query_param(q, r->muc);
+	free(id);
+	free(node);
+	free(secret);
+	pg_query_submit(q);
+}
+
+void
+store_p2_unregister(struct store *s, const char *owner, const char *provider,
+    const char *device, const char *channel, store_done_cb *cb, void *arg)
+{
+	struct pg_query *q;
+	struct op *o = op_new(s, ST_P2_UNREGISTER, arg, &q);
+
+	o->cb.done = cb;
+	pg_query_param(q, owner);
+	pg_query_param(q, provider);
+	pg_query_param(q, device);
+	pg_query_param(q, channel);
 	pg_query_submit(q);
 }
 

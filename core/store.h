@@ -59,6 +59,25 @@ struct store_device {
 	time_t		 last_error;	/* 0 if never */
 	char		*last_error_text; /* NULL if none */
 	bool		 inserted;	/* store_device_register: row is new */
+	/* p2 registrations (core/p2.c) only; NULL for the others. */
+	char		*p2_device;	/* the device fingerprint */
+	char		*p2_channel;	/* "" or the channel fingerprint */
+	char		*p2_muc;	/* the channel's bare JID, or NULL */
+};
+
+/*
+ * A p2 registration (core/p2.c): its node starts with
+ * STORE_P2_NODE_PREFIX, which no other node does (they are base64url),
+ * so that the registry knows a p2 node before it has the row.
+ */
+#define STORE_P2_NODE_PREFIX	"p2."
+struct store_p2_reg {
+	const char	*owner;		/* bare JID */
+	const char	*provider;
+	const char	*token;
+	const char	*device;	/* device fingerprint */
+	const char	*channel;	/* channel fingerprint, or NULL */
+	const char	*muc;		/* with channel: the group chat */
 };
 
 struct store_cert {
@@ -145,6 +164,17 @@ void		 store_on_device_change(struct store *,
 void	store_device_register(struct store *, const char *owner,
 	    const char *provider, const char *token, const char *voip_token,
 	    store_device_cb *, void *);
+/*
+ * p2: registers (owner, provider, device, channel) or takes its new token,
+ * keeping node and secret; removes the device's channel registration, or
+ * with channel NULL every registration of the device with provider
+ * (STORE_NOTFOUND when there was none).
+ */
+void	store_p2_register(struct store *, const struct store_p2_reg *,
+	    store_device_cb *, void *);
+void	store_p2_unregister(struct store *, const char *owner,
+	    const char *provider, const char *device, const char *channel,
+	    store_done_cb *, void *);
 void	store_device_unregister(struct store *, const char *owner,
 	    const char *provider, const char *token, store_done_cb *, void *);
 void	store_device_delete(struct store *, const char *node,

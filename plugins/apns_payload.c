@@ -15,6 +15,13 @@
  * is the sender (or the account when there is none) and mutable-content
  * lets the app's notification service extension decrypt or rewrite it.
  *
+ * Profile XP_PROFILE_P2 (Conversations' APNs twin, register-push-apns):
+ * what p2's apns/Notification.java sends, no keys of ours:
+ *
+ *	alert (high):	{"aps":{"alert":{"title":"New message"},
+ *			 "sound":"default"}}
+ *	background:	{"aps":{"content-available":1}}
+ *
  * Apple counts the payload in bytes; when it does not fit, the body (which
  * appears twice: aps.alert.body and body) is cut at the longest prefix that
  * fits, on a UTF-8 character boundary, found by bisection.
@@ -168,6 +175,20 @@ body_with_ellipsis(const char *body, size_t n, size_t *len_r)
 	return b;
 }
 
+/* p2's payload (p2 apns/Notification.java createAlert, -ContentAvailable). */
+static char *
+payload_render_p2(const struct xp_push *push, size_t *len_r)
+{
+	static const char alert[] = "{\"aps\":{\"alert\":{\"title\":"
+	    "\"New message\"},\"sound\":\"default\"}}";
+	static const char background[] =
+	    "{\"aps\":{\"content-available\":1}}";
+	const char *p = push->prio == XP_PRIO_HIGH ? alert : background;
+
+	*len_r = strlen(p);
+	return pu_strdup(p);
+}
+
 char *
 apns_payload_build(const struct xp_push *push,
     const struct apns_payload_opts *opts, size_t *len_r,
@@ -175,6 +196,9 @@ apns_payload_build(const struct xp_push *push,
 {
 	char *out, *best = NULL, *b;
 	size_t len, blen, lo, hi, mid, cut, bestlen = 0;
+
+	if (push->profile == XP_PROFILE_P2 && !opts->voip)
+		return payload_render_p2(push, len_r);
 
 	out = payload_render(push, opts, push->body, push->body != NULL ?
 	    strlen(push->body) : 0, &len);

@@ -14,6 +14,13 @@
  * a minute late is over.  A notification block is added only when the
  * configuration asks for one.
  *
+ * Profile XP_PROFILE_P2 (Conversations and its forks, as p2's
+ * FcmPushService.push sends it): message.data holds only account (the
+ * device fingerprint) and, for a group chat registration, channel; the
+ * app fetches the messages itself and compares account with its own
+ * fingerprint byte for byte.  Never a notification block: it would show
+ * instead of reaching the app.
+ *
  * Size: FCM refuses a message whose data map (keys and values, in bytes)
  * is over 4096 bytes (INVALID_ARGUMENT, "FCM error codes").  A body that
  * does not fit is cut on a UTF-8 character boundary and ends with U+2026;
@@ -1019,6 +1026,17 @@ fcm_data_fit(struct fcm_data *d, const struct xp_push *p, const char *unread,
 	return -1;
 }
 
+/* data: {account, channel}: what p2 sends (p2 FcmPushService.push). */
+static void
+fcm_data_make_p2(struct fcm_data *d, const struct xp_push *p)
+{
+	memset(d, 0, sizeof(*d));
+	fcm_data_add(d, "account", p->p2_account, p->p2_account != NULL ?
+	    strlen(p->p2_account) : 0);
+	fcm_data_add(d, "channel", p->p2_channel, p->p2_channel != NULL ?
+	    strlen(p->p2_channel) : 0);
+}
+
 static char *
 fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r,
     const char **error_r)
@@ -1033,7 +1051,17 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r,
 
 	if (p->unread >= 0)
 		snprintf(unread, sizeof(unread), "%ld", p->unread);
-	if (fcm_data_fit(&d, p, p->unread >= 0 ? unread : NULL, &cut,
+	cut = NULL;
+	dropped = false;
+	if (p->profile == XP_PROFILE_P2 && p->p2_account == NULL) {
+		*error_r = "a p2 push without the device fingerprint";
+		return NULL;
+	} else if (p->profile == XP_PROFILE_P2)
+		fcm_data_make_p2(&d, p);
+	else if (p->profile != XP_PROFILE_TIGASE) {
+		*error_r = "fcm.so has no payload for this push's profile";
+		return NULL;
+	} else if (fcm_data_fit(&d, p, p->unread >= 0 ? unread : NULL, &cut,
 	    &dropped) == -1) {
 		*error_r = "the message does not fit FCM's 4096-byte data "
 		    "limit even without its body";
@@ -1071,7 +1099,8 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r,
 	pu_json_str(&b, num, strlen(num));
 	fcm_json_lit(&b, "}");
 
-	if (f->notification && p->prio == XP_PRIO_HIGH) {
+	if (f->notification && p->prio == XP_PRIO_HIGH &&
+	    p->profile != XP_PROFILE_P2) {
 		body = cut != NULL ? cut : dropped ? NULL : p->body;
 		fcm_json_lit(&b, ",\"notification\":{");
 		first = true;

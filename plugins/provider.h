@@ -32,7 +32,7 @@
  * cert_unwatch, struct xp_provider gained caps, and answers from inside
  * send() became allowed.  3: struct xp_push gained profile (the payload
  * layout of the dialect the device registered in) and the relay fields
- * (Push 2.0).
+ * (Push 2.0), then the p2 fingerprints at its end.
  */
 #define XP_PROVIDER_ABI		3
 
@@ -99,6 +99,16 @@ struct xp_push {
 	size_t		 relay_len;
 	const char	*relay_jwt;
 	const char	*relay_key;
+	/*
+	 * XP_PROFILE_P2: the fingerprints the app compares with its own
+	 * (Conversations CryptoHelper.getAccountFingerprint): lower-case hex
+	 * SHA-1 of the account's bare JID, a NUL byte and the device's
+	 * android-id; for a group chat registration, p2_channel is the same
+	 * hash of the group chat's bare JID (else NULL).  FCM carries them as
+	 * data.account and data.channel.
+	 */
+	const char	*p2_account;
+	const char	*p2_channel;
 };
 
 enum xp_outcome {

@@ -1,4 +1,4 @@
--- xpushd database schema, version 2: the result of applying every file in
+-- xpushd database schema, version 3: the result of applying every file in
 -- migrations/ in order.  It is here to be read; deployments create and
 -- upgrade the schema with `xpushd --migrate -c FILE`, which applies the
 -- numbered files in sql/migrations and records each in
@@ -35,11 +35,23 @@ CREATE TABLE devices (
 	last_push	timestamptz,
 	last_error	timestamptz,
 	last_error_text	text,
-	CONSTRAINT devices_owner_provider_token_key
-	    UNIQUE (owner, provider, token),
-	CONSTRAINT devices_node_key UNIQUE (node)
+	p2_device	text,
+	p2_channel	text,
+	p2_muc		text,
+	CONSTRAINT devices_node_key UNIQUE (node),
+	CONSTRAINT devices_p2_shape CHECK
+	    ((p2_device IS NULL AND p2_channel IS NULL AND p2_muc IS NULL) OR
+	     (p2_device IS NOT NULL AND p2_channel IS NOT NULL AND
+	      (p2_channel = '') = (p2_muc IS NULL)))
 );
 CREATE INDEX devices_provider_token_idx ON devices (provider, token);
+-- The Tigase key (owner, provider, token) holds for rows outside p2; a p2
+-- registration is keyed as p2 keys it: (service, device, channel), since
+-- one device's account and channel registrations share one token.
+CREATE UNIQUE INDEX devices_owner_provider_token_key
+	ON devices (owner, provider, token) WHERE p2_device IS NULL;
+CREATE UNIQUE INDEX devices_p2_key
+	ON devices (provider, p2_device, p2_channel) WHERE p2_device IS NOT NULL;
 
 COMMENT ON TABLE devices IS
     'One row per push registration (XEP-0357 enable via the register-device ad-hoc command). Deleting a row unregisters the device; running xpushd processes drop it from their caches through NOTIFY xpushd_devices.';
@@ -62,6 +74,12 @@ COMMENT ON COLUMN devices.updated IS 'When the device last registered or changed
 COMMENT ON COLUMN devices.last_push IS 'When a push was last handed to the provider successfully; NULL if never.';
 COMMENT ON COLUMN devices.last_error IS 'When the provider last refused or failed a push; NULL if never.';
 COMMENT ON COLUMN devices.last_error_text IS 'The provider''s reason for the last error, as reported.';
+COMMENT ON COLUMN devices.p2_device IS
+    'p2 registrations only (NULL otherwise): the device fingerprint, lower-case hex SHA-1 of the owner''s bare JID, a NUL byte and the device''s android-id (Conversations CryptoHelper.getAccountFingerprint); sent as data.account in every FCM push.';
+COMMENT ON COLUMN devices.p2_channel IS
+    'p2 registrations only: '''' for the account''s own registration, else the channel fingerprint (SHA-1 of the group chat''s bare JID, a NUL byte and the android-id), sent as data.channel.';
+COMMENT ON COLUMN devices.p2_muc IS
+    'p2 channel registrations only: the group chat''s bare JID, whose service may publish to the node besides the owner''s server.';
 
 CREATE TABLE certificates (
 	provider	text PRIMARY KEY,
@@ -171,3 +189,4 @@ COMMENT ON COLUMN cert_warnings.sent_at IS 'When the warning was last sent.';
 
 INSERT INTO xpushd_schema_version (version, name) VALUES (1, '001-initial.sql');
 INSERT INTO xpushd_schema_version (version, name) VALUES (2, '002-cert-warnings.sql');
+INSERT INTO xpushd_schema_version (version, name) VALUES (3, '003-p2.sql');

@@ -87,6 +87,14 @@ test_unit_guard_test_SOURCES = test/unit/guard_test.c core/guard.c \
 check_PROGRAMS += test/unit/stats_test
 TESTS += test/unit/stats_test
 test_unit_stats_test_LDADD = $(XP_TEST_LDADD)
+
+# p2 (Conversations and its forks): the fingerprint, then the whole world.
+TESTS += test/integration/p2_test.sh test/integration/p2_ejabberd_test.sh
+EXTRA_DIST += test/integration/p2_test.sh test/integration/p2_ejabberd_test.sh
+
+check_PROGRAMS += test/unit/p2_test
+TESTS += test/unit/p2_test
+test_unit_p2_test_LDADD = $(XP_TEST_LDADD)
 include $(srcdir)/test/ctl.mk
 include $(srcdir)/test/deb.mk
 include $(srcdir)/test/apps.mk

@@ -32,6 +32,13 @@ tap_is "$?" 1 "-t rejects a broken file with exit 1"
 tap_is "$(cat "$tmp/err")" "$tmp/bad.conf:3:10: 'port' takes an integer, not a string" \
 	"-t names file:line:col"
 
+# p2 () names provider blocks: one that push () lacks is an error.
+sed "s/apns = 'apns-binary-api'/apns = 'apns-nowhere'/" "$sample" >"$tmp/p2.conf"
+"$xpushd" -t -c "$tmp/p2.conf" 2>"$tmp/err"
+tap_is "$?" 1 "-t rejects a p2 block naming no provider block"
+tap_is "$(cat "$tmp/err")" "p2: apns = 'apns-nowhere' names no provider block of push ()" \
+	"and names the key and the block"
+
 "$xpushd" -t -c "$tmp/missing.conf" 2>"$tmp/err"
 tap_is "$?" 1 "-t on a missing file exits 1"
 grep -q "missing.conf: No such file" "$tmp/err"

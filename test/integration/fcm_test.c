@@ -931,6 +931,50 @@ test_payload(void)
 	ok(m != NULL && jobj(m, "notification") == NULL,
 	    "no notification block on a low-priority push");
 	json_object_put(m);
+
+	/* XP_PROFILE_P2: what p2's FcmPushService.push sends, nothing else. */
+	p = push_make("keys-p2", XP_PRIO_HIGH);
+	p.profile = XP_PROFILE_P2;
+	p.sender = "romeo@montague.example";
+	p.body = "Hi";
+	p.unread = 2;
+	p.p2_account = "a177f1f0cf9b5546ac96c8070355eb5921a7e1d2";
+	push_send(self, &p, &r);
+	loop_until_done(10);
+	is_outcome(r, XP_SENT, "a p2 push");
+	m = record_find("keys-p2");
+	jkeys(jobj(m, "data"), keys, sizeof(keys));
+	is_str(keys, "account", "p2: data holds account alone");
+	is_str(jstr(jobj(m, "data"), "account"), p.p2_account,
+	    "p2: data.account is the device fingerprint");
+	ok(jobj(m, "notification") == NULL, "p2: no notification block, "
+	    "even with notification = true");
+	is_str(jstr(jobj(m, "android"), "priority"), "HIGH",
+	    "p2: the priority as for any push");
+	json_object_put(m);
+	p = push_make("keys-p2-channel", XP_PRIO_LOW);
+	p.profile = XP_PROFILE_P2;
+	p.p2_account = "a177f1f0cf9b5546ac96c8070355eb5921a7e1d2";
+	p.p2_channel = "83263b0052de1f99f631b704b64bf0d7d5fc53d6";
+	push_send(self, &p, &r);
+	loop_until_done(10);
+	m = record_find("keys-p2-channel");
+	jkeys(jobj(m, "data"), keys, sizeof(keys));
+	is_str(keys, "account,channel", "p2: a channel's push adds channel");
+	is_str(jstr(jobj(m, "data"), "channel"), p.p2_channel,
+	    "p2: data.channel is the channel fingerprint");
+	json_object_put(m);
+	p = push_make("keys-p2-none", XP_PRIO_LOW);
+	p.profile = XP_PROFILE_P2;
+	push_send(self, &p, &r);
+	loop_until_done(10);
+	is_outcome(r, XP_PERMANENT, "p2 without a fingerprint: refused");
+	p = push_make("keys-fpush", XP_PRIO_LOW);
+	p.profile = XP_PROFILE_FPUSH;
+	push_send(self, &p, &r);
+	loop_until_done(10);
+	is_outcome(r, XP_PERMANENT, "a profile fcm.so does not format: "
+	    "XP_PERMANENT");
 	prov->destroy(self);
 }
 

@@ -50,6 +50,7 @@ for f in \
     "$pkgdatadir/sql/schema.sql" \
     "$pkgdatadir/sql/migrations/001-initial.sql" \
     "$pkgdatadir/sql/migrations/002-cert-warnings.sql" \
+    "$pkgdatadir/sql/migrations/003-p2.sql" \
     "$pkgdatadir/alerting/xpushd.rules.yml" \
     "$pkgdatadir/alerting/xpushd-dashboard.json"; do
 	[ -f "$dest$f" ]

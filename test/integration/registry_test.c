@@ -5,7 +5,8 @@
  * answered from on a hit without a query, counted once either way);
  * invalidation across two registries through NOTIFY and by the registry's own
  * deletes; the last_push write policy under a controllable clock; a dead
- * VoIP token cleared alone.
+ * VoIP token cleared alone; the p2 source (its rules, its fingerprints,
+ * from the database and from the cache).
  */
 #include "config.h"
 
@@ -184,7 +185,7 @@ test_lookup(void)
 	{
 		struct push_target t = { node, "bob@example.com", "apns",
 		    "22", NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		CALL(&r, registry_forget(reg, &t, "test", res_done_cb, &r));
 		ok(r.st == STORE_OK && !r.reentrant, "registry_forget "
@@ -295,7 +296,7 @@ test_two_registries(const char *uri)
 	{
 		struct push_target t = { node, "dave@example.com", "apns",
 		    "44", NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		CALL(&r, registry_forget(reg, &t, "test", res_done_cb, &r));
 	}
@@ -446,7 +447,7 @@ test_marks(const char *uri)
 	{
 		struct push_target t = { node, "gina@example.com", "apns", "88",
 		    NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		registry_stats_get(r0, &rs0);
 		for (i = 0; i < 5; i++)
@@ -484,7 +485,7 @@ test_marks(const char *uri)
 	for (i = 0; i < 1000; i++) {
 		struct push_target t = { name, "x@example.com", "apns", "00",
 		    NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		snprintf(name, sizeof(name), "uncached-%d", i);
 		registry_pushed(r0, &t);
@@ -496,7 +497,7 @@ test_marks(const char *uri)
 	{
 		struct push_target t = { "uncached-x", "x@example.com", "apns",
 		    "00", NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		registry_pushed(r0, &t);
 		registry_flush_marks(r0);
@@ -539,7 +540,7 @@ test_failed(void)
 	{
 		struct push_target t = { node, "hank@example.com", "apns",
 		    "99", NULL, true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		registry_failed(reg, &t, "BadDeviceToken");
 	}
@@ -582,7 +583,7 @@ test_forget_voip(const char *uri)
 	{
 		struct push_target t = { node, "ivy@example.com", "apns", "a1",
 		    "v1", true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
 		    res_done_cb, &r));
@@ -607,7 +608,7 @@ test_forget_voip(const char *uri)
 	{
 		struct push_target t = { node, "ivy@example.com", "apns", "a1",
 		    "v1", true,
-		    XP_PROFILE_TIGASE };
+		    XP_PROFILE_TIGASE, NULL, NULL };
 
 		CALL(&r, registry_forget_voip(reg, &t, "Unregistered",
 		    res_done_cb, &r));
@@ -626,6 +627,109 @@ test_forget_voip(const char *uri)
 	res_reset(&r);
 	registry_free(&reg2);
 	store_free(&s2);
+}
+
+/* A p2 registration: its node and secret. */
+static char *
+p2_registered(const char *owner, const char *token, const char *device,
+    const char *channel, const char *muc, char **secret_r)
+{
+	struct store_p2_reg reg2 = { owner, "fcm", token, device, channel,
+	    muc };
+	struct res r = { 0 };
+	char *node;
+
+	CALL(&r, store_p2_register(store, &reg2, res_device_cb, &r));
+	node = xstrdup(r.st == STORE_OK ? r.dev.node : "?");
+	*secret_r = xstrdup(r.st == STORE_OK ? r.dev.secret : "?");
+	res_reset(&r);
+	return node;
+}
+
+static void
+test_p2(void)
+{
+	static const char dev[] = "a177f1f0cf9b5546ac96c8070355eb5921a7e1d2";
+	static const char chan[] = "83263b0052de1f99f631b704b64bf0d7d5fc53d6";
+	struct res r = { 0 };
+	char *node, *secret, *cnode, *csecret, *again, *s2;
+	uint64_t q;
+
+	node = p2_registered("paul@example.com", "tok-1", dev, NULL, NULL,
+	    &secret);
+	ok(strncmp(node, STORE_P2_NODE_PREFIX, 3) == 0, "p2 node %s", node);
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "p2: a publish without the secret "
+	    "is forbidden (p2 PushController.pubsubHandler)");
+	CALL(&r, reg_lookup(reg, node, "example.com", secret, &r));
+	is_int(r.rst, REGISTRY_FOUND, "p2: with the secret: found");
+	is_str(r.dev.p2_device, dev, "... with the device fingerprint");
+	ok(r.dev.p2_channel == NULL, "... and no channel");
+	is_str(r.dev.token, "tok-1", "... and the token");
+	ok(registry_cached(reg, node), "... and cached");
+	q = queries();
+	CALL(&r, reg_lookup(reg, node, "paul@example.com", secret, &r));
+	ok(r.rst == REGISTRY_FOUND && r.reentrant && queries() == q,
+	    "p2: from the cache, the owner's bare JID publishing");
+	is_str(r.dev.p2_device, dev, "... the fingerprint from the cache");
+	ok(r.dev.voip_token == NULL, "... and no VoIP token");
+	CALL(&r, reg_lookup(reg, node, "example.com", NULL, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "p2 cached: no secret: forbidden");
+	CALL(&r, reg_lookup(reg, node, "example.com", "wrong", &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "p2 cached: wrong secret: forbidden");
+	CALL(&r, reg_lookup(reg, node, "other.example", secret, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "p2 cached: another domain: "
+	    "forbidden");
+
+	/* The same device again: same node, the new token at once. */
+	again = p2_registered("paul@example.com", "tok-2", dev, NULL, NULL,
+	    &s2);
+	ok(strcmp(again, node) == 0 && strcmp(s2, secret) == 0,
+	    "p2: the same device again keeps node and secret");
+	CALL(&r, reg_lookup(reg, node, "example.com", secret, &r));
+	is_str(r.dev.token, "tok-2", "... and the next lookup has the new "
+	    "token");
+	free(again);
+	free(s2);
+
+	/* A channel: the group chat's service may publish too. */
+	cnode = p2_registered("paul@example.com", "tok-2", dev, chan,
+	    "room@muc.example.net", &csecret);
+	ok(strcmp(cnode, node) != 0, "p2: a channel has its own node");
+	CALL(&r, reg_lookup(reg, cnode, "muc.example.net", csecret, &r));
+	is_int(r.rst, REGISTRY_FOUND, "p2 channel: the group chat's service "
+	    "publishes");
+	is_str(r.dev.p2_channel, chan, "... with the channel fingerprint");
+	CALL(&r, reg_lookup(reg, cnode, "muc.example.net", csecret, &r));
+	ok(r.rst == REGISTRY_FOUND && r.reentrant, "... again, cached");
+	is_str(r.dev.p2_channel, chan, "... the channel from the cache");
+	is_str(r.dev.p2_device, dev, "... and the device");
+	CALL(&r, reg_lookup(reg, cnode, "example.com", csecret, &r));
+	is_int(r.rst, REGISTRY_FOUND, "p2 channel: the owner's server too");
+	CALL(&r, reg_lookup(reg, cnode, "evil.example", csecret, &r));
+	is_int(r.rst, REGISTRY_FORBIDDEN, "p2 channel: another domain: "
+	    "forbidden");
+
+	CALL(&r, store_p2_unregister(store, "paul@example.com", "fcm", dev,
+	    chan, res_done_cb, &r));
+	is_int(r.st, STORE_OK, "p2: the channel unregistered");
+	CALL(&r, reg_lookup(reg, cnode, "muc.example.net", csecret, &r));
+	is_int(r.rst, REGISTRY_UNKNOWN, "... its node is unknown now");
+	CALL(&r, store_p2_unregister(store, "mallory@example.com", "fcm",
+	    dev, NULL, res_done_cb, &r));
+	is_int(r.st, STORE_NOTFOUND, "p2: another account cannot remove it");
+	CALL(&r, store_p2_unregister(store, "paul@example.com", "fcm", dev,
+	    NULL, res_done_cb, &r));
+	is_int(r.st, STORE_OK, "p2: the device unregistered");
+	CALL(&r, reg_lookup(reg, node, "example.com", secret, &r));
+	is_int(r.rst, REGISTRY_UNKNOWN, "... its node is unknown now");
+	CALL(&r, reg_lookup(reg, "p2.nosuchnode", "example.com", "x", &r));
+	is_int(r.rst, REGISTRY_UNKNOWN, "p2: an unknown p2 node");
+	res_reset(&r);
+	free(node);
+	free(secret);
+	free(cnode);
+	free(csecret);
 }
 
 int
@@ -648,6 +752,7 @@ main(void)
 	test_marks(uri);
 	test_failed();
 	test_forget_voip(uri);
+	test_p2();
 	is_int(res_reentrant, 0, "no store callback ran inside its call");
 
 	registry_free(&reg);

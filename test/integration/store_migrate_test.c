@@ -144,14 +144,14 @@ test_empty(const char *dir)
 	err = NULL;
 	is_int(migrate_run(uri, dir, 0, &applied, &err), STORE_OK,
 	    "migrate an empty database %s", err ? err : "");
-	is_int(applied, 2, "... applied both migrations");
+	is_int(applied, 3, "... applied every migration");
 	is_int(migrate_check(uri, dir, &err), STORE_OK, "now current");
 	is_int(migrate_run(uri, dir, 0, &applied, &err), STORE_OK,
 	    "migrate again");
 	is_int(applied, 0, "... is a no-op");
 	v = sql_value(uri, "SELECT string_agg(version || ' ' || name, ',') "
 	    "FROM xpushd_schema_version");
-	is_str(v, "1 001-initial.sql,2 002-cert-warnings.sql",
+	is_str(v, "1 001-initial.sql,2 002-cert-warnings.sql,3 003-p2.sql",
 	    "version table records them");
 	free(v);
 	free(uri);
@@ -227,6 +227,66 @@ test_steps(const char *dir)
 	m1 = xprintf("%s/002-again.sql", tmpdir);
 	unlink(m1);
 	free(m1);
+	free(uri);
+}
+
+/*
+ * 003-p2 on a database that holds registrations: they stay, the Tigase
+ * key (owner, provider, token) still holds for them, and p2 rows are
+ * keyed by (provider, device, channel) instead.
+ */
+static void
+test_p2_upgrade(const char *dir)
+{
+	char *uri = newdb("m_p2"), *err = NULL, *v, *cmd, *sub;
+	PGconn *pg;
+	int applied = -1;
+
+	sub = xprintf("%s/p2", tmpdir);
+	cmd = xprintf("mkdir -p '%s' && cp '%s/001-initial.sql' "
+	    "'%s/002-cert-warnings.sql' '%s/'", sub, dir, dir, sub);
+	ok(system(cmd) == 0, "001 and 002 in a scratch directory");
+	free(cmd);
+	is_int(migrate_run(uri, sub, 0, &applied, &err), STORE_OK,
+	    "at version 2 %s", err ? err : "");
+	pg = PQconnectdb(uri);
+	sql(pg, "INSERT INTO devices (owner, provider, token, node, secret) "
+	    "VALUES ('a@x', 'fcm-http-v1', 'T', 'N1', 'S1')");
+	cmd = xprintf("cp '%s/003-p2.sql' '%s/'", dir, sub);
+	ok(system(cmd) == 0, "003 added");
+	free(cmd);
+	is_int(migrate_run(uri, sub, 0, &applied, &err), STORE_OK,
+	    "migrate to 3 %s", err ? err : "");
+	is_int(applied, 1, "... applied 003");
+	v = sql_value(uri, "SELECT node || ' ' || coalesce(p2_device, '-') "
+	    "FROM devices");
+	is_str(v, "N1 -", "... the registration stays, not a p2 one");
+	free(v);
+	v = sql_value(uri, "INSERT INTO devices (owner, provider, token, "
+	    "node, secret) VALUES ('a@x', 'fcm-http-v1', 'T', 'N2', 'S2') "
+	    "ON CONFLICT (owner, provider, token) WHERE p2_device IS NULL "
+	    "DO UPDATE SET updated = now() RETURNING node");
+	is_str(v, "N1", "... the Tigase key still holds");
+	free(v);
+	/* One device: its account and a channel share the token. */
+	sql(pg, "INSERT INTO devices (owner, provider, token, node, secret, "
+	    "p2_device, p2_channel) VALUES ('a@x', 'fcm-http-v1', 'T', "
+	    "'p2.A', 'S', 'd', '')");
+	sql(pg, "INSERT INTO devices (owner, provider, token, node, secret, "
+	    "p2_device, p2_channel, p2_muc) VALUES ('a@x', 'fcm-http-v1', "
+	    "'T', 'p2.B', 'S', 'd', 'c', 'room@muc.x')");
+	v = sql_value(uri, "SELECT count(*) FROM devices");
+	is_str(v, "3", "... p2 rows share the token");
+	free(v);
+	v = sql_value(uri, "INSERT INTO devices (owner, provider, token, "
+	    "node, secret, p2_device, p2_channel) VALUES ('a@x', "
+	    "'fcm-http-v1', 'T2', 'p2.C', 'S', 'd', '') ON CONFLICT "
+	    "(provider, p2_device, p2_channel) WHERE p2_device IS NOT NULL "
+	    "DO UPDATE SET token = EXCLUDED.token RETURNING node");
+	is_str(v, "p2.A", "... and are keyed by device and channel");
+	free(v);
+	PQfinish(pg);
+	free(sub);
 	free(uri);
 }
 
@@ -405,6 +465,7 @@ main(void)
 
 	test_empty(dir);
 	test_steps(dir);
+	test_p2_upgrade(dir);
 	test_future(dir);
 	test_schema_file();
 	test_triggers();

@@ -27,6 +27,7 @@
 #
 # E2E_SERVER chooses the server: prosody (the default) or ejabberd
 # (test/lib/prosody.sh, test/lib/ejabberd.sh).  Set it before e2e_start.
+# E2E_EXTRA_CONF, when set, is appended to xpushd's configuration.
 # Exports E2E_DIR, E2E_APNS_RECORD, E2E_FCM_RECORD, E2E_XPUSHD_LOG, and for
 # either server E2E_SERVER, E2E_C2S_PORT, E2E_COMPONENT_PORT, E2E_SECRET,
 # E2E_SERVER_LOG.  The server's own variables (PROSODY_DIR ... or
@@ -191,6 +192,9 @@ $E2E_WEBPUSH_BLOCK
 $(command -v e2e_extra_providers >/dev/null && e2e_extra_providers)
 }
 CONF
+	# A scenario's own statements (e.g. p2 () { ... }), appended.
+	[ -z "${E2E_EXTRA_CONF:-}" ] ||
+		printf '%s\n' "$E2E_EXTRA_CONF" >>"$E2E_DIR/xpushd.conf"
 	"$top_builddir/xpushd" --migrate -c "$E2E_DIR/xpushd.conf" \
 	    >"$E2E_DIR/migrate.log" 2>&1 || { cat "$E2E_DIR/migrate.log"; return 1; }
 	"$top_builddir/xpushd" -f -d -c "$E2E_DIR/xpushd.conf" 2>"$E2E_XPUSHD_LOG" &

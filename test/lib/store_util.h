@@ -98,6 +98,9 @@ dev_copy(struct store_device *d, const struct store_device *s)
 	d->node = dupn(s->node);
 	d->secret = dupn(s->secret);
 	d->last_error_text = dupn(s->last_error_text);
+	d->p2_device = dupn(s->p2_device);
+	d->p2_channel = dupn(s->p2_channel);
+	d->p2_muc = dupn(s->p2_muc);
 }
 
 static void
@@ -110,6 +113,9 @@ dev_clear(struct store_device *d)
 	free(d->node);
 	free(d->secret);
 	free(d->last_error_text);
+	free(d->p2_device);
+	free(d->p2_channel);
+	free(d->p2_muc);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -268,6 +274,9 @@ res_registry_cb(void *arg, enum registry_status st,
 	d.provider = (char *)t->provider;
 	d.token = (char *)t->token;
 	d.voip_token = (char *)t->voip_token;
+	/* A p2 target's fingerprints, in the row's fields. */
+	d.p2_device = (char *)t->p2_account;
+	d.p2_channel = (char *)t->p2_channel;
 	dev_copy(&r->dev, &d);
 }
 
