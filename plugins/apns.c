@@ -33,6 +33,16 @@
  *   out the backoff.
  * - A server that does not negotiate h2 is a configuration error
  *   (XP_AUTH_FAILED), never a fallback to HTTP/1.1.
+ * - A push of the fpush profile (Monal, Quicksy: core/fpush.c) carries
+ *   what fpush-apns/src/push.rs sends, whatever the block's sound,
+ *   badge, collapse-id and expiration say: an alert (apns-push-type
+ *   alert, apns-priority 10) with the fixed payload of apns_payload.c,
+ *   no collapse id, and apns-expiration now + APNS_FPUSH_EXPIRATION.
+ *   fpush means that too but computes it from SystemTime::now().elapsed()
+ *   (about 0), so it sends a date in 1970; here the 4 weeks it intends.
+ *   fpush-modules and fpush-default are read by the core (core/fpush.c);
+ *   they are declared here because only this module formats the profile
+ *   (apns-voip.so does not take them: its pushes are all VoIP).
  */
 #include "config.h"
 
@@ -68,6 +78,7 @@
 #define APNS_UUID_POOL		4096	/* random bytes drawn at a time */
 #define APNS_TOKEN_LIFETIME_MIN	1200	/* Apple: no renewal within 20 min */
 #define APNS_TOKEN_LIFETIME_MAX	3600	/* Apple: expired after 60 min */
+#define APNS_FPUSH_EXPIRATION	(4 * 7 * 24 * 3600)	/* fpush: 4 weeks */
 /*
  * Test only: when set, this variable's value (seconds, >= 1) replaces
  * token-lifetime, so the tests can see a token renewed without waiting 20
@@ -113,6 +124,7 @@ struct apns_send {
 	char		*collapse;	/* per push: the account */
 	bool		 voip;
 	bool		 high;
+	bool		 fpush;		/* XP_PROFILE_FPUSH: fpush's headers */
 	bool		 retried;
 	unsigned int	 jwt_gen;
 	char		 apns_id[37];
@@ -200,6 +212,14 @@ static const struct xp_option apns_options[] = {
 	{ "call-lifetime", XP_OPT_INTEGER, "30", 0, 3600,
 	  "apns-expiration of VoIP pushes: seconds from now (0: deliver now "
 	  "or never)" },
+#ifndef APNS_VOIP_ONLY
+	{ "fpush-modules", XP_OPT_STRLIST, "[]", 0, 0,
+	  "fpush pushModule names this block serves (Monal, Quicksy: no "
+	  "registration, node = device token)" },
+	{ "fpush-default", XP_OPT_STRING, "''", 0, 0,
+	  "the pushModule of a publish without one: one of fpush-modules, "
+	  "in at most one block" },
+#endif
 	{ NULL, 0, NULL, 0, 0, NULL }
 };
 
@@ -419,16 +439,19 @@ apns_submit(struct apns *a, struct apns_send *s)
 	h[n++].value = s->voip || s->high ? "10" : "5";
 	h[n].name = "apns-id";
 	h[n++].value = s->apns_id;
-	if (s->voip || a->expiration > 0) {
+	if (s->voip || a->expiration > 0 || s->fpush) {
 		if (s->voip && a->call_lifetime == 0)
 			snprintf(exp, sizeof(exp), "0");
+		else if (s->fpush)
+			snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) +
+			    APNS_FPUSH_EXPIRATION);
 		else
 			snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) +
 			    (s->voip ? a->call_lifetime : a->expiration));
 		h[n].name = "apns-expiration";
 		h[n++].value = exp;
 	}
-	if (s->collapse != NULL || a->collapse != NULL) {
+	if (!s->fpush && (s->collapse != NULL || a->collapse != NULL)) {
 		h[n].name = "apns-collapse-id";
 		h[n++].value = s->collapse != NULL ? s->collapse : a->collapse;
 	}
@@ -548,7 +571,8 @@ apns_send(void *self, const struct xp_push *push, xp_sent_cb *cb, void *arg)
 	s->cb = cb;
 	s->arg = arg;
 	s->voip = po.voip;
-	s->high = push->prio == XP_PRIO_HIGH;
+	s->fpush = push->profile == XP_PROFILE_FPUSH;
+	s->high = push->prio == XP_PRIO_HIGH || s->fpush;
 	tlen = strlen(push->token);
 	s->path = pu_malloc(sizeof(APNS_PATH) + tlen);
 	memcpy(s->path, APNS_PATH, sizeof(APNS_PATH) - 1);
