@@ -69,6 +69,9 @@ test_unit_throttle_test_LDADD = $(XP_TEST_LDADD)
 TESTS += test/integration/e2e_test.sh
 EXTRA_DIST += test/integration/e2e_test.sh test/lib/e2e.sh \
 	test/lib/prosody-modules
+# fpush (Monal, Quicksy iOS): the apps' enable through the XMPP server.
+TESTS += test/integration/fpush_test.sh
+EXTRA_DIST += test/integration/fpush_test.sh
 include $(srcdir)/test/rest.mk
 
 # The mass-deletion guard's arithmetic on a fake clock.

@@ -9,6 +9,11 @@
 #	e2e_stop	stops everything it started, by PID
 #
 # Exports E2E_DIR, E2E_APNS_RECORD, E2E_FCM_RECORD, E2E_XPUSHD_LOG.
+#
+# A test may add to the world before e2e_start: E2E_APNS_TOPICS (more
+# apns-topic values the APNs mock allows, space-separated), and a shell
+# function e2e_push_extra that prints more provider blocks for xpushd's
+# push () block (it may use E2E_APNS_PORT and E2E_DIR).
 . "$top_srcdir/test/lib/pg.sh"
 . "$top_srcdir/test/lib/prosody.sh"
 
@@ -60,9 +65,11 @@ json.dump({"type": "service_account", "project_id": "xpushd-demo",
           open(d + "/service-account.json", "w"))
 PY
 
+	_topics=
+	for _t in ${E2E_APNS_TOPICS:-}; do _topics="$_topics --topic $_t"; done
 	"$top_builddir/test/mock/apns_mock" --cert "$E2E_DIR/apns/server.pem" \
 	    --key "$E2E_DIR/apns/server.key" --client-ca "$E2E_DIR/apns/ca.pem" \
-	    --topic com.example.app --port-file "$E2E_DIR/apns.port" \
+	    --topic com.example.app $_topics --port-file "$E2E_DIR/apns.port" \
 	    --record "$E2E_APNS_RECORD" --quiet 2>"$E2E_DIR/apns_mock.log" &
 	E2E_APNS_PID=$!
 	/usr/bin/python3 "$top_srcdir/test/mock/fcm_mock.py" \
@@ -107,6 +114,7 @@ push () {
         endpoint = 'https://127.0.0.1:$E2E_FCM_PORT'
         'ca-file' = '$E2E_DIR/fcm-tls.crt'
     }
+$(command -v e2e_push_extra >/dev/null 2>&1 && e2e_push_extra)
 }
 CONF
 	"$top_builddir/xpushd" --migrate -c "$E2E_DIR/xpushd.conf" \
