@@ -187,11 +187,12 @@ tap_wait_for "[ \$(pushes_to $alice_token) -gt $a ]" 20
 tap_ok $? "a later message to Alice is pushed"
 tap_is "$(pushes_to "$dead_token")" "1" "while the disabled dead token was not pushed to again"
 
-# --- Statistics: the dead token is a not-found answer, no deletion
+# --- Statistics: refusals count as malformed publishes, the dead token
+# as an unknown node; no registration was removed
 out=$(e2e_client --jid admin@localhost -- command push.localhost get-statistics)
 st=$(jq_ "$out" 'json.dumps(d["fields"])')
-tap_is "$(jq_ "$st" 'd["publishes-malformed"]')" "2" \
-	"the unknown module and the bad node are counted as refused publishes"
+tap_is "$(jq_ "$st" 'd["publishes-malformed"] + " " + d["publishes-unknown-node"] + " " + d["registrations-removed"]')" "2 1 0" \
+	"statistics: two refused publishes (module, node), one dead token, no registration removed"
 
 # --- The mode is off without fpush-modules: pushModule finds no node
 sed -e "/'fpush-modules'/d" -e "/'fpush-default'/d" "$E2E_DIR/xpushd.conf" >"$E2E_DIR/off.conf" &&
