@@ -333,12 +333,17 @@ fpush_lookup(const struct registry_query *q, registry_cb *cb, void *arg)
 
 	name = options_module(q->options, &present);
 	m = present ? module_find(name) : fp.def;
+	if (m == NULL && !present) {
+		/* The default module went away with a reload meanwhile. */
+		cb(arg, REGISTRY_UNKNOWN, NULL, "no such node");
+		return;
+	}
 	if (m == NULL) {
 		log_info("fpush: %s asks for pushModule '%.*s', which is not "
 		    "served", q->from != NULL ? q->from : "(nobody)",
-		    FPUSH_MODULE_NAME_MAX, present ? name : "(default)");
+		    FPUSH_MODULE_NAME_MAX, name);
 		snprintf(why, sizeof(why), "unknown pushModule '%.*s'",
-		    FPUSH_MODULE_NAME_MAX, present ? name : "");
+		    FPUSH_MODULE_NAME_MAX, name);
 		cb(arg, REGISTRY_REFUSED, NULL, why);
 		return;
 	}

@@ -593,6 +593,11 @@ job_route(struct pjob *j, const struct push_target *t)
 	j->t.voip_token = own(j, t->voip_token);
 	j->t.stored = t->stored;
 	j->t.profile = t->profile;
+	if (nf.account_removed && !j->t.stored) {
+		/* Registration-less (fpush): nothing to remove. */
+		job_finish(j, OUTCOME_OK, NULL);
+		return;
+	}
 	if (nf.account_removed) {
 		job_enter(j, JOB_REMOVING);
 		return;

@@ -20,8 +20,10 @@
 #
 # fpush's answers (fpush/src/xmpp/message_loop.rs, handle_push_result):
 # an unknown module cancel/bad-request, a dead token (APNs 410)
-# cancel/policy-violation.  With push_max_errors = 1 the server disables
-# push for the device at the first such error, and publishes no more.
+# cancel/policy-violation.  The server disables push for the device at the
+# first such error (Prosody with push_max_errors = 1, ejabberd always) and
+# publishes no more.  What the server logged is read through server_error
+# and server_disabled, the only server-specific lines.
 # TAP output.
 . "$top_srcdir/test/lib/tap.sh"
 . "$top_srcdir/test/lib/e2e.sh"
@@ -72,10 +74,30 @@ CONF
 	done
 }
 
+server_log() { echo "${E2E_SERVER_LOG:-$PROSODY_DIR/prosody.log}"; }
+
+# The server logged an error answer TYPE/COND whose text starts with TEXT
+# (a grep pattern) for the device NODE.
+server_error() {	# NODE TYPE COND TEXT
+	case "${E2E_SERVER:-prosody}" in
+	prosody)	# mod_cloud_notify.lua, handle_push_error
+		grep -q "Got error <$2:$3:$4.*> for identifier 'push.localhost<$1'" "$(server_log)" ;;
+	*)	return 1 ;;
+	esac
+}
+# The server disabled push for the device NODE.
+server_disabled() {	# NODE
+	case "${E2E_SERVER:-prosody}" in
+	prosody)
+		grep -q "Disabling push notifications for identifier 'push.localhost<$1'" "$(server_log)" ;;
+	*)	return 1 ;;
+	esac
+}
+
 cleanup() {
 	if [ "$tap_failed" -gt 0 ]; then
 		echo "# xpushd log:"; tail -40 "$E2E_XPUSHD_LOG" | sed 's/^/#   /'
-		echo "# prosody log:"; grep -i "push\|error" "$PROSODY_DIR/prosody.log" | tail -30 | sed 's/^/#   /'
+		echo "# server log:"; grep -i "push\|error" "$(server_log)" | tail -30 | cut -c1-400 | sed 's/^/#   /'
 	fi
 	e2e_stop
 }
@@ -92,7 +114,6 @@ print(eval(sys.argv[2]))' "$1" "$2"
 # The requests the mock recorded for a token (path /3/device/TOKEN).
 pushes_to() { grep -c "\"/3/device/$1\"" "$E2E_APNS_RECORD" 2>/dev/null || true; }
 last_to() { grep "\"/3/device/$1\"" "$E2E_APNS_RECORD" | tail -1; }
-prosody_saw() { grep -c "$1" "$PROSODY_DIR/prosody.log"; }
 results() { grep -c "link: send <iq type=.result. id=" "$E2E_XPUSHD_LOG"; }
 rows() { psql -X -A -t "$XPUSHD_TEST_DB_URI" -c "select count(*) from devices"; }
 
@@ -157,15 +178,15 @@ tap_is "$(jq_ "$(last_to "$bob_token")" 'd["headers"]["apns-topic"]')" "$monal_t
 n=$(count "$E2E_APNS_RECORD")
 monal_enable dave@localhost "$(hex d8)" monalBogus >/dev/null
 e2e_client --jid bob@localhost -- send dave@localhost "hello dave" >/dev/null
-tap_wait_for "grep -q \"Got error <cancel:bad-request:unknown pushModule 'monalBogus'>\" '$PROSODY_DIR/prosody.log'" 15
+tap_wait_for "server_error $(hex d8) cancel bad-request \"unknown pushModule 'monalBogus'\"" 15
 tap_ok $? "an unknown pushModule: cancel/bad-request at the server, saying which"
-tap_wait_for "grep -q \"Disabling push notifications for identifier 'push.localhost<$(hex d8)'\" '$PROSODY_DIR/prosody.log'" 10
+tap_wait_for "server_disabled $(hex d8)" 10
 tap_ok $? "and the server disables push for that device"
 
 # --- A node that is not a token of the right shape is refused
 monal_enable erin@localhost "not-a-device-token" monalProdiOS >/dev/null
 e2e_client --jid bob@localhost -- send erin@localhost "hello erin" >/dev/null
-tap_wait_for "grep -q 'Got error <cancel:bad-request:the node is not a device token for pushModule monalProdiOS' '$PROSODY_DIR/prosody.log'" 15
+tap_wait_for "server_error not-a-device-token cancel bad-request 'the node is not a device token for pushModule monalProdiOS'" 15
 tap_ok $? "a node that is no APNs token: cancel/bad-request"
 tap_is "$(count "$E2E_APNS_RECORD")" "$n" "neither reached APNs"
 
@@ -175,9 +196,9 @@ monal_enable admin@localhost "$dead_token" monalProdCatalyst >/dev/null
 e2e_client --jid bob@localhost -- send admin@localhost "hello admin" >/dev/null
 tap_wait_for "[ \$(pushes_to $dead_token) -ge 1 ]" 20
 tap_ok $? "a push to a token APNs calls Unregistered (410)"
-tap_wait_for "grep -q 'Got error <cancel:policy-violation:.*push.localhost<$dead_token' '$PROSODY_DIR/prosody.log'" 15
+tap_wait_for "server_error $dead_token cancel policy-violation ''" 15
 tap_ok $? "the server gets cancel/policy-violation, as from fpush"
-tap_wait_for "grep -q \"Disabling push notifications for identifier 'push.localhost<$dead_token'\" '$PROSODY_DIR/prosody.log'" 10
+tap_wait_for "server_disabled $dead_token" 10
 tap_ok $? "and disables push for that device"
 tap_is "$(rows)" "0" "nothing stored, nothing deleted"
 e2e_client --jid bob@localhost -- send admin@localhost "still there?" >/dev/null
@@ -201,7 +222,7 @@ kill -HUP "$E2E_XPUSHD_PID"
 tap_wait_for "grep -q 'configuration reloaded' '$E2E_XPUSHD_LOG'" 15
 tap_ok $? "xpushd reloads a configuration whose blocks serve no fpush module"
 e2e_client --jid bob@localhost -- send carol@localhost "hello again" >/dev/null
-tap_wait_for "grep -q \"Got error <cancel:item-not-found:.*for identifier 'push.localhost<$carol_token'\" '$PROSODY_DIR/prosody.log'" 15
+tap_wait_for "server_error $carol_token cancel item-not-found ''" 15
 tap_ok $? "with the mode off, Quicksy's node is unknown: cancel/item-not-found"
 tap_is "$(pushes_to "$carol_token")" "1" "and nothing reaches APNs"
 
