@@ -255,22 +255,9 @@ fpush_enabled(void)
 static const char *
 options_module(const struct xml_node *po, bool *present_r)
 {
-	const struct xml_node *x, *f;
-	const char *var, *v;
+	const char *v = form_node_value(po, FPUSH_FIELD_MODULE, present_r);
 
-	*present_r = false;
-	if (po == NULL || (x = xml_node_child(po, "x", FORM_NS)) == NULL)
-		return NULL;
-	for (f = xml_node_child(x, "field", FORM_NS); f != NULL;
-	    f = xml_node_next(f, "field", FORM_NS)) {
-		var = xml_node_attr(f, "var");
-		if (var != NULL && strcmp(var, FPUSH_FIELD_MODULE) == 0) {
-			*present_r = true;
-			v = xml_node_child_text(f, "value", FORM_NS);
-			return v != NULL ? v : "";
-		}
-	}
-	return NULL;
+	return *present_r && v == NULL ? "" : v;
 }
 
 static const struct fpush_module *

@@ -492,18 +492,7 @@ job_removed_cb(void *arg, enum store_status st, const char *msg)
 static const char *
 publish_secret(const struct xml_node *po)
 {
-	const struct xml_node *x, *f;
-	const char *var;
-
-	if (po == NULL || (x = xml_node_child(po, "x", FORM_NS)) == NULL)
-		return NULL;
-	for (f = xml_node_child(x, "field", FORM_NS); f != NULL;
-	    f = xml_node_next(f, "field", FORM_NS)) {
-		var = xml_node_attr(f, "var");
-		if (var != NULL && strcmp(var, "secret") == 0)
-			return xml_node_child_text(f, "value", FORM_NS);
-	}
-	return NULL;
+	return form_node_value(po, "secret", NULL);
 }
 
 static void
