@@ -40,6 +40,9 @@
  *   no collapse id, and apns-expiration now + APNS_FPUSH_EXPIRATION.
  *   fpush means that too but computes it from SystemTime::now().elapsed()
  *   (about 0), so it sends a date in 1970; here the 4 weeks it intends.
+ *   fpush-additional-data adds members beside aps, as fpush's
+ *   additionalData does (Monal's extension reads firstGoodBuildNumber
+ *   and knownGoodBuildNumber there to tell users of outdated builds).
  *   fpush-modules and fpush-default are read by the core (core/fpush.c);
  *   they are declared here because only this module formats the profile
  *   (apns-voip.so does not take them: its pushes are all VoIP).
@@ -146,6 +149,8 @@ struct apns {
 	int		 expiration;
 	int		 call_lifetime;		/* VoIP apns-expiration */
 	char		*collapse;		/* NULL: none or per account */
+	char		*fpush_extra;		/* fpush-additional-data's
+						   members, or NULL */
 	bool		 collapse_account;
 	char		*sound;
 	bool		 badge;
@@ -219,6 +224,9 @@ static const struct xp_option apns_options[] = {
 	{ "fpush-default", XP_OPT_STRING, "''", 0, 0,
 	  "the pushModule of a publish without one: one of fpush-modules, "
 	  "in at most one block" },
+	{ "fpush-additional-data", XP_OPT_STRING, "''", 0, 0,
+	  "a JSON object whose members fpush pushes carry beside aps "
+	  "(fpush's additionalData)" },
 #endif
 	{ NULL, 0, NULL, 0, 0, NULL }
 };
@@ -561,6 +569,7 @@ apns_send(void *self, const struct xp_push *push, xp_sent_cb *cb, void *arg)
 	po.voip = a->voip_only || push->voip;
 	po.badge = a->badge;
 	po.sound = a->sound;
+	po.fpush_extra = a->fpush_extra;
 	po.limit = po.voip ? APNS_MAX_PAYLOAD_VOIP : APNS_MAX_PAYLOAD;
 	if ((payload = apns_payload_build(push, &po, &len, &err)) == NULL) {
 		cb(arg, XP_PERMANENT, 0, err);
@@ -737,6 +746,7 @@ apns_destroy(void *self)
 	free(a->voip_topic);
 	free(a->ca_file);
 	free(a->collapse);
+	free(a->fpush_extra);
 	free(a->sound);
 	free(a);
 }
@@ -800,6 +810,52 @@ apns_token_lifetime(const struct xp_host *h, const void *block)
 	return (int)h->opt_int(h, block, "token-lifetime");
 }
 
+#ifndef APNS_VOIP_ONLY
+/*
+ * fpush-additional-data: a JSON object without "aps", whose members an
+ * fpush push carries, kept as they print (no braces); the push with them
+ * must fit.  NULL with *error_r.
+ */
+static char *
+fpush_extra_parse(const char *text, char **error_r)
+{
+	struct apns_payload_opts po;
+	struct xp_push push;
+	json_object *o;
+	const char *s, *err = NULL;
+	char *extra = NULL, *payload;
+	size_t len;
+
+	o = json_tokener_parse(text);
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    json_object_object_get_ex(o, "aps", NULL)) {
+		*error_r = pu_strdup("fpush-additional-data: a JSON object "
+		    "without \"aps\" is expected");
+		json_object_put(o);
+		return NULL;
+	}
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (json_object_object_length(o) == 0)
+		extra = pu_strdup("");
+	else
+		extra = pu_asprintf("%.*s", (int)(strlen(s) - 2), s + 1);
+	json_object_put(o);
+	memset(&push, 0, sizeof(push));
+	push.profile = XP_PROFILE_FPUSH;
+	memset(&po, 0, sizeof(po));
+	po.limit = APNS_MAX_PAYLOAD;
+	po.fpush_extra = extra;
+	if ((payload = apns_payload_build(&push, &po, &len, &err)) == NULL) {
+		*error_r = pu_asprintf("fpush-additional-data: %s", err);
+		free(extra);
+		return NULL;
+	}
+	free(payload);
+	return extra;
+}
+#endif
+
 static void *
 apns_create(const struct xp_host *host, const void *block, const char *id,
     char **error_r)
@@ -855,6 +911,11 @@ apns_create(const struct xp_host *host, const void *block, const char *id,
 	}
 	if ((v = opt_nonempty(host, block, "ca-file")) != NULL)
 		a->ca_file = pu_strdup(v);
+#ifndef APNS_VOIP_ONLY
+	if ((v = opt_nonempty(host, block, "fpush-additional-data")) != NULL &&
+	    (a->fpush_extra = fpush_extra_parse(v, error_r)) == NULL)
+		goto fail;
+#endif
 
 	cert_file = opt_nonempty(host, block, "cert-file");
 	key_file = opt_nonempty(host, block, "key-file");

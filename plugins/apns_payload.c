@@ -16,14 +16,16 @@
  * lets the app's notification service extension decrypt or rewrite it.
  *
  * The fpush profile (Monal, Quicksy iOS: core/fpush.c) is what
- * fpush-apns/src/push.rs (FpushApns::send) builds, whatever the
- * publish said: an alert with its fixed title and body, mutable-content
- * and sound "default", and nothing else.  Monal's notification service
+ * fpush-apns/src/push.rs (FpushApns::send) builds, whatever the publish
+ * said: an alert with its fixed title and body, mutable-content and sound
+ * "default", and nothing from the publish.  Monal's notification service
  * extension runs only on such a push, and fetches the messages itself.
  *
  *	fpush:		{"aps":{"alert":{"title":"New Message",
  *			 "body":"New Message?"},"sound":"default",
- *			 "mutable-content":1}}
+ *			 "mutable-content":1}, …}
+ *
+ * where "…" is the block's fpush-additional-data (fpush's additionalData).
  *
  * Apple counts the payload in bytes; when it does not fit, the body (which
  * appears twice: aps.alert.body and body) is cut at the longest prefix that
@@ -154,9 +156,12 @@ payload_render(const struct xp_push *push,
 	return o.data;
 }
 
-/* The fpush profile: fpush's fixed alert, nothing from the publish. */
+/*
+ * The fpush profile: fpush's fixed alert, nothing from the publish; the
+ * block's additional members (fpush's additionalData) after it.
+ */
 static char *
-payload_render_fpush(size_t *len_r)
+payload_render_fpush(const struct apns_payload_opts *opts, size_t *len_r)
 {
 	struct pu_buf o = { NULL, 0, 0, 0, false };
 	bool first = true, afirst = true, alfirst = true;
@@ -171,7 +176,12 @@ payload_render_fpush(size_t *len_r)
 	pu_buf_add(&o, "}", 1);
 	add_str(&o, &afirst, "sound", FPUSH_SOUND);
 	add_int(&o, &afirst, "mutable-content", 1);
-	pu_buf_add(&o, "}}", 2);
+	pu_buf_add(&o, "}", 1);
+	if (opts->fpush_extra != NULL && *opts->fpush_extra != '\0') {
+		pu_buf_add(&o, ",", 1);
+		pu_buf_add(&o, opts->fpush_extra, strlen(opts->fpush_extra));
+	}
+	pu_buf_add(&o, "}", 1);
 	*len_r = o.len;
 	return o.data;
 }
@@ -210,7 +220,15 @@ apns_payload_build(const struct xp_push *push,
 			*error_r = "an fpush push is an alert, never VoIP";
 			return NULL;
 		}
-		return payload_render_fpush(len_r);
+		out = payload_render_fpush(opts, &len);
+		if (len > opts->limit) {
+			free(out);
+			*error_r = "the fpush payload with its additional data "
+			    "is too large";
+			return NULL;
+		}
+		*len_r = len;
+		return out;
 	}
 	out = payload_render(push, opts, push->body, push->body != NULL ?
 	    strlen(push->body) : 0, &len);

@@ -307,6 +307,7 @@ push_init(struct xp_push *p, const char *token)
 }
 
 #define WAIT_DEADLINE	30.0	/* seconds; bounds a failed test only */
+#define APNS_TEST_BIG	4096	/* bytes: more than any payload may have */
 #define TOKEN_OK	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* One push, answered; returns its outcome (-1: not exactly one answer). */
@@ -1632,6 +1633,43 @@ test_fpush_profile(void)
 	} else
 		ok(0, "fpush: one request recorded (got %d)", n);
 	records_free(rec, n);
+
+	/* fpush's additionalData: Monal's build numbers beside aps. */
+	ph_set(ph, "fpush-additional-data", "{ \"firstGoodBuildNumber\": "
+	    "1234, \"knownGoodBuildNumber\": [ 1234, 1240 ] }");
+	if ((inst = create_ok(ph, "fpush: additional data"))) {
+		push_init(&p, TOKEN_OK);
+		p.profile = XP_PROFILE_FPUSH;
+		is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
+		    "fpush: sent with additional data (%s)", a.reason);
+		prov->destroy(inst);
+	}
+	rec = mock_records(&m, &n);
+	is_str(n == 2 ? rec_str(rec[1], "body", NULL) : NULL,
+	    "{\"aps\":{\"alert\":{\"title\":\"New Message\",\"body\":"
+	    "\"New Message?\"},\"sound\":\"default\",\"mutable-content\":1},"
+	    "\"firstGoodBuildNumber\":1234,\"knownGoodBuildNumber\":"
+	    "[1234,1240]}", "fpush: the additional members after aps");
+	records_free(rec, n);
+	ph_set(ph, "fpush-additional-data", "[ 1 ]");
+	create_fails(ph, "fpush-additional-data not an object",
+	    "a JSON object");
+	ph_set(ph, "fpush-additional-data", "{ \"aps\": {} }");
+	create_fails(ph, "fpush-additional-data with aps", "without \"aps\"");
+	ph_set(ph, "fpush-additional-data", "{ \"x\": \"");
+	create_fails(ph, "fpush-additional-data that is no JSON",
+	    "a JSON object");
+	{
+		char big[APNS_TEST_BIG + 16];
+
+		memset(big, 'a', sizeof(big));
+		memcpy(big, "{\"x\":\"", 6);
+		memcpy(big + sizeof(big) - 3, "\"}", 3);
+		ph_set(ph, "fpush-additional-data", big);
+		create_fails(ph, "fpush-additional-data too large",
+		    "too large");
+	}
+	ph_set(ph, "fpush-additional-data", "");
 
 	/* apns-voip.so sends every push as VoIP: never fpush's alert. */
 	vph = harness("apns-voip.so");
