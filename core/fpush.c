@@ -260,6 +260,19 @@ options_module(const struct xml_node *po, bool *present_r)
 	return *present_r && v == NULL ? "" : v;
 }
 
+/* name as it may go into the log and an error text: cut, controls as '?'. */
+static const char *
+printable(const char *name, char *buf, size_t size)
+{
+	size_t i;
+
+	for (i = 0; name[i] != '\0' && i + 1 < size; i++)
+		buf[i] = (unsigned char)name[i] < ' ' || name[i] == 0x7f ?
+		    '?' : name[i];
+	buf[i] = '\0';
+	return buf;
+}
+
 static const struct fpush_module *
 module_find(const char *name)
 {
@@ -315,7 +328,7 @@ fpush_lookup(const struct registry_query *q, registry_cb *cb, void *arg)
 	const struct fpush_module *m;
 	struct push_target t;
 	const char *name;
-	char why[256], *err = NULL;
+	char why[256], shown[FPUSH_MODULE_NAME_MAX + 1], *err = NULL;
 	bool present;
 
 	name = options_module(q->options, &present);
@@ -326,11 +339,10 @@ fpush_lookup(const struct registry_query *q, registry_cb *cb, void *arg)
 		return;
 	}
 	if (m == NULL) {
-		log_info("fpush: %s asks for pushModule '%.*s', which is not "
-		    "served", q->from != NULL ? q->from : "(nobody)",
-		    FPUSH_MODULE_NAME_MAX, name);
-		snprintf(why, sizeof(why), "unknown pushModule '%.*s'",
-		    FPUSH_MODULE_NAME_MAX, name);
+		printable(name, shown, sizeof(shown));
+		log_info("fpush: %s asks for pushModule '%s', which is not "
+		    "served", q->from != NULL ? q->from : "(nobody)", shown);
+		snprintf(why, sizeof(why), "unknown pushModule '%s'", shown);
 		cb(arg, REGISTRY_REFUSED, NULL, why);
 		return;
 	}

@@ -845,6 +845,10 @@ test_fpush(void)
 	    strstr(r.reason, "unknown pushModule 'monalBogus'") != NULL,
 	    "fpush: an unknown module is refused, by name (%s)",
 	    r.reason ? r.reason : "");
+	fpush_ask("a1b2c3d4e5f60718", "bad\nname", &r);
+	ok(r.st == REGISTRY_REFUSED && r.reason != NULL &&
+	    strstr(r.reason, "'bad?name'") != NULL, "fpush: a module name's "
+	    "control characters are not repeated (%s)", r.reason);
 	fpush_ask("a1b2c3d4e5f60718", "", &r);
 	is_int(r.st, REGISTRY_REFUSED, "fpush: an empty pushModule is refused");
 	fpush_ask("not-a-token", "monalProdiOS", &r);
