@@ -70,8 +70,11 @@ TESTS += test/integration/e2e_test.sh
 EXTRA_DIST += test/integration/e2e_test.sh test/lib/e2e.sh \
 	test/lib/prosody-modules
 # fpush (Monal, Quicksy iOS): the apps' enable through the XMPP server.
-TESTS += test/integration/fpush_test.sh
-EXTRA_DIST += test/integration/fpush_test.sh
+TESTS += test/integration/fpush_test.sh \
+	test/integration/fpush_pipeline_test.sh
+EXTRA_DIST += test/integration/fpush_test.sh \
+	test/integration/fpush_pipeline_test.sh \
+	test/integration/fpush_pipeline_run.py
 include $(srcdir)/test/rest.mk
 
 # The mass-deletion guard's arithmetic on a fake clock.
