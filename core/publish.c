@@ -356,6 +356,7 @@ job_dead_token(struct pjob *j, const char *reason)
 		log_info("publish: device token of node %s on %s is no longer "
 		    "valid (%s): nothing stored, the server is told",
 		    j->node, j->t.provider, reason);
+		stats_dead_token(j->t.provider, STATS_DEAD_UNSTORED, reason);
 		registry_failed(pb.reg, &j->t, reason);
 		job_finish(j, OUTCOME_TOKEN_DEAD, NULL);
 		return;

@@ -179,6 +179,8 @@ def main():
     metrics = http(hport, "/metrics")
     t.ok("xpushd_deletions_held_total{" not in metrics and "xpushd_registrations_removed_by_reason_total{" not in metrics,
          "/metrics: no deletion and no held deletion")
+    want = 'xpushd_dead_tokens_unregistered_total{provider="monal",reason="Unregistered"} %d' % (3 * GUARD_COUNT + 1)
+    t.ok(want in metrics.splitlines(), "/metrics: %s" % want)
     finish_daemon(t, d)
 
 
