@@ -82,6 +82,10 @@ server_error() {	# NODE TYPE COND TEXT
 	case "${E2E_SERVER:-prosody}" in
 	prosody)	# mod_cloud_notify.lua, handle_push_error
 		grep -q "Got error <$2:$3:$4.*> for identifier 'push.localhost<$1'" "$(server_log)" ;;
+	ejabberd)	# mod_push.erl, notify/5 (HandleResponse) and
+			# inspect_error: xmpp:format_stanza_error's "Slogan (text)"
+		_slogan=$(echo "$3" | sed -e 's/-/ /g' -e 's/^./\U&/')
+		grep -q "push.localhost rejected notification for [^ ]* ($1).*: $_slogan.*$4.*($2)" "$(server_log)" ;;
 	*)	return 1 ;;
 	esac
 }
@@ -90,6 +94,8 @@ server_disabled() {	# NODE
 	case "${E2E_SERVER:-prosody}" in
 	prosody)
 		grep -q "Disabling push notifications for identifier 'push.localhost<$1'" "$(server_log)" ;;
+	ejabberd)	# at the first error of a type other than wait
+		grep -q "push.localhost rejected notification for [^ ]* ($1), disabling push" "$(server_log)" ;;
 	*)	return 1 ;;
 	esac
 }
