@@ -37,9 +37,8 @@ ssl_error(void)
 	return xstrdup(buf);
 }
 
-/* Strict base64 (whitespace allowed); NULL when text is not base64. */
-static unsigned char *
-b64_decode(const char *text, size_t *len_r)
+unsigned char *
+certinfo_b64_decode(const char *text, size_t *len_r)
 {
 	size_t n = strlen(text), i, j = 0;
 	unsigned char *clean, *out;
@@ -269,7 +268,7 @@ certinfo_parse(const char *text, const char *password, struct certinfo *ci,
 		}
 		return 0;
 	}
-	if ((der = b64_decode(text, &len)) == NULL) {
+	if ((der = certinfo_b64_decode(text, &len)) == NULL) {
 		*error_r = xstrdup("the certificate is neither base64 PKCS#12 "
 		    "nor PEM");
 		return -1;

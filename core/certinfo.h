@@ -31,5 +31,11 @@ int	certinfo_load(const unsigned char *pkcs12, size_t len,
 	    const char *password, const char *cert_pem, const char *key_pem,
 	    struct certinfo *, char **error_r);
 void	certinfo_clear(struct certinfo *);
+/*
+ * Strict base64 (RFC 4648 section 4, padded; whitespace allowed), as
+ * set-apns-certificate and Push 2.0 payloads carry it: malloc'd bytes, or
+ * NULL when text is not base64.
+ */
+unsigned char *certinfo_b64_decode(const char *text, size_t *len_r);
 
 #endif

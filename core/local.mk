@@ -18,6 +18,7 @@ core_libxpcore_a_SOURCES = \
 	core/throttle.c core/throttle.h \
 	core/clock.h \
 	core/publish.c core/publish.h \
+	core/push2.c core/push2.h \
 	core/stats.c core/stats.h \
 	core/metrics.c core/metrics.h \
 	core/pg.c core/pg.h core/store.c core/store.h \

@@ -32,6 +32,7 @@
 #include "core/priv.h"
 #include "core/provider.h"
 #include "core/publish.h"
+#include "core/push2.h"
 #include "core/registry.h"
 #include "core/rest.h"
 #include "core/rest_unregister.h"
@@ -101,7 +102,8 @@ load_conf(const char *path, char **error_r)
 		return NULL;
 	if (providers_check(conf, error_r) == -1 ||
 	    fpush_check_conf(conf, error_r) == -1 ||
-	    rest_check_conf(conf, error_r) == -1) {
+	    rest_check_conf(conf, error_r) == -1 ||
+	    push2_check_conf(conf, error_r) == -1) {
 		conf_free(&conf);
 		return NULL;
 	}
@@ -323,6 +325,8 @@ component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
 	registry_reconfigure(component_registry, &rc);
 	fpush_reconfigure(next);
 	publish_reconfigure(next);
+	if (push2_reconfigure(next, error_r) == -1)
+		return -1;
 	/* Operations: the HTTPS endpoint and the certificate watch. */
 	if (rest_reconfigure(next, error_r) == -1)
 		return -1;
@@ -415,6 +419,8 @@ component_start(void)
 	commands_init(xpd->store);
 	fpush_init(xpd->conf, component_fpush_token_check);
 	publish_init(xpd->base, component_registry, xpd->conf);
+	if (push2_init(xpd->base, xpd->conf, &err) == -1)
+		fatalx("%s", err);
 	/* Operations: the HTTPS endpoint and the certificate watch. */
 	rest_unregister_init(xpd->store);
 	metrics_init(xpd->base, xpd->store, component_link);
@@ -438,6 +444,7 @@ component_free(void)
 	providers_stop();
 	publish_shutdown();
 	fpush_shutdown();
+	push2_shutdown();
 	adhoc_shutdown();
 	disco_shutdown();
 	if (relink_timer != NULL)

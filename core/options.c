@@ -70,6 +70,8 @@ const struct opt_entry options_table[] = {
 	  "the push providers: one block per provider id" },
 	{ NULL, "rest", OPT_BLOCK, NULL, 0, 0, 0,
 	  "the HTTPS endpoint (unregister, metrics, health)" },
+	{ NULL, "push2", OPT_BLOCK, NULL, 0, 0, 0,
+	  "the Push 2.0 relay (urn:xmpp:push2:0); off when absent" },
 
 	{ "xmpp", "jid", OPT_STRING, NULL, 0, 0, OPT_REQUIRED,
 	  "the component's JID, as the XMPP server knows it" },
@@ -145,6 +147,21 @@ const struct opt_entry options_table[] = {
 	  "body, however slowly it sends" },
 	{ "rest", "metrics-refresh", OPT_INTEGER, "30", 1, 3600, 0,
 	  "seconds between the registration counts GET /metrics shows" },
+
+	{ "push2", "web", OPT_STRING, "''", 0, 0, 0,
+	  "the provider block (module webpush) that relays to Web Push "
+	  "endpoints ('': none)" },
+	{ "push2", "apns", OPT_STRLIST, "[]", 0, 0, 0,
+	  "the APNs provider blocks that relay to Apple clients, chosen by "
+	  "the client's topic" },
+	{ "push2", "fcm", OPT_STRING, "''", 0, 0, 0,
+	  "the FCM provider block that relays to Android clients ('': none)" },
+	{ "push2", "servers", OPT_STRLIST, "[]", 0, 0, 0,
+	  "the domains of the XMPP servers whose notifications are relayed "
+	  "([]: any)" },
+	{ "push2", "max-in-flight", OPT_INTEGER, "10000", 1, 10000000, 0,
+	  "Push 2.0 notifications in progress at once; beyond, they get "
+	  "wait/resource-constraint" },
 
 	{ NULL, NULL, 0, NULL, 0, 0, 0, NULL }
 };

@@ -329,6 +329,18 @@ providers_check(const struct xp_conf *conf, char **error_r)
 	return 0;
 }
 
+int
+provider_block_caps(const struct xp_conf *conf, const struct cfg_node *b,
+    unsigned int *caps_r, char **error_r)
+{
+	const struct xp_provider *mod;
+
+	if ((mod = block_module(conf, b, error_r)) == NULL)
+		return -1;
+	*caps_r = mod->caps;
+	return 0;
+}
+
 /* Host services. */
 
 static void

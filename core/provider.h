@@ -23,6 +23,13 @@ struct provider;		/* one configured provider block */
  * options, without creating instances (`xpushd -t`).
  */
 int	providers_check(const struct xp_conf *, char **error_r);
+/*
+ * The capabilities (XP_CAP_*) of the module that serves a provider block
+ * of conf, loading and checking it as providers_check() does but creating
+ * no instance (xpushctl: set-apns-certificate's check without a daemon).
+ */
+int	provider_block_caps(const struct xp_conf *, const struct cfg_node *,
+	    unsigned int *caps_r, char **error_r);
 /* Creates every instance; on error nothing is left half-configured. */
 int	providers_start(struct event_base *, struct store *,
 	    const struct xp_conf *, char **error_r);

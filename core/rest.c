@@ -295,6 +295,18 @@ settings_from_conf(struct rest_settings *set, const struct xp_conf *conf,
 }
 
 int
+rest_listen_address(const struct xp_conf *conf, char **host_r, int *port_r,
+    char **error_r)
+{
+	if (!rest_configured(conf))
+		return 0;
+	if (parse_listen(conf_str(conf, "rest", "listen"), host_r, port_r,
+	    error_r) == -1)
+		return -1;
+	return 1;
+}
+
+int
 rest_check_conf(const struct xp_conf *conf, char **error_r)
 {
 	struct rest_settings set;

@@ -47,6 +47,13 @@ void	rest_mount(const struct rest_service *);
 
 /* Semantic checks of the rest block (`xpushd -t`, start-up, SIGHUP). */
 int	rest_check_conf(const struct xp_conf *, char **error_r);
+/*
+ * The rest block's listen address (host as written, port) for a local
+ * client (xpushctl): 0 when there is no rest block, 1 with *host_r
+ * malloc'd, -1 with *error_r when listen cannot be read.
+ */
+int	rest_listen_address(const struct xp_conf *, char **host_r,
+	    int *port_r, char **error_r);
 /* Starts listening when the configuration has a rest block. */
 int	rest_init(struct event_base *, const struct xp_conf *, char **error_r);
 /* SIGHUP: new limits and TLS material; rebinds if listen changed. */

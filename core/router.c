@@ -24,6 +24,7 @@
 #include "xml/stream.h"
 
 #define ROUTER_MAX_HANDLERS	64
+#define ROUTER_MAX_MESSAGE_HANDLERS 8
 
 struct handler {
 	const char	*name;
@@ -46,6 +47,8 @@ static struct {
 	struct link		*link;
 	struct handler		 handlers[ROUTER_MAX_HANDLERS];
 	size_t			 nhandlers;
+	struct handler		 mhandlers[ROUTER_MAX_MESSAGE_HANDLERS];
+	size_t			 nmhandlers;
 	router_stanza_fn	*message_fn;
 	void			*message_arg;
 	struct pending_iq	*sent;
@@ -92,20 +95,30 @@ router_jid(void)
 	return link_jid(rt.link);
 }
 
+static void
+handler_add(struct handler *table, size_t *n, size_t max, const char *name,
+    const char *ns, bool set, router_iq_fn *fn, void *arg)
+{
+	if (*n == max)
+		fatalx("router: no room for a handler of <%s/> (%zu at most)",
+		    name, max);
+	table[(*n)++] = (struct handler){ name, ns, set, fn, arg };
+}
+
 void
 router_register_iq(const char *name, const char *ns, bool set,
     router_iq_fn *fn, void *arg)
 {
-	struct handler *h;
+	handler_add(rt.handlers, &rt.nhandlers, ROUTER_MAX_HANDLERS, name, ns,
+	    set, fn, arg);
+}
 
-	if (rt.nhandlers == ROUTER_MAX_HANDLERS)
-		fatalx("router: too many handlers");
-	h = &rt.handlers[rt.nhandlers++];
-	h->name = name;
-	h->ns = ns;
-	h->set = set;
-	h->fn = fn;
-	h->arg = arg;
+void
+router_register_message_payload(const char *name, const char *ns,
+    router_iq_fn *fn, void *arg)
+{
+	handler_add(rt.mhandlers, &rt.nmhandlers, ROUTER_MAX_MESSAGE_HANDLERS,
+	    name, ns, false, fn, arg);
 }
 
 void
@@ -376,6 +389,23 @@ iq_payload(const struct xml_node *iq, size_t *count_r)
 	return n == 1 ? found : NULL;
 }
 
+static struct router_req *
+req_new(struct xml_node *stanza, struct xml_node *payload, bool set)
+{
+	struct router_req *req;
+
+	req = xcalloc(1, sizeof(*req));
+	req->stanza = stanza;
+	req->payload = payload;
+	req->id = xml_node_attr(stanza, "id");
+	req->from = xml_node_attr(stanza, "from");
+	req->to = xml_node_attr(stanza, "to");
+	req->set = set;
+	gettimeofday(&req->received, NULL);
+	rt.pending++;
+	return req;
+}
+
 static void
 route_iq(struct xml_node *stanza)
 {
@@ -417,21 +447,52 @@ route_iq(struct xml_node *stanza)
 		h = &rt.handlers[i];
 		if (h->set != set || !xml_node_is(payload, h->name, h->ns))
 			continue;
-		req = xcalloc(1, sizeof(*req));
-		req->stanza = stanza;
-		req->payload = payload;
-		req->id = xml_node_attr(stanza, "id");
-		req->from = xml_node_attr(stanza, "from");
-		req->to = xml_node_attr(stanza, "to");
-		req->set = set;
-		gettimeofday(&req->received, NULL);
-		rt.pending++;
+		req = req_new(stanza, payload, set);
 		h->fn(h->arg, req);
 		return;
 	}
 	stanza_error(stanza, "cancel", "service-unavailable", NULL);
 drop:
 	xml_node_free(&stanza);
+}
+
+/*
+ * A message: to the handler of the first child element it has one for
+ * (a Push 2.0 notification, say), else to the plain message handler.
+ * Messages of type error are never answered: they go to the plain handler
+ * (or nowhere).  A handled message without a from has nobody to answer
+ * and is dropped.
+ */
+static void
+route_message(struct xml_node *stanza)
+{
+	const char *type = xml_node_attr(stanza, "type");
+	struct xml_node *c;
+	struct handler *h;
+	size_t i;
+
+	if (type == NULL || strcmp(type, "error") != 0)
+		for (c = stanza->children; c != NULL; c = c->next) {
+			if (c->type != XML_NODE_ELEMENT)
+				continue;
+			for (i = 0; i < rt.nmhandlers; i++) {
+				h = &rt.mhandlers[i];
+				if (!xml_node_is(c, h->name, h->ns))
+					continue;
+				if (xml_node_attr(stanza, "from") == NULL) {
+					log_warnx("router: message without a "
+					    "from attribute dropped");
+					xml_node_free(&stanza);
+					return;
+				}
+				h->fn(h->arg, req_new(stanza, c, false));
+				return;
+			}
+		}
+	if (rt.message_fn != NULL)
+		rt.message_fn(rt.message_arg, stanza);
+	else
+		xml_node_free(&stanza);
 }
 
 void
@@ -446,9 +507,8 @@ router_dispatch(void *arg, struct xml_node *stanza)
 	}
 	if (strcmp(stanza->name, "iq") == 0)
 		route_iq(stanza);
-	else if (strcmp(stanza->name, "message") == 0 &&
-	    rt.message_fn != NULL)
-		rt.message_fn(rt.message_arg, stanza);
+	else if (strcmp(stanza->name, "message") == 0)
+		route_message(stanza);
 	else
 		xml_node_free(&stanza);	/* presences and the rest: quietly */
 }

@@ -1,8 +1,9 @@
 /*
  * Routing of the stanzas that reach the component: IQ get/set by the
  * payload's name and namespace to registered handlers, results and errors
- * to the callbacks of the IQs we sent, messages and presences to optional
- * handlers.  Every reply carries from and to.
+ * to the callbacks of the IQs we sent, messages by the name and namespace
+ * of a child (Push 2.0 notifications) or to an optional handler, and
+ * presences nowhere.  Every reply carries from and to.
  */
 #ifndef XP_ROUTER_H
 #define XP_ROUTER_H
@@ -41,6 +42,14 @@ void	router_dispatch(void *arg, struct xml_node *stanza);
 void	router_register_iq(const char *name, const char *ns, bool set,
 	    router_iq_fn *, void *arg);
 void	router_register_message(router_stanza_fn *, void *arg);
+/*
+ * Messages that carry an element name/ns go to fn as a request (payload:
+ * that element; set is false).  The request is answered with
+ * router_error() (a <message type='error'/>) or, when all went well,
+ * ended without an answer by router_req_free().
+ */
+void	router_register_message_payload(const char *name, const char *ns,
+	    router_iq_fn *, void *arg);
 
 /* An empty <iq type='result'/> addressed back; add children, then send. */
 struct xml_node *router_result_new(const struct router_req *);

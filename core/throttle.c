@@ -32,6 +32,7 @@ struct dstate {
 	struct throttle_state	 ts;
 	void			*held;		/* the trailing push */
 	enum xp_prio		 held_prio;
+	throttle_push_cb	*held_due, *held_drop;	/* its owner's */
 	struct event		*trailing;
 	uint64_t		 last_used;
 	struct dstate		*next;
@@ -148,7 +149,7 @@ dstate_release(struct dstate *d)
 
 	d->held = NULL;
 	if (push != NULL)
-		tt.drop(push);
+		d->held_drop(push);
 }
 
 static void
@@ -203,16 +204,19 @@ throttle_trailing_cb(evutil_socket_t fd, short events, void *arg)
 	}
 	d->held = NULL;
 	d->last_used = now;
-	tt.due(push);
+	d->held_due(push);
 }
 
 static void
-dstate_hold(struct dstate *d, void *push, enum xp_prio prio, uint64_t when,
+dstate_hold(struct dstate *d, void *push, enum xp_prio prio,
+    throttle_push_cb *due, throttle_push_cb *drop, uint64_t when,
     uint64_t now)
 {
 	dstate_release(d);
 	d->held = push;
 	d->held_prio = prio;
+	d->held_due = due;
+	d->held_drop = drop;
 	if (d->trailing == NULL)
 		d->trailing = evtimer_new(tt.base, throttle_trailing_cb, d);
 	if (!evtimer_pending(d->trailing, NULL))
@@ -221,6 +225,13 @@ dstate_hold(struct dstate *d, void *push, enum xp_prio prio, uint64_t when,
 
 enum throttle_admit
 throttle_admit(const char *node, enum xp_prio prio, void *push)
+{
+	return throttle_admit_cb(node, prio, push, tt.due, tt.drop);
+}
+
+enum throttle_admit
+throttle_admit_cb(const char *node, enum xp_prio prio, void *push,
+    throttle_push_cb *due, throttle_push_cb *drop)
 {
 	struct dstate *d = dstate_get(node);
 	uint64_t when, now = tt.now();
@@ -232,7 +243,7 @@ throttle_admit(const char *node, enum xp_prio prio, void *push)
 		if (d->held != NULL && d->held_prio == XP_PRIO_HIGH &&
 		    prio == XP_PRIO_LOW)
 			return THROTTLE_ADMIT_DROPPED;
-		dstate_hold(d, push, prio, when, now);
+		dstate_hold(d, push, prio, due, drop, when, now);
 		return THROTTLE_ADMIT_HELD;
 	}
 	/* A high push now also delivers a waiting low one. */

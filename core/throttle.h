@@ -78,6 +78,12 @@ enum throttle_admit {
  */
 enum throttle_admit throttle_admit(const char *node, enum xp_prio,
 	    void *push);
+/*
+ * The same for a push whose owner is not the table's user (the Push 2.0
+ * relay): due and drop are called for this push instead of the table's.
+ */
+enum throttle_admit throttle_admit_cb(const char *node, enum xp_prio,
+	    void *push, throttle_push_cb *due, throttle_push_cb *drop);
 /* Device states the table keeps. */
 size_t	throttle_states(void);
 

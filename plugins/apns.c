@@ -571,7 +571,9 @@ apns_send(void *self, const struct xp_push *push, xp_sent_cb *cb, void *arg)
 	po.sound = a->sound;
 	po.fpush_extra = a->fpush_extra;
 	po.limit = po.voip ? APNS_MAX_PAYLOAD_VOIP : APNS_MAX_PAYLOAD;
-	if ((payload = apns_payload_build(push, &po, &len, &err)) == NULL) {
+	if ((payload = push->relay != NULL ?
+	    apns_payload_relay(push, &po, &len, &err) :
+	    apns_payload_build(push, &po, &len, &err)) == NULL) {
 		cb(arg, XP_PERMANENT, 0, err);
 		return 0;
 	}

@@ -9,8 +9,8 @@
  * in the same file or in key-file, optionally encrypted with cert-password.
  *
  * Tokens (RFC 7519 JWT, RFC 7518 section 3.4 ES256): header {alg, kid},
- * claims {iss: team id, iat}.  OpenSSL signs ECDSA in DER; JWS wants the
- * raw 64-byte r||s.  Apple accepts a token for an hour and refuses
+ * claims {iss: team id, iat}, signed by libxpplug (pu_es256_sign: JWS wants
+ * the raw 64-byte r||s).  Apple accepts a token for an hour and refuses
  * renewals more often than every 20 minutes (TooManyProviderTokenUpdates),
  * so a token is renewed once `lifetime` seconds old (40 minutes unless
  * configured) and immediately when APNs says ExpiredProviderToken.
@@ -394,12 +394,6 @@ json_string_escape(const char *s)
 char *
 apns_jwt_make(struct apns_jwt *j, time_t iat, char **error_r)
 {
-	EVP_MD_CTX *md = NULL;
-	ECDSA_SIG *sig = NULL;
-	const BIGNUM *r, *s;
-	unsigned char der[128], raw[64];
-	const unsigned char *p;
-	size_t derlen = sizeof(der);
 	char *kid, *iss, *hdr, *claims, *h64, *c64, *input, *s64, *out = NULL;
 	char buf[256];
 
@@ -418,19 +412,8 @@ apns_jwt_make(struct apns_jwt *j, time_t iat, char **error_r)
 	c64 = pu_b64url(claims, strlen(claims));
 	input = pu_asprintf("%s.%s", h64, c64);
 
-	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, j->key) != 1 ||
-	    EVP_DigestSign(md, der, &derlen, (unsigned char *)input,
-	    strlen(input)) != 1)
+	if ((s64 = pu_es256_sign(j->key, input, strlen(input))) == NULL)
 		goto fail;
-	p = der;
-	if ((sig = d2i_ECDSA_SIG(NULL, &p, (long)derlen)) == NULL)
-		goto fail;
-	ECDSA_SIG_get0(sig, &r, &s);
-	if (BN_bn2binpad(r, raw, 32) != 32 || BN_bn2binpad(s, raw + 32,
-	    32) != 32)
-		goto fail;
-	s64 = pu_b64url(raw, sizeof(raw));
 	out = pu_asprintf("%s.%s", input, s64);
 	free(s64);
 	goto done;
@@ -438,8 +421,6 @@ fail:
 	pu_ssl_error(buf, sizeof(buf), "unknown error");
 	*error_r = pu_asprintf("cannot sign the provider token: %s", buf);
 done:
-	ECDSA_SIG_free(sig);
-	EVP_MD_CTX_free(md);
 	free(kid);
 	free(iss);
 	free(hdr);

@@ -30,6 +30,13 @@
  * Apple counts the payload in bytes; when it does not fit, the body (which
  * appears twice: aps.alert.body and body) is cut at the longest prefix that
  * fits, on a UTF-8 character boundary, found by bisection.
+ *
+ * apns_payload_relay(): a relayed Push 2.0 payload (push->relay) goes
+ * base64 under "rfc8291", the key the Snikket/Cheogram APNs relay
+ * writes, with nothing of ours but the aps dictionary: an alert titled
+ * "New Message" with mutable-content (the app's extension decrypts and
+ * rewrites it), a content-available background push for low priority,
+ * none for VoIP.  It is never cut: one that does not fit is refused.
  */
 #include "config.h"
 
@@ -269,4 +276,43 @@ apns_payload_build(const struct xp_push *push,
 	}
 	*len_r = bestlen;
 	return best;
+}
+
+#define APNS_RELAY_TITLE	"New Message"
+
+/* A Push 2.0 relay: the client's ciphertext, whole or not at all. */
+char *
+apns_payload_relay(const struct xp_push *push,
+    const struct apns_payload_opts *opts, size_t *len_r,
+    const char **error_r)
+{
+	struct pu_buf o = { NULL, 0, 0, 0, false };
+	bool first = true, afirst = true, alfirst = true;
+	char *b64;
+
+	pu_buf_add(&o, "{", 1);
+	if (!opts->voip) {
+		pu_json_key(&o, &first, "aps");
+		pu_buf_add(&o, "{", 1);
+		if (push->prio == XP_PRIO_HIGH) {
+			pu_json_key(&o, &afirst, "alert");
+			pu_buf_add(&o, "{", 1);
+			add_str(&o, &alfirst, "title", APNS_RELAY_TITLE);
+			pu_buf_add(&o, "}", 1);
+			add_int(&o, &afirst, "mutable-content", 1);
+		} else
+			add_int(&o, &afirst, "content-available", 1);
+		pu_buf_add(&o, "}", 1);
+	}
+	b64 = pu_b64(push->relay, push->relay_len);
+	add_str(&o, &first, "rfc8291", b64);
+	free(b64);
+	pu_buf_add(&o, "}", 1);
+	if (o.len > opts->limit) {
+		free(o.data);
+		*error_r = "the relayed payload does not fit APNs' limit";
+		return NULL;
+	}
+	*len_r = o.len;
+	return o.data;
 }

@@ -62,5 +62,12 @@ struct apns_payload_opts {
 char	*apns_payload_build(const struct xp_push *,
 	    const struct apns_payload_opts *, size_t *len_r,
 	    const char **error_r);
+/*
+ * The payload of a relayed Push 2.0 push (push->relay), at most
+ * opts->limit bytes; NULL with a static *error_r when it does not fit.
+ */
+char	*apns_payload_relay(const struct xp_push *,
+	    const struct apns_payload_opts *, size_t *len_r,
+	    const char **error_r);
 
 #endif

@@ -24,6 +24,10 @@
  * can write and the one value it writes itself ("call"): values up to it
  * always go whole.
  *
+ * A relayed Push 2.0 payload (p->relay) goes as message.data.rfc8291, in
+ * base64 (the key the Push 2.0 APNs relays use), with the android block
+ * alone: never cut, refused when it does not fit.
+ *
  * Access tokens are cached until shortly before they expire, and the next
  * one is fetched three quarters into a token's use, with or without
  * traffic, while sends go on with the current one.  At most one
@@ -79,6 +83,7 @@
 #define FCM_TOKEN_MAX		4096	/* device token length */
 #define FCM_RESP_MAX		(64 * 1024)
 #define FCM_DATA_MAX		4096	/* FCM's limit: data keys + values */
+#define FCM_RELAY_KEY		"rfc8291"	/* a relayed Push 2.0 payload */
 /* Every data key fcm.so writes, and the value it writes itself. */
 #define FCM_OWN_KEYS	(sizeof("account") + sizeof("sender") + \
 	sizeof("body") + sizeof("unread-messages") + sizeof("nickname") + \
@@ -239,30 +244,9 @@ fcm_easy_new(struct fcm *f, const char *url)
 	struct fcm_easy *h = pu_calloc(1, sizeof(*h));
 	CURL *e;
 
-	if ((h->easy = e = curl_easy_init()) == NULL)
-		abort();
+	h->easy = e = fcm_curl_easy(f->timeout_ms, f->ca_file, f->no_proxy,
+	    fcm_write_cb, fcm_header_cb);
 	curl_easy_setopt(e, CURLOPT_URL, url);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-#else
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS, CURLPROTO_HTTPS);
-#endif
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-	/* Wait for a stream on a connection rather than open another. */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, f->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-	    f->timeout_ms < 10000 ? f->timeout_ms : 10000L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "xpushd/" PACKAGE_VERSION);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fcm_write_cb);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fcm_header_cb);
-	if (f->ca_file != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, f->ca_file);
-	if (f->no_proxy) {
-		curl_easy_setopt(e, CURLOPT_PROXY, "");
-		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
-	}
 	return h;
 }
 
@@ -1104,6 +1088,52 @@ fcm_message(struct fcm *f, const struct xp_push *p, size_t *len_r,
 	return b.data;
 }
 
+/* android.priority and android.ttl of a relay, as fcm_message writes them. */
+static void
+fcm_android(struct fcm *f, struct pu_buf *b, const struct xp_push *p)
+{
+	char num[32];
+	long ttl;
+
+	ttl = f->ttl;
+	if ((p->kind == XP_KIND_CALL || p->voip) && f->call_lifetime < ttl)
+		ttl = f->call_lifetime;
+	fcm_json_lit(b, p->prio == XP_PRIO_HIGH ?
+	    ",\"android\":{\"priority\":\"HIGH\",\"ttl\":" :
+	    ",\"android\":{\"priority\":\"NORMAL\",\"ttl\":");
+	snprintf(num, sizeof(num), "%lds", ttl);
+	pu_json_str(b, num, strlen(num));
+	fcm_json_lit(b, "}");
+}
+
+/* A Push 2.0 relay: the client's ciphertext, whole or not at all. */
+static char *
+fcm_relay_message(struct fcm *f, const struct xp_push *p, size_t *len_r,
+    const char **error_r)
+{
+	struct pu_buf b = { 0 };
+	bool first = true;
+	char *b64;
+
+	b64 = pu_b64(p->relay, p->relay_len);
+	if (strlen(FCM_RELAY_KEY) + strlen(b64) > FCM_DATA_MAX) {
+		free(b64);
+		*error_r = "the relayed payload does not fit FCM's 4096-byte "
+		    "data limit";
+		return NULL;
+	}
+	fcm_json_lit(&b, "{\"message\":{\"token\":");
+	pu_json_str(&b, p->token, strlen(p->token));
+	fcm_json_lit(&b, ",\"data\":{");
+	fcm_json_kv(&b, &first, FCM_RELAY_KEY, b64);
+	free(b64);
+	fcm_json_lit(&b, "}");
+	fcm_android(f, &b, p);
+	fcm_json_lit(&b, "}}");
+	*len_r = b.len;
+	return b.data;
+}
+
 /* The provider contract. */
 
 static int
@@ -1150,7 +1180,9 @@ fcm_send(void *self, const struct xp_push *p, xp_sent_cb *cb, void *arg)
 		free(err);
 		return 0;
 	}
-	if ((req->body = fcm_message(f, p, &req->body_len, &why)) == NULL) {
+	if ((req->body = p->relay != NULL ?
+	    fcm_relay_message(f, p, &req->body_len, &why) :
+	    fcm_message(f, p, &req->body_len, &why)) == NULL) {
 		req->body = pu_strdup("");
 		fcm_req_finish(req, XP_PERMANENT, 0, why);
 		return 0;
@@ -1286,10 +1318,7 @@ fcm_create(const struct xp_host *host, const void *block, const char *id,
 	f->notification = h->opt_bool(h, block, "notification");
 	f->flight_max = (size_t)h->opt_int(h, block, "pool-size") *
 	    FCM_CONN_STREAMS;
-	/* The variables libcurl reads for an https:// URL. */
-	f->no_proxy = getenv("https_proxy") == NULL &&
-	    getenv("HTTPS_PROXY") == NULL && getenv("all_proxy") == NULL &&
-	    getenv("ALL_PROXY") == NULL;
+	f->no_proxy = fcm_curl_no_proxy();
 
 	f->curl = fcm_curl_new(h->base, h->opt_int(h, block, "pool-size"),
 	    fcm_curl_done);

@@ -45,5 +45,15 @@ int	 fcm_curl_add(struct fcm_curl *, CURL *easy, void *arg);
 /* Takes easy out without calling done (destroy, cancel). */
 void	 fcm_curl_remove(struct fcm_curl *, CURL *easy);
 void	 fcm_curl_free(struct fcm_curl **);
+/*
+ * An easy handle for HTTPS sends: HTTP/2 when offered, waiting for a
+ * stream rather than opening a connection, the timeouts, xpushd's
+ * User-Agent, the callbacks, a CA file (NULL: the system's) and, with
+ * no_proxy, no proxy lookups.
+ */
+CURL	*fcm_curl_easy(long timeout_ms, const char *ca_file, bool no_proxy,
+	    curl_write_callback write_cb, curl_write_callback header_cb);
+/* Whether the environment names no proxy for https:// URLs. */
+bool	 fcm_curl_no_proxy(void);
 
 #endif

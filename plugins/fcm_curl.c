@@ -8,6 +8,9 @@
  * max_host_conns connections per host.  DNS goes through libcurl's threaded
  * resolver, so it does not block the loop either.
  *
+ * fcm_curl_easy configures an easy handle the way both modules send
+ * (webpush.so links this file too).
+ *
  * Over HTTP/2 curl asks for EV_WRITE and drops it again around every
  * request it sends: a socket's event is allocated once and changed only
  * when the interest really changes.
@@ -205,6 +208,46 @@ void
 fcm_curl_remove(struct fcm_curl *fc, CURL *easy)
 {
 	curl_multi_remove_handle(fc->multi, easy);
+}
+
+CURL *
+fcm_curl_easy(long timeout_ms, const char *ca_file, bool no_proxy,
+    curl_write_callback write_cb, curl_write_callback header_cb)
+{
+	CURL *e;
+
+	if ((e = curl_easy_init()) == NULL)
+		abort();
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+#else
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS, CURLPROTO_HTTPS);
+#endif
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+	/* Wait for a stream on a connection rather than open another. */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	    timeout_ms < 10000 ? timeout_ms : 10000L);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "xpushd/" PACKAGE_VERSION);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+	if (ca_file != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+	if (no_proxy) {
+		curl_easy_setopt(e, CURLOPT_PROXY, "");
+		curl_easy_setopt(e, CURLOPT_NOPROXY, "");
+	}
+	return e;
+}
+
+bool
+fcm_curl_no_proxy(void)
+{
+	/* The variables libcurl reads for an https:// URL. */
+	return getenv("https_proxy") == NULL && getenv("HTTPS_PROXY") ==
+	    NULL && getenv("all_proxy") == NULL && getenv("ALL_PROXY") == NULL;
 }
 
 void

@@ -1,12 +1,13 @@
 # plugins/: the provider modules and what they share.
 
 # libxpplug: the support library of every module (allocation, buffer,
-# JSON writer, base64url, OpenSSL error text); PIC because it ends up
+# JSON writer, base64url, OpenSSL error text, ES256); PIC because it ends up
 # inside shared objects.
 noinst_LTLIBRARIES += plugins/lib/libxpplug.la
 plugins_lib_libxpplug_la_SOURCES = plugins/lib/pu.h \
 	plugins/lib/alloc.c plugins/lib/buf.c plugins/lib/json.c \
-	plugins/lib/b64url.c plugins/lib/sslerr.c plugins/lib/utf8.c
+	plugins/lib/b64url.c plugins/lib/sslerr.c plugins/lib/utf8.c \
+	plugins/lib/es256.c
 plugins_lib_libxpplug_la_CFLAGS = $(AM_CFLAGS) -fPIC
 
 # libxph2: the HTTP/2 client of the APNs modules.
@@ -43,3 +44,22 @@ plugins_fcm_la_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) $(OPENSSL_CFLAGS) \
 plugins_fcm_la_LDFLAGS = $(XP_MODULE_LDFLAGS)
 plugins_fcm_la_LIBADD = plugins/lib/libxpplug.la $(CURL_LIBS) \
 	$(OPENSSL_LIBS) $(JSONC_LIBS) $(LIBEVENT_LIBS)
+
+# webpush.so: Web Push (RFC 8030, 8291, 8292) over the same libcurl multi
+# handle on the event loop as fcm.so (fcm_curl.c).
+XP_WEBPUSH_CRYPTO = plugins/webpush_crypto.c plugins/webpush.h
+pkglib_LTLIBRARIES += plugins/webpush.la
+plugins_webpush_la_SOURCES = plugins/webpush.c $(XP_WEBPUSH_CRYPTO) \
+	plugins/fcm_curl.c plugins/fcm.h plugins/provider.h
+plugins_webpush_la_CPPFLAGS = $(AM_CPPFLAGS) $(CURL_CFLAGS) \
+	$(OPENSSL_CFLAGS) $(JSONC_CFLAGS) $(LIBEVENT_CFLAGS)
+plugins_webpush_la_LDFLAGS = $(XP_MODULE_LDFLAGS)
+plugins_webpush_la_LIBADD = plugins/lib/libxpplug.la $(CURL_LIBS) \
+	$(OPENSSL_LIBS) $(JSONC_LIBS) $(LIBEVENT_LIBS)
+
+# xpushd-vapid: prints (and with -g makes) a webpush block's VAPID key.
+sbin_PROGRAMS += xpushd-vapid
+dist_man_MANS += man/xpushd-vapid.8
+xpushd_vapid_SOURCES = plugins/xpushd_vapid.c $(XP_WEBPUSH_CRYPTO)
+xpushd_vapid_CPPFLAGS = $(AM_CPPFLAGS) $(OPENSSL_CFLAGS) $(JSONC_CFLAGS)
+xpushd_vapid_LDADD = plugins/lib/libxpplug.la $(OPENSSL_LIBS) $(JSONC_LIBS)

@@ -93,6 +93,7 @@ struct xp_push {
 	 * be delivered as they are; NULL for an ordinary notification.
 	 * relay_jwt and relay_key: the VAPID JWT the server signed and its
 	 * public key, for a Web Push endpoint (RFC 8292); NULL if absent.
+	 * The key is base64url (k= as RFC 8292 section 3.2 writes it).
 	 */
 	const unsigned char *relay;
 	size_t		 relay_len;

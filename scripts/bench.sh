@@ -2,6 +2,7 @@
 # scripts/bench.sh: xpushd's end-to-end benchmark suite.
 #
 #	scripts/bench.sh [--quick] [--keep] [--runs LIST] [--profile]
+#	    [--prosody] [--no-callgrind]
 #
 # Builds an optimised xpushd (-O2 -g, no sanitizers) in build-bench/ (or
 # $XPUSHD_BENCH_BUILD), starts a throwaway PostgreSQL (test/lib/pg.sh),
@@ -18,6 +19,23 @@
 #   soak          5,000 publishes/s for 10 minutes, RSS sampled every 10 s
 #   fcm-full      50,000 publishes at full speed through the FCM mock
 #   fcm-rate      5,000 publishes/s for 60 s through the FCM mock
+#   prosody       through Debian's real Prosody: 20,000 publishes over
+#                 10,000 devices sent by a component (loadgen --connect)
+#                 to push.localhost, answered by a null component
+#                 (loadgen --null) and by xpushd in turn, three rounds
+#                 each; one line per round and a prosody-share line with
+#                 the medians and xpushd's share of the null ceiling
+#
+# Every line also records the machine: its cores, the CPU that processes
+# outside the benchmark used during the run (other_cpu_s, from /proc/stat
+# minus xpushd, the mocks, loadgen, PostgreSQL and Prosody), how long the
+# run waited for a quiet machine first (at most $XPUSHD_BENCH_QUIET_WAIT s,
+# default 120, for others below XPUSHD_BENCH_QUIET_CORES, default 0.2 of a
+# core), and the callgrind instructions per warm publish of this commit,
+# the figure that does not depend on the machine: unless --no-callgrind,
+# the suite starts with a callgrind run (xpushd under valgrind: 10,000
+# publishes to uncached devices uncollected, then the same 10,000 warm,
+# collected), which prints its own line.
 #
 # --quick shrinks everything (20,000 devices, runs of seconds) for CI and
 # for trying things; --runs picks runs (comma separated, in the order
@@ -35,7 +53,8 @@ BUILD=${XPUSHD_BENCH_BUILD:-$top/build-bench}
 quick=0
 keep=0
 profile=0
-runs=apns-cold,memory,apns-warm,apns-rate,soak,fcm-full,fcm-rate
+runs=apns-cold,memory,apns-warm,apns-rate,soak,fcm-full,fcm-rate,prosody
+callgrind=1
 
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -43,7 +62,10 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1 ;;
 	--runs) runs=$2; shift ;;
 	--profile) profile=1 ;;
-	*) echo "usage: $0 [--quick] [--keep] [--runs LIST] [--profile]" >&2
+	--prosody) runs=prosody ;;
+	--no-callgrind) callgrind=0 ;;
+	*) echo "usage: $0 [--quick] [--keep] [--runs LIST] [--profile]" \
+	    "[--prosody] [--no-callgrind]" >&2
 		exit 2 ;;
 	esac
 	shift
@@ -53,14 +75,28 @@ if [ $profile = 1 ]; then
 	DEVICES=10000 COLD=10000 WARM=10000 RATE=5000 RATE_S=5 SETTLE=0
 	FCM_DEVICES=0 FCM_FULL=0 SOAK_S=20 SOAK_EVERY=1
 	runs=apns-cold,apns-warm
+	callgrind=0
 	command -v valgrind >/dev/null && command -v callgrind_control \
 	    >/dev/null || { echo "bench: --profile needs valgrind" >&2; exit 1; }
 elif [ $quick = 1 ]; then
 	DEVICES=20000 COLD=5000 WARM=10000 RATE=5000 RATE_S=5 SETTLE=2
 	FCM_DEVICES=5000 FCM_FULL=5000 SOAK_S=20 SOAK_EVERY=1
+	PROSODY_DEVICES=1000 PROSODY_COUNT=2000 PROSODY_ROUNDS=1
 else
 	DEVICES=1000000 COLD=200000 WARM=200000 RATE=5000 RATE_S=60 SETTLE=12
 	FCM_DEVICES=50000 FCM_FULL=50000 SOAK_S=600 SOAK_EVERY=10
+fi
+PROSODY_DEVICES=${PROSODY_DEVICES:-10000}
+PROSODY_COUNT=${PROSODY_COUNT:-20000}
+PROSODY_ROUNDS=${XPUSHD_BENCH_ROUNDS:-${PROSODY_ROUNDS:-3}}
+PROSODY_BASE=20000000		# the Prosody run's devices
+CG_DEVICES=10000		# the callgrind run: cold pass, then warm
+QUIET_WAIT=${XPUSHD_BENCH_QUIET_WAIT:-120}
+QUIET_CORES=${XPUSHD_BENCH_QUIET_CORES:-0.2}
+if [ $callgrind = 1 ] && ! { command -v valgrind >/dev/null &&
+    command -v callgrind_control >/dev/null; }; then
+	echo "bench: no valgrind: the lines carry no callgrind figure" >&2
+	callgrind=0
 fi
 # Room for every device, 10 % to spare: the cache's hash table is sized
 # from cache-size, so a larger one would only cost memory.
@@ -73,6 +109,14 @@ RATE=${XPUSHD_BENCH_RATE:-$RATE}
 WARM=${XPUSHD_BENCH_WARM:-$WARM}
 SECRET=bench-component-secret
 FCM_BASE=10000000		# FCM devices are numbered from here
+
+COMMIT=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git -C "$top" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+	COMMIT="$COMMIT+changes"
+fi
+CLK_TCK=$(getconf CLK_TCK)
+NCORES=$(nproc)
+CG_IR=null
 
 log() { echo "bench: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -124,6 +168,87 @@ pg_available || die "no PostgreSQL server binaries"
 pg_start || die "cannot start PostgreSQL"
 PG=$(pg_pid)
 log "PostgreSQL on port $PG_PORT"
+
+# --- the machine's other load ----------------------------------------------
+# The benchmark's own processes: this shell's descendants and those of
+# PostgreSQL and Prosody (started detached).
+own_pids() {
+	ps -e -o pid=,ppid= | awk -v roots="$$ ${PG:-} ${PROSODY_ROOT:-}" '
+	    BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) own[r[i]] = 1 }
+	    { par[$1] = $2; all[NR] = $1 }
+	    END {
+		do {
+			more = 0
+			for (i in all) {
+				p = all[i]
+				if (!(p in own) && (par[p] in own)) { own[p] = 1; more = 1 }
+			}
+		} while (more)
+		for (p in own) print p
+	    }'
+}
+
+# FILE gets the machine's busy ticks ("busy N") and each own process's
+# CPU ticks ("PID N").
+cpu_snap() {
+	{
+		awk '$1 == "cpu" { print "busy", $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+		for p in $(own_pids); do
+			sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null |
+			    awk -v p="$p" '{ print p, $12 + $13 }'
+		done
+	} >"$1"
+}
+
+# CPU seconds used outside the benchmark between two snapshots, less
+# EXTRA seconds of own processes that are in neither (loadgen).
+cpu_other() {	# BEFORE AFTER EXTRA
+	awk -v tck="$CLK_TCK" -v extra="$3" '
+	    FNR == NR { b[$1] = $2; next }
+	    $1 == "busy" { busy = $2 - b["busy"]; next }
+	    { own += $2 - ($1 in b ? b[$1] : 0) }
+	    END { o = (busy - own) / tck - extra; printf "%.2f", o < 0 ? 0 : o }' "$1" "$2"
+}
+
+# Waits (at most QUIET_WAIT s) until others use less than QUIET_CORES
+# cores over a second; sets QUIET_WAITED and QUIET_OTHERS.
+wait_quiet() {
+	_t0=$(date +%s)
+	while :; do
+		cpu_snap "$tmp/q0"
+		sleep 1
+		cpu_snap "$tmp/q1"
+		QUIET_OTHERS=$(cpu_other "$tmp/q0" "$tmp/q1" 0)
+		QUIET_WAITED=$(($(date +%s) - _t0 - 1))
+		awk -v o="$QUIET_OTHERS" -v q="$QUIET_CORES" 'BEGIN { exit !(o <= q) }' && return 0
+		[ "$QUIET_WAITED" -ge "$QUIET_WAIT" ] && {
+			log "the machine is not quiet: others use $QUIET_OTHERS cores; running anyway"
+			return 1
+		}
+	done
+}
+
+# The loadgen line of a run, with the commit, the date, the machine and
+# the callgrind figure added.
+annotate() {	# RAW OTHER_CPU_S WALL_S
+	/usr/bin/python3 - "$@" "$COMMIT" "$NCORES" "$QUIET_WAITED" \
+	    "$QUIET_OTHERS" "$CG_IR" <<'PY'
+import json, sys, time
+raw, other, wall, commit, cores, waited, before, cg = sys.argv[1:9]
+with open(raw) as f:
+    d = json.loads(f.read())
+other, wall = float(other), float(wall)
+d["commit"] = commit
+d["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+d["machine"] = {"cores": int(cores), "other_cpu_s": other,
+                "other_cpu_cores": round(other / wall, 3) if wall > 0 else None,
+                "quiet_wait_s": int(waited),
+                "others_before_cores": float(before),
+                "loadavg": [float(x) for x in open("/proc/loadavg").read().split()[:3]]}
+d["callgrind_ir_per_warm_publish"] = None if cg == "null" else int(cg)
+print(json.dumps(d, separators=(",", ":")))
+PY
+}
 
 # Waits for a file to appear (a port file).
 wait_file() {
@@ -227,8 +352,9 @@ EOF
 
 # --- devices, in bulk ------------------------------------------------------
 # The trigger would NOTIFY once per row; nobody listens yet.
-load_devices() {	# provider base count
-	"$LOADGEN" --emit-devices "$3" --base "$2" --provider "$1" |
+load_devices() {	# provider base count [domain]
+	"$LOADGEN" --emit-devices "$3" --base "$2" --provider "$1" \
+	    --domain "${4:-localhost}" |
 	"$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
 	    -c "ALTER TABLE devices DISABLE TRIGGER devices_notify" \
 	    -c "\\copy devices (owner, provider, token, node, secret) FROM pstdin" \
@@ -242,6 +368,46 @@ load_devices bench 0 "$DEVICES" || die "loading devices failed"
 t1=$(date +%s.%N)
 log "loaded $DEVICES + $FCM_DEVICES devices in $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }") s"
 
+# --- callgrind: instructions per warm publish -------------------------------
+# xpushd under valgrind: CG_DEVICES publishes to uncached devices (not
+# collected), then the same devices again, cached (collected).  The
+# figure goes into every line after it.
+if [ $callgrind = 1 ]; then
+	[ $quick = 1 ] && CG_DEVICES=2000
+	log "callgrind: $CG_DEVICES cold publishes, then $CG_DEVICES warm ones (collected)"
+	valgrind --tool=callgrind --instr-atstart=no \
+	    --callgrind-out-file="$tmp/cg.out" \
+	    "$XPUSHD" -f -c "$tmp/xpushd.conf" 2>"$tmp/cg-xpushd.log" &
+	CGPID=$!
+	pids="$pids $CGPID"
+	cg_lg() {	# label
+		timeout -s INT 900 "$LOADGEN" --port "$XMPP_PORT" \
+		    --secret "$SECRET" --xpushd-pid "$CGPID" --label "$1" \
+		    --devices "$CG_DEVICES" --count "$CG_DEVICES" \
+		    --window 500 --connect-timeout 300 --drain-timeout 120 \
+		    >"$tmp/$1.raw"
+	}
+	if cg_lg callgrind-cold && callgrind_control -i on "$CGPID" >/dev/null &&
+	    cg_lg callgrind-warm && callgrind_control -i off "$CGPID" >/dev/null; then
+		kill -TERM "$CGPID"
+		wait "$CGPID"
+		# "summary:" is 0 when collection was switched on and off.
+		total=$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$tmp/cg.out" | tail -n 1)
+		if [ -n "$total" ]; then
+			CG_IR=$((total / CG_DEVICES))
+			QUIET_WAITED=0 QUIET_OTHERS=0
+			printf '{"run":"callgrind","warm_publishes":%s,"ir_total":%s,"ir_per_warm_publish":%s,"commit":"%s"}\n' \
+			    "$CG_DEVICES" "$total" "$CG_IR" "$COMMIT" | tee -a "${XPUSHD_BENCH_OUT:-/dev/null}"
+		else
+			log "callgrind: no totals in $tmp/cg.out"
+		fi
+	else
+		log "callgrind: a pass failed: $(tail -n 3 "$tmp/cg-xpushd.log")"
+		kill -TERM "$CGPID" 2>/dev/null
+		wait "$CGPID"
+	fi
+fi
+
 if [ $profile = 1 ]; then
 	valgrind --tool=callgrind --instr-atstart=no \
 	    --callgrind-out-file="$tmp/callgrind.out" \
@@ -254,13 +420,28 @@ pids="$pids $XPID"
 
 # --- runs ------------------------------------------------------------------
 rc=0
+LG_TARGET="--port $XMPP_PORT --secret $SECRET"
+RUN_PID=$XPID
 lg() {		# label timeout [loadgen args]
 	label=$1 limit=$2
 	shift 2
-	kill -0 "$XPID" 2>/dev/null || die "xpushd is not running: $(tail -n 5 "$tmp/xpushd.log")"
-	timeout -s INT "$limit" "$LOADGEN" --port "$XMPP_PORT" --secret "$SECRET" \
-	    --xpushd-pid "$XPID" --label "$label" "$@" >"$tmp/$label.json"
+	kill -0 "$RUN_PID" 2>/dev/null || die "the component is not running: $(tail -n 5 "$tmp/xpushd.log")"
+	wait_quiet
+	cpu_snap "$tmp/s0"
+	w0=$(date +%s.%N)
+	# shellcheck disable=SC2086
+	timeout -s INT "$limit" "$LOADGEN" $LG_TARGET \
+	    --xpushd-pid "$RUN_PID" --label "$label" "$@" >"$tmp/$label.raw"
 	r=$?
+	w1=$(date +%s.%N)
+	cpu_snap "$tmp/s1"
+	if [ -s "$tmp/$label.raw" ]; then
+		lgcpu=$(sed -n 's/.*"loadgen_cpu_s":\([0-9.]*\).*/\1/p' "$tmp/$label.raw")
+		annotate "$tmp/$label.raw" \
+		    "$(cpu_other "$tmp/s0" "$tmp/s1" "${lgcpu:-0}")" \
+		    "$(awk "BEGIN { print $w1 - $w0 }")" >"$tmp/$label.json" ||
+		    cp "$tmp/$label.raw" "$tmp/$label.json"
+	fi
 	if [ -s "$tmp/$label.json" ]; then
 		cat "$tmp/$label.json"
 		[ -n "${XPUSHD_BENCH_OUT:-}" ] &&
@@ -306,6 +487,87 @@ if [ $fcm = 1 ]; then
 	    --devices "$FCM_DEVICES" --rate "$RATE" --duration "$RATE_S" \
 	    --drain-timeout 60 \
 	    $fcmc "$fcmcmd"
+fi
+
+# --- through a real Prosody ------------------------------------------------
+# loadgen --connect is a component (bench.localhost) of Debian's Prosody
+# and sends the publishes to push.localhost through it; push.localhost is
+# the null component (loadgen --null: every IQ answered at once) and
+# xpushd in turn.  The devices belong to bench.localhost, the publisher.
+if want prosody && [ $profile = 0 ]; then
+	. "$top/test/lib/prosody.sh"
+	prosody_available || die "the prosody run needs Debian's prosody and prosody-modules"
+	# The main xpushd has nothing more to do: keep its timers off the
+	# machine.
+	kill -TERM "$XPID" 2>/dev/null
+	wait "$XPID"
+	load_devices bench $PROSODY_BASE "$PROSODY_DEVICES" bench.localhost ||
+	    die "loading the Prosody run's devices failed"
+	PROSODY_SECRET=$SECRET PROSODY_LOG_LEVEL=warn
+	PROSODY_EXTRA_CFG="Component \"bench.localhost\"
+  component_secret = \"$SECRET\""
+	export PROSODY_SECRET PROSODY_LOG_LEVEL PROSODY_EXTRA_CFG
+	prosody_start >"$tmp/prosody-start.log" 2>&1 ||
+	    die "Prosody did not start: $(tail -n 5 "$tmp/prosody-start.log")"
+	PROSODY_ROOT=$(prosody_pid)
+	sed "s/port = $XMPP_PORT/port = $PROSODY_COMPONENT_PORT/" \
+	    "$tmp/xpushd.conf" >"$tmp/xpushd-prosody.conf"
+	LG_TARGET="--connect --port $PROSODY_COMPONENT_PORT --secret $SECRET --from bench.localhost"
+	# push.localhost answers a ping through Prosody: connected.
+	component_up() {	# pid
+		n=0
+		until prosody_component_up; do
+			n=$((n + 1))
+			kill -0 "$1" 2>/dev/null && [ $n -lt 300 ] || return 1
+			sleep 0.1
+		done
+	}
+	round=1
+	while [ $round -le "$PROSODY_ROUNDS" ]; do
+		"$LOADGEN" --connect --null --port "$PROSODY_COMPONENT_PORT" \
+		    --secret "$SECRET" --jid push.localhost 2>>"$tmp/null.log" &
+		RUN_PID=$!
+		pids="$pids $RUN_PID"
+		component_up $RUN_PID || die "the null component did not connect: $(tail -n 3 "$tmp/null.log")"
+		lg prosody-null-$round 600 --devices "$PROSODY_DEVICES" \
+		    --base $PROSODY_BASE --count "$PROSODY_COUNT" --window "$WINDOW"
+		kill -TERM $RUN_PID
+		wait $RUN_PID
+		"$XPUSHD" -f -c "$tmp/xpushd-prosody.conf" 2>>"$tmp/xpushd-prosody.log" &
+		RUN_PID=$!
+		pids="$pids $RUN_PID"
+		component_up $RUN_PID || die "xpushd did not connect to Prosody: $(tail -n 3 "$tmp/xpushd-prosody.log")"
+		lg prosody-xpushd-$round 600 --devices "$PROSODY_DEVICES" \
+		    --base $PROSODY_BASE --count "$PROSODY_COUNT" --window "$WINDOW" $apns
+		kill -TERM $RUN_PID
+		wait $RUN_PID
+		round=$((round + 1))
+	done
+	/usr/bin/python3 - "$tmp" "$PROSODY_ROUNDS" "$COMMIT" "$CG_IR" <<'PY' |
+import json, statistics, sys
+tmp, rounds, commit, cg = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def rates(kind):
+    out = []
+    for r in range(1, rounds + 1):
+        try:
+            with open("%s/prosody-%s-%d.json" % (tmp, kind, r)) as f:
+                out.append(json.loads(f.read())["publishes_per_s"])
+        except (OSError, ValueError, KeyError):
+            pass
+    return out
+n, x = rates("null"), rates("xpushd")
+d = {"run": "prosody-share", "rounds": rounds, "null_per_s": n,
+     "xpushd_per_s": x, "commit": commit,
+     "callgrind_ir_per_warm_publish": None if cg == "null" else int(cg)}
+if n and x:
+    d["null_median"] = statistics.median(n)
+    d["xpushd_median"] = statistics.median(x)
+    d["share"] = round(d["xpushd_median"] / d["null_median"], 3)
+print(json.dumps(d, separators=(",", ":")))
+PY
+	tee -a "${XPUSHD_BENCH_OUT:-/dev/null}"
+	prosody_stop
+	PROSODY_ROOT=
 fi
 
 if [ $profile = 1 ]; then

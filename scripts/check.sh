@@ -74,7 +74,8 @@ else
 fi
 
 # Short fuzz runs of every libFuzzer target, when clang is here.
-fuzz_targets="test/fuzz/fuzz_stream test/fuzz/fuzz_form test/fuzz/fuzz_jid test/fuzz/fuzz_cfg"
+fuzz_targets="test/fuzz/fuzz_stream test/fuzz/fuzz_form test/fuzz/fuzz_jid test/fuzz/fuzz_cfg
+	test/fuzz/fuzz_webpush_sub"
 if command -v clang >/dev/null; then
 	mkdir -p "$build/fuzz"
 	cd "$build/fuzz"

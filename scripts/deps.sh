@@ -8,7 +8,7 @@ XPUSHD_DEBS="build-essential autoconf automake libtool pkg-config
  libjson-c-dev libpq-dev libltdl-dev
  postgresql postgresql-client prosody prosody-modules python3-slixmpp
  lua-dbi-sqlite3 clang libclang-rt-14-dev mandoc curl openssl
- python3-h2 python3-cryptography"
+ python3-h2 python3-cryptography ejabberd"
 
 missing=
 for p in $XPUSHD_DEBS; do
@@ -25,7 +25,7 @@ if [ -n "$missing" ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	$SUDO apt-get update -qq
 	# policy-rc.d keeps Debian's packages from starting their own
-	# PostgreSQL and Prosody: the tests start private instances.
+	# PostgreSQL, Prosody and ejabberd: the tests start private instances.
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
 		$SUDO chmod +x /usr/sbin/policy-rc.d

@@ -26,6 +26,7 @@ EXTRA_DIST += test/integration/link_fake_test.py \
 	test/integration/link_reload_test.sh test/integration/link_reload_run.py \
 	test/lib/xptest.py test/lib/client.py test/lib/prosody.sh
 include $(srcdir)/test/fcm.mk
+include $(srcdir)/test/webpush.mk
 
 # A provider module for the pipeline tests (not installed).
 check_LTLIBRARIES += test/plugins/testprov.la
@@ -58,6 +59,8 @@ include $(srcdir)/test/apns.mk
 TESTS += test/integration/publish_test.sh
 EXTRA_DIST += test/integration/publish_test.sh test/integration/publish_run.py \
 	test/lib/fakexmpp.py
+TESTS += test/integration/push2_test.sh
+EXTRA_DIST += test/integration/push2_test.sh test/integration/push2_run.py
 include $(srcdir)/test/bench.mk
 include $(srcdir)/test/man.mk
 
@@ -69,10 +72,15 @@ test_unit_throttle_test_LDADD = $(XP_TEST_LDADD)
 TESTS += test/integration/e2e_test.sh
 EXTRA_DIST += test/integration/e2e_test.sh test/lib/e2e.sh \
 	test/lib/prosody-modules
+# The same world with ejabberd's mod_push as the XMPP server.
+TESTS += test/integration/e2e_ejabberd_test.sh
+EXTRA_DIST += test/integration/e2e_ejabberd_test.sh test/lib/ejabberd.sh
 # fpush (Monal, Quicksy iOS): the apps' enable through the XMPP server.
 TESTS += test/integration/fpush_test.sh \
+	test/integration/fpush_ejabberd_test.sh \
 	test/integration/fpush_pipeline_test.sh
 EXTRA_DIST += test/integration/fpush_test.sh \
+	test/integration/fpush_ejabberd_test.sh \
 	test/integration/fpush_pipeline_test.sh \
 	test/integration/fpush_pipeline_run.py
 include $(srcdir)/test/rest.mk
@@ -87,3 +95,4 @@ test_unit_guard_test_SOURCES = test/unit/guard_test.c core/guard.c \
 check_PROGRAMS += test/unit/stats_test
 TESTS += test/unit/stats_test
 test_unit_stats_test_LDADD = $(XP_TEST_LDADD)
+include $(srcdir)/test/ctl.mk

@@ -1,7 +1,8 @@
 /*
  * libxpplug: base64url (RFC 4648 section 5) without padding, as JWTs use
- * it (RFC 7515 section 2).  The decoder also takes the standard alphabet's
- * '+' and '/' and trailing '=' padding.
+ * it (RFC 7515 section 2), and padded base64 (section 4) for payloads
+ * that carry it (a relayed Push 2.0 payload).  The decoder also takes the
+ * standard alphabet's '+' and '/' and trailing '=' padding.
  */
 #include "config.h"
 
@@ -12,9 +13,11 @@
 
 static const char b64url_chars[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+static const char b64_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-char *
-pu_b64url(const void *data, size_t len)
+static char *
+b64_encode(const void *data, size_t len, const char *alphabet, bool pad)
 {
 	const unsigned char *p = data;
 	char *out, *o;
@@ -25,23 +28,37 @@ pu_b64url(const void *data, size_t len)
 	for (i = 0; i + 2 < len; i += 3) {
 		v = (unsigned int)p[i] << 16 | (unsigned int)p[i + 1] << 8 |
 		    p[i + 2];
-		*o++ = b64url_chars[(v >> 18) & 63];
-		*o++ = b64url_chars[(v >> 12) & 63];
-		*o++ = b64url_chars[(v >> 6) & 63];
-		*o++ = b64url_chars[v & 63];
+		*o++ = alphabet[(v >> 18) & 63];
+		*o++ = alphabet[(v >> 12) & 63];
+		*o++ = alphabet[(v >> 6) & 63];
+		*o++ = alphabet[v & 63];
 	}
 	if (len - i == 1) {
 		v = (unsigned int)p[i] << 16;
-		*o++ = b64url_chars[(v >> 18) & 63];
-		*o++ = b64url_chars[(v >> 12) & 63];
+		*o++ = alphabet[(v >> 18) & 63];
+		*o++ = alphabet[(v >> 12) & 63];
 	} else if (len - i == 2) {
 		v = (unsigned int)p[i] << 16 | (unsigned int)p[i + 1] << 8;
-		*o++ = b64url_chars[(v >> 18) & 63];
-		*o++ = b64url_chars[(v >> 12) & 63];
-		*o++ = b64url_chars[(v >> 6) & 63];
+		*o++ = alphabet[(v >> 18) & 63];
+		*o++ = alphabet[(v >> 12) & 63];
+		*o++ = alphabet[(v >> 6) & 63];
 	}
+	while (pad && (o - out) % 4 != 0)
+		*o++ = '=';
 	*o = '\0';
 	return out;
+}
+
+char *
+pu_b64url(const void *data, size_t len)
+{
+	return b64_encode(data, len, b64url_chars, false);
+}
+
+char *
+pu_b64(const void *data, size_t len)
+{
+	return b64_encode(data, len, b64_chars, true);
 }
 
 static int

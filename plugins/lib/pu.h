@@ -3,8 +3,8 @@
  * module must not use core/'s xmalloc or log (it is dlopened into xpushd
  * and linked on its own), so it gets these, one of each: allocation that
  * never returns NULL, a growable buffer, a JSON writer, base64url, UTF-8
- * cutting, and OpenSSL's error queue as text.  Deferring answers is not here: the host does it
- * (plugins/provider.h).
+ * cutting, OpenSSL's error queue as text, and ES256 signatures.
+ * Deferring answers is not here: the host does it (plugins/provider.h).
  */
 #ifndef XP_PLUGIN_PU_H
 #define XP_PLUGIN_PU_H
@@ -83,6 +83,8 @@ size_t	 pu_utf8_cut(const char *s, size_t len, size_t n);
 
 /* Unpadded base64url of len bytes, NUL-terminated, malloc'd (b64url.c). */
 char	*pu_b64url(const void *, size_t len);
+/* Padded standard base64 of len bytes, NUL-terminated, malloc'd. */
+char	*pu_b64(const void *, size_t len);
 /* Decodes base64url (padding optional); -1 on a bad character. */
 int	 pu_b64url_decode(const char *, size_t len, unsigned char **out_r,
 	    size_t *outlen_r);
@@ -92,5 +94,12 @@ int	 pu_b64url_decode(const char *, size_t len, unsigned char **out_r,
  * the first when they differ; none when the queue is empty (sslerr.c).
  */
 const char *pu_ssl_error(char *buf, size_t len, const char *none);
+
+/*
+ * A JWS ES256 signature of input with a P-256 key: r || s, base64url,
+ * malloc'd; NULL when OpenSSL fails (its error queue says why) (es256.c).
+ */
+struct evp_pkey_st;
+char	*pu_es256_sign(struct evp_pkey_st *, const void *input, size_t len);
 
 #endif

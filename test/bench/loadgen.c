@@ -10,6 +10,17 @@
  *	    [--xpushd-pid PID] [--mock-pid PID --mock-count-file F |
  *	    --mock-count-cmd CMD] [--rss-every S] [--settle S] [--label NAME]
  *	loadgen --emit-devices N [--base B] [--provider ID] [--domain D]
+ *	loadgen --connect --port N --secret S --from C [run options as above]
+ *	loadgen --connect --null --port N --secret S --jid J
+ *
+ * --connect plays the other side of XEP-0114, for runs through a real
+ * XMPP server (scripts/bench.sh --prosody): loadgen connects to the
+ * server's component port as the component C (--from, default
+ * localhost), authenticates with the handshake, and sends its publishes
+ * from C to --jid through the server.  With --null it is the null
+ * component: it connects as --jid and answers every IQ get or set at once
+ * with an empty result, until SIGTERM or SIGINT: the ceiling a component
+ * can reach through that server.
  *
  * Publish i goes to device base + (first + i) mod devices: a run of up to
  * `devices` publishes touches each device once.  --emit-devices writes
@@ -69,6 +80,7 @@
 enum lg_state {
 	LG_WAIT_CONN,
 	LG_WAIT_HEADER,
+	LG_WAIT_SUCCESS,	/* --connect: our handshake sent */
 	LG_WAIT_HANDSHAKE,
 	LG_READY,
 	LG_CLOSING,
@@ -99,6 +111,10 @@ static struct {
 	double		 settle;		/* seconds before rss_settled_kb */
 	double		 drain_timeout;
 	double		 connect_timeout;
+	bool		 connect;	/* we are the component */
+	bool		 null;		/* the null component */
+	uint64_t	 null_answered;
+	char		 cur_from[1024];
 
 	struct event_base *base;
 	struct evconnlistener *lis;
@@ -150,7 +166,8 @@ usage(void)
 	    "\t[--rss-every S] [--settle S] [--drain-timeout S] [--connect-timeout S] "
 	    "[--label NAME]\n"
 	    "       loadgen --emit-devices N [--base B] [--provider ID] "
-	    "[--domain D]\n");
+	    "[--domain D]\n"
+	    "       loadgen --connect [--null] ... (see the header)\n");
 	exit(2);
 }
 
@@ -632,23 +649,23 @@ fail(const char *msg)
 	finish();
 }
 
-static void
-handshake_check(const char *text, size_t len)
+/* XEP-0114 section 3: lower-case hex SHA-1 of stream id + secret. */
+static bool
+handshake_digest(const char *id, char want[41])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	static const char hex[] = "0123456789abcdef";
-	char want[41];
 	unsigned int mdlen = 0, i;
 	EVP_MD_CTX *ctx;
 
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
 	    EVP_DigestInit_ex(ctx, EVP_sha1(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, STREAM_ID, strlen(STREAM_ID)) != 1 ||
+	    EVP_DigestUpdate(ctx, id, strlen(id)) != 1 ||
 	    EVP_DigestUpdate(ctx, lg.secret, strlen(lg.secret)) != 1 ||
 	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 20) {
 		EVP_MD_CTX_free(ctx);
 		fail("SHA-1 unavailable");
-		return;
+		return false;
 	}
 	EVP_MD_CTX_free(ctx);
 	for (i = 0; i < 20; i++) {
@@ -656,6 +673,16 @@ handshake_check(const char *text, size_t len)
 		want[2 * i + 1] = hex[md[i] & 0xf];
 	}
 	want[40] = '\0';
+	return true;
+}
+
+static void
+handshake_check(const char *text, size_t len)
+{
+	char want[41];
+
+	if (!handshake_digest(STREAM_ID, want))
+		return;
 	if (len != 40 || memcmp(text, want, 40) != 0) {
 		lg_write("<stream:error><not-authorized xmlns='urn:ietf:"
 		    "params:xml:ns:xmpp-streams'/></stream:error>"
@@ -678,6 +705,17 @@ stanza_end(void)
 
 	if (!lg.is_stanza_iq)
 		return;
+	if (lg.null) {
+		if (strcmp(lg.cur_type, "get") != 0 &&
+		    strcmp(lg.cur_type, "set") != 0)
+			return;
+		len = snprintf(buf, sizeof(buf), "<iq type='result' id='%s' "
+		    "from='%s' to='%s'/>", lg.cur_id, lg.jid, lg.cur_from);
+		if (len > 0 && (size_t)len < sizeof(buf))
+			lg_write(buf, (size_t)len);
+		lg.null_answered++;
+		return;
+	}
 	if (strcmp(lg.cur_type, "result") == 0 ||
 	    strcmp(lg.cur_type, "error") == 0) {
 		answer(lg.cur_id, lg.cur_type);
@@ -724,6 +762,9 @@ on_tag(const char *p, const char *e)
 			tag_attr(p, e, "id", lg.cur_id, sizeof(lg.cur_id));
 			tag_attr(p, e, "type", lg.cur_type,
 			    sizeof(lg.cur_type));
+			if (!tag_attr(p, e, "from", lg.cur_from,
+			    sizeof(lg.cur_from)))
+				lg.cur_from[0] = '\0';
 		} else if (strcmp(name, "stream:error") == 0)
 			fail("xpushd sent a stream error");
 		if (selfclose)
@@ -760,6 +801,43 @@ tag_end(const char *p, const char *e)
 	return NULL;
 }
 
+/*
+ * --connect: the server's stream header [p, t] (after an optional XML
+ * declaration) carries the stream id; answer with the handshake.  Returns
+ * true when the scan must stop (a failure).
+ */
+static bool
+connect_header(const char *p, const char *t)
+{
+	char id[256], hs[64];
+
+	if (p[1] == '?')
+		return false;
+	if (strncmp(p, "<stream:stream", 14) != 0 ||
+	    !tag_attr(p, t, "id", id, sizeof(id))) {
+		fail("the server sent no stream header with an id");
+		return true;
+	}
+	if (!handshake_digest(id, hs))
+		return true;
+	lg_write("<handshake>", 11);
+	lg_write(hs, 40);
+	lg_write("</handshake>", 12);
+	lg.state = LG_WAIT_SUCCESS;
+	return false;
+}
+
+/* --connect: the server accepted the handshake. */
+static void
+connect_ready(void)
+{
+	lg.state = LG_READY;
+	lg.depth = 1;
+	evtimer_del(lg.guard);
+	if (!lg.null)
+		start_sending();
+}
+
 /* Scans lg.in; returns how many bytes were consumed. */
 static size_t
 scan(void)
@@ -777,6 +855,12 @@ scan(void)
 		}
 		switch (lg.state) {
 		case LG_WAIT_HEADER:
+			if (lg.connect) {
+				if (connect_header(p, t))
+					return (size_t)(p - b);
+				p = t + 1;
+				continue;
+			}
 			if (p[1] == '?') {
 				p = t + 1;
 				continue;
@@ -800,6 +884,23 @@ scan(void)
 			}
 			lg.state = LG_WAIT_HANDSHAKE;
 			p = t + 1;
+			continue;
+		case LG_WAIT_SUCCESS:
+			if (strncmp(p, "<handshake", 10) != 0) {
+				fail("the server refused our handshake");
+				return (size_t)(p - b);
+			}
+			connect_ready();
+			p = t + 1;
+			if (t[-1] != '/') {
+				h = memmem(p, (size_t)(e - p), "</handshake>",
+				    12);
+				if (h == NULL) {
+					lg.depth = 2;	/* skip to its end */
+					continue;
+				}
+				p = h + 12;
+			}
 			continue;
 		case LG_WAIT_HANDSHAKE:
 			if (strncmp(p, "<handshake>", 11) != 0) {
@@ -845,8 +946,28 @@ read_cb(struct bufferevent *bev, void *arg)
 static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
+	char hdr[512];
+	int len;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		/* XEP-0114 section 3: the component opens the stream. */
+		len = snprintf(hdr, sizeof(hdr), "<?xml version='1.0'?>"
+		    "<stream:stream xmlns='jabber:component:accept' "
+		    "xmlns:stream='http://etherx.jabber.org/streams' "
+		    "to='%s'>", lg.null ? lg.jid : lg.from);
+		lg_write(hdr, (size_t)len);
+		lg.state = LG_WAIT_HEADER;
+		return;
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-		fail("xpushd closed the connection");
+		fail(lg.connect ? "the server closed the connection" :
+		    "xpushd closed the connection");
+}
+
+static void
+stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	event_base_loopbreak(lg.base);
 }
 
 static void
@@ -878,7 +999,8 @@ guard_cb(evutil_socket_t fd, short what, void *arg)
 	if (lg.state == LG_CLOSING)
 		event_base_loopbreak(lg.base);
 	else
-		fail("xpushd did not connect in time");
+		fail(lg.connect ? "the server did not accept us in time" :
+		    "xpushd did not connect in time");
 }
 
 static void
@@ -1073,6 +1195,80 @@ report(void)
 	fflush(stdout);
 }
 
+static void
+free_run(void)
+{
+	if (lg.bev != NULL)
+		bufferevent_free(lg.bev);
+	if (lg.lis != NULL)
+		evconnlistener_free(lg.lis);
+	if (lg.tick != NULL)
+		event_free(lg.tick);
+	if (lg.rss_ev != NULL)
+		event_free(lg.rss_ev);
+	if (lg.drain != NULL)
+		event_free(lg.drain);
+	if (lg.guard != NULL)
+		event_free(lg.guard);
+	event_base_free(lg.base);
+	free(lg.in);
+	free(lg.t0);
+	free(lg.answered);
+	free(lg.lat_us);
+	free(lg.lag_us);
+	free(lg.rss);
+}
+
+/* --connect: we are a component of the server at sin. */
+static int
+connect_main(struct sockaddr_in *sin)
+{
+	struct event *sigterm, *sigint;
+	struct timeval tv;
+	int rc;
+
+	lg.bev = bufferevent_socket_new(lg.base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (lg.bev == NULL) {
+		fprintf(stderr, "loadgen: bufferevent_socket_new failed\n");
+		return 1;
+	}
+	bufferevent_setcb(lg.bev, read_cb, NULL, event_cb, NULL);
+	bufferevent_enable(lg.bev, EV_READ | EV_WRITE);
+	if (bufferevent_socket_connect(lg.bev, (struct sockaddr *)sin,
+	    sizeof(*sin)) != 0) {
+		fprintf(stderr, "loadgen: cannot connect to %s:%d\n",
+		    lg.addr, lg.port);
+		return 1;
+	}
+	lg.state = LG_WAIT_CONN;
+	lg.drain = evtimer_new(lg.base, drain_cb, NULL);
+	lg.guard = evtimer_new(lg.base, guard_cb, NULL);
+	tv.tv_sec = (time_t)lg.connect_timeout;
+	tv.tv_usec = 0;
+	evtimer_add(lg.guard, &tv);
+	sigterm = evsignal_new(lg.base, SIGTERM, stop_cb, NULL);
+	sigint = evsignal_new(lg.base, SIGINT, stop_cb, NULL);
+	if (lg.null) {
+		event_add(sigterm, NULL);
+		event_add(sigint, NULL);
+	}
+	event_base_dispatch(lg.base);
+	if (lg.null) {
+		fprintf(stderr, "loadgen: null component answered %" PRIu64
+		    " IQs%s%s\n", lg.null_answered, lg.failed ? ": " : "",
+		    lg.failed ? lg.fail_msg : "");
+		rc = lg.failed;
+	} else {
+		report();
+		rc = lg.failed || lg.nanswered != lg.nsent || lg.dups > 0 ||
+		    lg.unknown > 0 || lg.nsent == 0;
+	}
+	event_free(sigterm);
+	event_free(sigint);
+	free_run();
+	return rc;
+}
+
 static double
 num_arg(const char *s, double min)
 {
@@ -1115,6 +1311,8 @@ main(int argc, char *argv[])
 		{ "emit-devices", required_argument, NULL, 'E' },
 		{ "provider", required_argument, NULL, 'V' },
 		{ "domain", required_argument, NULL, 'o' },
+		{ "connect", no_argument, NULL, 'K' },
+		{ "null", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *provider = "bench", *domain = "localhost";
@@ -1164,6 +1362,8 @@ main(int argc, char *argv[])
 			break;
 		case 'V': provider = optarg; break;
 		case 'o': domain = optarg; break;
+		case 'K': lg.connect = true; break;
+		case 'N': lg.null = true; break;
 		default: usage();
 		}
 	}
@@ -1171,8 +1371,10 @@ main(int argc, char *argv[])
 		usage();
 	if (emit_mode)
 		return emit_devices(lg.dbase, emit, provider, domain);
-	if (lg.secret == NULL || lg.devices == 0 ||
-	    (lg.count == 0) == (lg.duration == 0))
+	if (lg.null && !lg.connect)
+		usage();
+	if (lg.secret == NULL || (!lg.null && (lg.devices == 0 ||
+	    (lg.count == 0) == (lg.duration == 0))))
 		usage();
 	signal(SIGPIPE, SIG_IGN);
 
@@ -1189,6 +1391,8 @@ main(int argc, char *argv[])
 	sin.sin_port = htons((uint16_t)lg.port);
 	if (inet_pton(AF_INET, lg.addr, &sin.sin_addr) != 1)
 		usage();
+	if (lg.connect)
+		return connect_main(&sin);
 	lg.lis = evconnlistener_new_bind(lg.base, accept_cb, NULL,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 4,
 	    (struct sockaddr *)&sin, sizeof(sin));
@@ -1222,21 +1426,6 @@ main(int argc, char *argv[])
 	rc = lg.failed || lg.nanswered != lg.nsent || lg.dups > 0 ||
 	    lg.unknown > 0 || lg.nsent == 0;
 
-	if (lg.bev != NULL)
-		bufferevent_free(lg.bev);
-	evconnlistener_free(lg.lis);
-	if (lg.tick != NULL)
-		event_free(lg.tick);
-	if (lg.rss_ev != NULL)
-		event_free(lg.rss_ev);
-	event_free(lg.drain);
-	event_free(lg.guard);
-	event_base_free(lg.base);
-	free(lg.in);
-	free(lg.t0);
-	free(lg.answered);
-	free(lg.lat_us);
-	free(lg.lag_us);
-	free(lg.rss);
+	free_run();
 	return rc;
 }

@@ -38,6 +38,7 @@ for bin in "$@"; do
 	dict="$here/xml.dict"
 	case $name in
 	fuzz_cfg) dict="$here/cfg.dict" ;;
+	fuzz_webpush_sub) dict="$here/webpush.dict" ;;
 	esac
 	mkdir "$work/corpus"
 	echo "$name: fuzzing for ${seconds}s"

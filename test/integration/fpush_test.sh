@@ -28,13 +28,13 @@
 . "$top_srcdir/test/lib/tap.sh"
 . "$top_srcdir/test/lib/e2e.sh"
 
-if ! prosody_available || ! pg_available ||
+if ! e2e_server_available || ! pg_available ||
     ! /usr/bin/python3 -c 'import slixmpp, h2, cryptography' 2>/dev/null; then
 	if [ -n "${XPUSHD_REQUIRE_ALL:-}" ]; then
-		echo "Bail out! needs Prosody, PostgreSQL, python3-slixmpp, python3-h2"
+		echo "Bail out! needs $E2E_SERVER, PostgreSQL, python3-slixmpp, python3-h2"
 		exit 1
 	fi
-	echo "1..0 # SKIP needs Prosody, PostgreSQL, python3-slixmpp, python3-h2"
+	echo "1..0 # SKIP needs $E2E_SERVER, PostgreSQL, python3-slixmpp, python3-h2"
 	exit 0
 fi
 
@@ -74,36 +74,25 @@ CONF
 	done
 }
 
-server_log() { echo "${E2E_SERVER_LOG:-$PROSODY_DIR/prosody.log}"; }
-
 # The server logged an error answer TYPE/COND whose text starts with TEXT
 # (a grep pattern) for the device NODE.
 server_error() {	# NODE TYPE COND TEXT
-	case "${E2E_SERVER:-prosody}" in
+	case "$E2E_SERVER" in
 	prosody)	# mod_cloud_notify.lua, handle_push_error
-		grep -q "Got error <$2:$3:$4.*> for identifier 'push.localhost<$1'" "$(server_log)" ;;
-	ejabberd)	# mod_push.erl, notify/5 (HandleResponse) and
-			# inspect_error: xmpp:format_stanza_error's "Slogan (text)"
-		_slogan=$(echo "$3" | sed -e 's/-/ /g' -e 's/^./\U&/')
-		grep -q "push.localhost rejected notification for [^ ]* ($1).*: $_slogan.*$4.*($2)" "$(server_log)" ;;
+		grep -q "Got error <$2:$3:$4.*> for identifier 'push.localhost<$1'" "$E2E_SERVER_LOG" ;;
+	ejabberd)	# mod_push.erl, notify/5 (HandleResponse): "TEXT (COND)"
+			# from inspect_error, then "(TYPE)"
+		grep -q "push.localhost rejected notification for [^ ]* ($1), disabling push: $4.*($3) ($2)" "$E2E_SERVER_LOG" ;;
 	*)	return 1 ;;
 	esac
 }
-# The server disabled push for the device NODE.
-server_disabled() {	# NODE
-	case "${E2E_SERVER:-prosody}" in
-	prosody)
-		grep -q "Disabling push notifications for identifier 'push.localhost<$1'" "$(server_log)" ;;
-	ejabberd)	# at the first error of a type other than wait
-		grep -q "push.localhost rejected notification for [^ ]* ($1), disabling push" "$(server_log)" ;;
-	*)	return 1 ;;
-	esac
-}
+# The server disabled push for the device NODE (test/lib/e2e.sh).
+server_disabled() { [ "$(e2e_push_disabled "$1")" -gt 0 ]; }
 
 cleanup() {
 	if [ "$tap_failed" -gt 0 ]; then
 		echo "# xpushd log:"; tail -40 "$E2E_XPUSHD_LOG" | sed 's/^/#   /'
-		echo "# server log:"; grep -i "push\|error" "$(server_log)" | tail -30 | cut -c1-400 | sed 's/^/#   /'
+		echo "# $E2E_SERVER log:"; grep -i "push\|error" "$E2E_SERVER_LOG" | tail -30 | cut -c1-400 | sed 's/^/#   /'
 	fi
 	e2e_stop
 }

@@ -38,10 +38,12 @@ unitdir=$(mkvar systemdsystemunitdir)
 tap_ok $? "the build's directories are known (pkglibdir $pkglibdir)"
 
 for f in \
-    "$sbindir/xpushd" \
+    "$sbindir/xpushd" "$sbindir/xpushd-vapid" \
     "$pkglibdir/apns.so" "$pkglibdir/apns-voip.so" "$pkglibdir/fcm.so" \
+    "$pkglibdir/webpush.so" \
     "$includedir/xpushd/provider.h" \
     "$mandir/man8/xpushd.8" "$mandir/man5/xpushd.conf.5" \
+    "$mandir/man8/xpushd-vapid.8" \
     "$mandir/man7/xpushd-provider.7" \
     "$docdir/xpushd.conf.sample" \
     "$unitdir/xpushd.service" \
@@ -53,6 +55,8 @@ for f in \
 done
 [ -x "$dest$sbindir/xpushd" ]
 tap_ok $? "xpushd is executable"
+[ -x "$dest$sbindir/xpushctl" ] && [ -f "$dest$mandir/man8/xpushctl.8" ]
+tap_ok $? "installs $sbindir/xpushctl and xpushctl(8)"
 
 grep -q "^ExecStart=$sbindir/xpushd -f " "$dest$unitdir/xpushd.service"
 tap_ok $? "the unit starts $sbindir/xpushd in the foreground"

@@ -6,7 +6,8 @@
 #     for top-level keys) that shows its default as the table writes it, or
 #     says "Required";
 #   - every key of the provider modules' option tables (the
-#     { "key", XP_OPT_TYPE, ... } lines of plugins/apns.c and plugins/fcm.c)
+#     { "key", XP_OPT_TYPE, ... } lines of plugins/apns.c, plugins/fcm.c
+#     and plugins/webpush.c)
 #     has such an entry in the subsection of its module, with its default
 #     when the table gives it as one plain string literal;
 #   - and every such entry in those subsections is a key the code knows.
@@ -31,7 +32,7 @@ tap_skip() {	# NAME REASON
 
 # (a) mandoc -Tlint
 if command -v mandoc >/dev/null 2>&1; then
-	for p in xpushd.8 xpushd.conf.5 xpushd-provider.7; do
+	for p in xpushd.8 xpushd.conf.5 xpushd-provider.7 xpushctl.8 xpushd-vapid.8; do
 		mandoc -Tlint -Wwarning "$man/$p" >"$tmp/lint" 2>&1
 		st=$?
 		[ "$st" -eq 0 ] && [ ! -s "$tmp/lint" ]
@@ -66,13 +67,14 @@ module_keys() {	# SECTION FILE
 }
 module_keys apns "$top_srcdir/plugins/apns.c" >"$tmp/apns"
 module_keys fcm "$top_srcdir/plugins/fcm.c" >"$tmp/fcm"
-for m in apns fcm; do
+module_keys webpush "$top_srcdir/plugins/webpush.c" >"$tmp/webpush"
+for m in apns fcm webpush; do
 	[ "$(wc -l <"$tmp/$m")" -gt 5 ] && ! grep -qv "^$m\\.[a-z0-9-]*$tab[a-z]*$tab" "$tmp/$m"
 	tap_ok $? "the $m module's option table parses ($(wc -l <"$tmp/$m") keys)"
 	grep -v "^$m\\.[a-z0-9-]*$tab[a-z]*$tab" "$tmp/$m" >"$tmp/bad"
 	diag_file "$tmp/bad"
 done
-cat "$tmp/table" "$tmp/apns" "$tmp/fcm" >"$tmp/keys"
+cat "$tmp/table" "$tmp/apns" "$tmp/fcm" "$tmp/webpush" >"$tmp/keys"
 
 # The entries of the page: section.key<TAB>type<TAB>text of the entry, for
 # every ".It Ic KEY Ar TYPE" (the section is the first word of the .Ss).

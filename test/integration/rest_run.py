@@ -18,9 +18,9 @@ import tempfile
 import threading
 import time
 
-from xptest import (Tap, top_builddir, MODULE_PATH, MIGRATIONS, SECRET, CMD, XD, db_uri,
+from xptest import (Tap, top_builddir, MODULE_PATH, MIGRATIONS, SECRET, db_uri,
                     free_port, finish_daemon, wait_until, DEADLINE, POLL)
-from fakexmpp import FakeServer, Daemon
+from fakexmpp import FakeServer, Daemon, command
 
 t = Tap()
 DB = db_uri()
@@ -94,16 +94,6 @@ class Http:
             return st, json.loads(body)
         except ValueError:
             return st, {"unparsed": body}
-
-
-def command(s, node, fields, frm="alice@localhost/phone"):
-    x = "<x xmlns='%s' type='submit'>%s</x>" % (XD, "".join(
-        "<field var='%s'><value>%s</value></field>" % kv for kv in fields.items()))
-    r = s.iq("<command xmlns='%s' node='%s' action='execute'>%s</command>" % (CMD, node, x), frm=frm)
-    out = {}
-    for f in r.iter("{%s}field" % XD) if r is not None else []:
-        out[f.get("var")] = f.findtext("{%s}value" % XD)
-    return out
 
 
 def register(s, token, provider="apns-binary-api", frm="alice@localhost/phone"):

@@ -13,7 +13,7 @@ import signal
 import time
 import xml.etree.ElementTree as ET
 
-from xptest import DEADLINE, wait_until
+from xptest import CMD, DEADLINE, XD, wait_until
 
 PR_SET_PDEATHSIG = 1
 
@@ -199,3 +199,15 @@ class Daemon:
                 i = text.index(marker)
                 return text[max(0, i - 200):i + 3000]
         return None
+
+
+def command(s, node, fields, frm="alice@localhost/phone"):
+    """Executes the ad-hoc command node on the FakeServer s with a submitted
+    form of fields; the answer's form fields, {var: first value}."""
+    x = "<x xmlns='%s' type='submit'>%s</x>" % (XD, "".join(
+        "<field var='%s'><value>%s</value></field>" % kv for kv in fields.items()))
+    r = s.iq("<command xmlns='%s' node='%s' action='execute'>%s</command>" % (CMD, node, x), frm=frm)
+    out = {}
+    for f in r.iter("{%s}field" % XD) if r is not None else []:
+        out[f.get("var")] = f.findtext("{%s}value" % XD)
+    return out

@@ -11,6 +11,9 @@
 #	prosody_component_up		push.localhost answers a ping
 #	prosody_stop			stop (by PID) and remove everything
 #
+# PROSODY_EXTRA_CFG is appended to the configuration (more components, for
+# the benchmark); PROSODY_LOG_LEVEL sets the log level (debug).
+#
 # Prosody refuses to run as root: as root it runs as the prosody user.
 # No TLS: the test client logs in with SCRAM over plain TCP on loopback.
 
@@ -72,6 +75,7 @@ push_notification_with_sender = true
 VirtualHost "localhost"
 Component "push.localhost"
   component_secret = "$PROSODY_SECRET"
+${PROSODY_EXTRA_CFG:-}
 CFG
 	[ "$(id -u)" = 0 ] && chown -R prosody "$PROSODY_DIR"
 	for u in alice bob admin carol dave erin; do
