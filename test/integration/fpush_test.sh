@@ -100,12 +100,6 @@ trap cleanup EXIT
 PROSODY_PUSH_MAX_ERRORS=1
 e2e_start || { echo "Bail out! cannot set up the end-to-end world"; exit 1; }
 
-count() { [ -f "$1" ] && wc -l <"$1" | tr -d ' ' || echo 0; }
-jq_() {	# JSON EXPR: evaluate a Python expression on d = the JSON
-	/usr/bin/python3 -c 'import json, sys
-d = json.loads(sys.argv[1])
-print(eval(sys.argv[2]))' "$1" "$2"
-}
 # The requests the mock recorded for a token (path /3/device/TOKEN).
 pushes_to() { grep -c "\"/3/device/$1\"" "$E2E_APNS_RECORD" 2>/dev/null || true; }
 last_to() { grep "\"/3/device/$1\"" "$E2E_APNS_RECORD" | tail -1; }
@@ -130,47 +124,47 @@ dead_token=dead$(hex 00 | cut -c5-)
 
 # --- Monal: Alice's phone enables push with monalProdiOS and goes away
 out=$(monal_enable alice@localhost "$alice_token" monalProdiOS)
-tap_is "$(jq_ "$out" 'd["type"]')" "result" "Monal's enable (node = token, pushModule monalProdiOS) is accepted by the server"
+tap_is "$(e2e_jq "$out" 'd["type"]')" "result" "Monal's enable (node = token, pushModule monalProdiOS) is accepted by the server"
 r0=$(results)
 e2e_client --jid bob@localhost -- send alice@localhost "hello alice" >/dev/null
 tap_wait_for "[ \$(pushes_to $alice_token) -ge 1 ]" 20
 tap_ok $? "Bob writes: the APNs mock receives a push to Alice's token"
 r=$(last_to "$alice_token")
-tap_is "$(jq_ "$r" 'd["headers"]["apns-topic"]')" "$monal_topic" "to the topic of monalProdiOS's block"
-tap_is "$(jq_ "$r" 'd["headers"]["apns-push-type"] + " " + d["headers"]["apns-priority"]')" "alert 10" \
+tap_is "$(e2e_jq "$r" 'd["headers"]["apns-topic"]')" "$monal_topic" "to the topic of monalProdiOS's block"
+tap_is "$(e2e_jq "$r" 'd["headers"]["apns-push-type"] + " " + d["headers"]["apns-priority"]')" "alert 10" \
 	"push type alert, priority 10 (fpush: PushType::Alert, Priority::High)"
-tap_is "$(jq_ "$r" 'json.loads(d["body"]) == {"aps": {"alert": {"title": "New Message", "body": "New Message?"}, "sound": "default", "mutable-content": 1}}')" \
+tap_is "$(e2e_jq "$r" 'json.loads(d["body"]) == {"aps": {"alert": {"title": "New Message", "body": "New Message?"}, "sound": "default", "mutable-content": 1}}')" \
 	"True" "the payload is fpush's, exactly: fixed alert, sound default, mutable-content, nothing from the message"
-tap_is "$(jq_ "$r" '"apns-collapse-id" in d["headers"]')" "False" \
+tap_is "$(e2e_jq "$r" '"apns-collapse-id" in d["headers"]')" "False" \
 	"no apns-collapse-id, whatever the block says"
-tap_is "$(jq_ "$r" '2419200 - 600 < int(d["headers"]["apns-expiration"]) - int(__import__("time").time()) <= 2419200')" \
+tap_is "$(e2e_jq "$r" '2419200 - 600 < int(d["headers"]["apns-expiration"]) - int(__import__("time").time()) <= 2419200')" \
 	"True" "apns-expiration four weeks from now (fpush's intent), not the block's 60 s"
-tap_is "$(jq_ "$r" 'd["status"]')" "200" "the mock accepted it (client certificate checked)"
+tap_is "$(e2e_jq "$r" 'd["status"]')" "200" "the mock accepted it (client certificate checked)"
 tap_wait_for "[ \$(results) -gt $r0 ]" 10
 tap_ok $? "the server receives an IQ result"
 tap_is "$(rows)" "0" "nothing is stored: fpush nodes are registration-less"
 
 # --- Quicksy: another module, another block and topic
 out=$(monal_enable carol@localhost "$carol_token" quicksyProdiOS)
-tap_is "$(jq_ "$out" 'd["type"]')" "result" "Quicksy's enable (pushModule quicksyProdiOS) is accepted"
+tap_is "$(e2e_jq "$out" 'd["type"]')" "result" "Quicksy's enable (pushModule quicksyProdiOS) is accepted"
 e2e_client --jid bob@localhost -- send carol@localhost "hi carol" >/dev/null
 tap_wait_for "[ \$(pushes_to $carol_token) -ge 1 ]" 20
 tap_ok $? "Bob writes to Carol: a push to Carol's token"
 r=$(last_to "$carol_token")
-tap_is "$(jq_ "$r" 'd["headers"]["apns-topic"] + " " + d["headers"]["apns-push-type"]')" \
+tap_is "$(e2e_jq "$r" 'd["headers"]["apns-topic"] + " " + d["headers"]["apns-push-type"]')" \
 	"$quicksy_topic alert" "to the topic of quicksyProdiOS's block"
 
 # --- No pushModule: the default module, only for a token-shaped node
 out=$(monal_enable bob@localhost "$bob_token")
-tap_is "$(jq_ "$out" 'd["type"]')" "result" "an enable without publish-options"
+tap_is "$(e2e_jq "$out" 'd["type"]')" "result" "an enable without publish-options"
 e2e_client --jid carol@localhost -- send bob@localhost "hi bob" >/dev/null
 tap_wait_for "[ \$(pushes_to $bob_token) -ge 1 ]" 20
 tap_ok $? "a publish without pushModule goes to the default module (monalProdiOS)"
-tap_is "$(jq_ "$(last_to "$bob_token")" 'd["headers"]["apns-topic"]')" "$monal_topic" \
+tap_is "$(e2e_jq "$(last_to "$bob_token")" 'd["headers"]["apns-topic"]')" "$monal_topic" \
 	"with that module's topic"
 
 # --- An unknown pushModule is refused, with fpush's cancel/bad-request
-n=$(count "$E2E_APNS_RECORD")
+n=$(e2e_count "$E2E_APNS_RECORD")
 monal_enable dave@localhost "$(hex d8)" monalBogus >/dev/null
 e2e_client --jid bob@localhost -- send dave@localhost "hello dave" >/dev/null
 tap_wait_for "server_error $(hex d8) cancel bad-request \"unknown pushModule 'monalBogus'\"" 15
@@ -183,7 +177,7 @@ monal_enable erin@localhost "not-a-device-token" monalProdiOS >/dev/null
 e2e_client --jid bob@localhost -- send erin@localhost "hello erin" >/dev/null
 tap_wait_for "server_error not-a-device-token cancel bad-request 'the node is not a device token for pushModule monalProdiOS'" 15
 tap_ok $? "a node that is no APNs token: cancel/bad-request"
-tap_is "$(count "$E2E_APNS_RECORD")" "$n" "neither reached APNs"
+tap_is "$(e2e_count "$E2E_APNS_RECORD")" "$n" "neither reached APNs"
 
 # --- A dead token: cancel/policy-violation, nothing deleted; the server
 # disables push for it and publishes no more
@@ -206,8 +200,8 @@ tap_is "$(pushes_to "$dead_token")" "1" "while the disabled dead token was not p
 # --- Statistics: refusals count as malformed publishes, the dead token
 # as an unknown node; no registration was removed
 out=$(e2e_client --jid admin@localhost -- command push.localhost get-statistics)
-st=$(jq_ "$out" 'json.dumps(d["fields"])')
-tap_is "$(jq_ "$st" 'd["publishes-malformed"] + " " + d["publishes-unknown-node"] + " " + d["registrations-removed"]')" "2 1 0" \
+st=$(e2e_jq "$out" 'json.dumps(d["fields"])')
+tap_is "$(e2e_jq "$st" 'd["publishes-malformed"] + " " + d["publishes-unknown-node"] + " " + d["registrations-removed"]')" "2 1 0" \
 	"statistics: two refused publishes (module, node), one dead token, no registration removed"
 
 # --- The mode is off without fpush-modules: pushModule finds no node
