@@ -13,3 +13,9 @@ conf/xpushd.service: $(srcdir)/conf/xpushd.service.in Makefile
 	sed -e 's|@sbindir[@]|$(sbindir)|g' \
 	    -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
 	    $(srcdir)/conf/xpushd.service.in >$@.tmp && mv $@.tmp $@
+
+# Prometheus alerting rules and a Grafana dashboard for what /metrics
+# exports (test/integration/alerting_test.sh checks both against it).
+alertingdir = $(pkgdatadir)/alerting
+dist_alerting_DATA = conf/alerting/xpushd.rules.yml \
+	conf/alerting/xpushd-dashboard.json

@@ -6,7 +6,12 @@
  * complete (or execute) with a submitted form finishes it; cancel ends it
  * with status 'canceled'.  A client that sends the filled form with its
  * first execute (single-stage use, common in scripts and in Tigase's own
- * clients) is served without a session.
+ * clients) is served without a session.  A command without an action
+ * attribute is an execute (XEP-0050 §3.4): Stork
+ * (PushController.registerInPushService, through jaxmpp's
+ * AdHocCommansModule.execute with a null action) and Siskin (Martin's
+ * AdHocCommandsModule.execute, which writes no action) send
+ * register-device that way.
  *
  * Errors use XEP-0050 §4.6's application conditions: bad-action,
  * malformed-action, bad-locale, bad-payload, bad-sessionid, session-expired.

@@ -96,6 +96,40 @@ check_token(struct provider *p, const char *token, bool voip, char **err)
 
 /* register-device */
 
+/*
+ * The push extensions a registration may use (Siskin reads
+ * tigase:push:encrypt:0 here before it asks for encrypted pushes): the
+ * provider block's `features`, or the module's own list.  Provider ids
+ * are what disco#info announces to find the service (core/disco.c), not
+ * extensions: one listed in `features` is left out here.
+ */
+static void
+add_push_features(struct xml_node *x, const char *id, struct provider *p)
+{
+	const char *const *features = NULL;
+	const struct cfg_node *b, *block = NULL, *fl;
+	struct xml_node *f;
+	const char *v;
+	size_t i;
+
+	f = form_build_field(x, "features", FORM_FIELD_TEXT_MULTI, NULL);
+	for (b = conf_providers(xpd->conf); b != NULL; b = b->next)
+		if (strcmp(b->key, id) == 0)
+			block = b;
+	fl = block != NULL ? cfg_find(block->children, "features") : NULL;
+	if (fl != NULL && fl->value != NULL && fl->value->type == CFG_LIST) {
+		for (i = 0; i < fl->value->nitems; i++) {
+			v = fl->value->items[i]->str;
+			if (provider_find(v) == NULL)
+				form_build_value(f, v);
+		}
+	} else if (p != NULL && (features = provider_push_features(p)) !=
+	    NULL) {
+		for (i = 0; features[i] != NULL; i++)
+			form_build_value(f, features[i]);
+	}
+}
+
 static void
 register_form_cb(void *arg, const struct adhoc_ctx *ctx, struct xml_node *x)
 {
@@ -114,12 +148,9 @@ register_done_cb(void *arg, enum store_status st,
     const struct store_device *d, const char *msg)
 {
 	struct adhoc_ctx *ctx = arg;
-	const char *const *features = NULL;
 	struct provider *p;
-	struct xml_node *x, *f;
-	const struct cfg_node *block, *fl;
+	struct xml_node *x;
 	char size[32];
-	size_t i;
 
 	if (st != STORE_OK) {
 		db_trouble(&ctx, st, msg);
@@ -132,22 +163,8 @@ register_done_cb(void *arg, enum store_status st,
 	x = adhoc_result_form(ctx);
 	add_field(x, "node", FORM_FIELD_TEXT_SINGLE, NULL, d->node);
 	add_field(x, "secret", FORM_FIELD_TEXT_SINGLE, NULL, d->secret);
-	f = form_build_field(x, "features", FORM_FIELD_TEXT_MULTI, NULL);
 	p = provider_find(d->provider);
-	block = NULL;
-	for (const struct cfg_node *b = conf_providers(xpd->conf); b != NULL;
-	    b = b->next)
-		if (strcmp(b->key, d->provider) == 0)
-			block = b;
-	fl = block != NULL ? cfg_find(block->children, "features") : NULL;
-	if (fl != NULL && fl->value != NULL && fl->value->type == CFG_LIST) {
-		for (i = 0; i < fl->value->nitems; i++)
-			form_build_value(f, fl->value->items[i]->str);
-	} else if (p != NULL && (features = provider_push_features(p)) !=
-	    NULL) {
-		for (i = 0; features[i] != NULL; i++)
-			form_build_value(f, features[i]);
-	}
+	add_push_features(x, d->provider, p);
 	snprintf(size, sizeof(size), "%zu", p != NULL ?
 	    provider_max_payload(p) : (size_t)0);
 	add_field(x, "max-payload-size", FORM_FIELD_TEXT_SINGLE, NULL, size);

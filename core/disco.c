@@ -2,9 +2,14 @@
  * disco#info and disco#items (XEP-0030), ping (XEP-0199), version (XEP-0092).
  *
  * The identity is pubsub/push as XEP-0357 §4 asks of an App Server.  The
- * features are the XEP-0357 ones, the Tigase push extensions xpushd speaks,
- * and any `features` list a provider block sets: apps such as Tigase's
- * look the service up by a provider feature.
+ * features are the XEP-0357 ones, the Tigase push extensions xpushd speaks
+ * and any a provider block's `features` list adds, and the id of every
+ * active provider block, added from the configuration: apps look their
+ * App Server up by their provider id.  Siskin (SiskinPushNotificationsModule
+ * findPushComponent, through Martin's TigasePushNotificationsModule) runs
+ * disco#items on the account's domain and disco#info on each item, and
+ * takes the one with identity pubsub/push and the features urn:xmpp:push:0
+ * and tigase:messenger:apns:1, its provider id.
  */
 #include "config.h"
 
@@ -34,7 +39,7 @@ static const char *const base_features[] = {
 };
 
 static struct {
-	char		**extra;	/* provider features */
+	char		**extra;	/* provider ids and features */
 	size_t		  nextra;
 	struct {
 		disco_node_fn	*fn;
@@ -69,6 +74,15 @@ disco_clear_features(void)
 	dc.nextra = 0;
 }
 
+static void
+disco_add_feature(const char *f)
+{
+	if (disco_has_feature(f))
+		return;
+	dc.extra = xreallocarray(dc.extra, dc.nextra + 1, sizeof(*dc.extra));
+	dc.extra[dc.nextra++] = xstrdup(f);
+}
+
 void
 disco_reconfigure(const struct xp_conf *conf)
 {
@@ -77,19 +91,15 @@ disco_reconfigure(const struct xp_conf *conf)
 
 	disco_clear_features();
 	for (p = conf_providers(conf); p != NULL; p = p->next) {
-		if (!conf_block_active(p) ||
-		    (f = cfg_find(p->children, "features")) == NULL ||
+		if (!conf_block_active(p))
+			continue;
+		disco_add_feature(p->key);
+		if ((f = cfg_find(p->children, "features")) == NULL ||
 		    f->value == NULL || f->value->type != CFG_LIST)
 			continue;
-		for (i = 0; i < f->value->nitems; i++) {
-			const struct cfg_value *v = f->value->items[i];
-
-			if (v->type != CFG_STRING || disco_has_feature(v->str))
-				continue;
-			dc.extra = xreallocarray(dc.extra, dc.nextra + 1,
-			    sizeof(*dc.extra));
-			dc.extra[dc.nextra++] = xstrdup(v->str);
-		}
+		for (i = 0; i < f->value->nitems; i++)
+			if (f->value->items[i]->type == CFG_STRING)
+				disco_add_feature(f->value->items[i]->str);
 	}
 }
 

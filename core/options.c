@@ -367,16 +367,75 @@ check_list(const struct cfg_node *list, const char *block,
 	return 0;
 }
 
+/*
+ * Tigase class parameters that name an implementation xpushd has: such a
+ * block is served by that module whatever its id (Tigase's documentation
+ * serves any id, 'fcm-xmpp-api' included, by the HTTP v1 provider this
+ * way).
+ */
+static const struct {
+	const char	*cls;
+	const char	*module;
+} tigase_classes[] = {
+	{ "tigase.push.fcm.FcmHttpV1Provider", "fcm" },
+	{ NULL, NULL }
+};
+
+/* The keys of Tigase's legacy FCM provider (the XMPP API). */
+static const char *const fcm_legacy_keys[] = { "sender-id", "server-key",
+    NULL };
+
+const char *
+options_class_module(const struct cfg_node *block)
+{
+	const struct cfg_node *p = cfg_find(block->params, "class");
+	size_t i;
+
+	if (p == NULL || p->value == NULL || p->value->type != CFG_STRING)
+		return NULL;
+	for (i = 0; tigase_classes[i].cls != NULL; i++)
+		if (strcmp(tigase_classes[i].cls, p->value->str) == 0)
+			return tigase_classes[i].module;
+	return NULL;
+}
+
+/*
+ * 'fcm-xmpp-api' is the id Stork registers with, hard-coded: a block of
+ * that name that names the HTTP v1 module (plugin = 'fcm', or Tigase's
+ * class tigase.push.fcm.FcmHttpV1Provider) serves it through FCM HTTP
+ * v1.  Without either, or with the legacy keys, it is Tigase's legacy
+ * provider, whose API Google shut down.
+ */
+static bool
+block_is_fcm_v1(const struct cfg_node *block)
+{
+	const struct cfg_node *p = cfg_find(block->children, "plugin");
+	const char *mod;
+	size_t i;
+
+	for (i = 0; fcm_legacy_keys[i] != NULL; i++)
+		if (cfg_find(block->children, fcm_legacy_keys[i]) != NULL)
+			return false;
+	if (p != NULL && p->value != NULL && p->value->type == CFG_STRING)
+		mod = p->value->str;
+	else
+		mod = options_class_module(block);
+	return mod != NULL && strcmp(mod, "fcm") == 0;
+}
+
 int
 options_check_provider_basic(const struct cfg_node *p, char **error_r)
 {
-	if (strcmp(p->key, "fcm-xmpp-api") == 0) {
+	if (strcmp(p->key, "fcm-xmpp-api") == 0 && !block_is_fcm_v1(p)) {
 		xasprintf(error_r, "%s: provider 'fcm-xmpp-api' used Google's "
-		    "legacy FCM API, which Google shut down in 2024; use "
-		    "'fcm-http-v1' () { 'service-account-file' = "
-		    "'/etc/xpushd/service-account.json' } with the service "
-		    "account JSON from the Firebase console instead",
-		    cfg_where(&p->pos));
+		    "legacy FCM API, which Google shut down in 2024; serve it "
+		    "through FCM HTTP v1 with the service account JSON from "
+		    "the Firebase console: keep the id (Stork registers with "
+		    "it) and write 'fcm-xmpp-api' () { plugin = 'fcm'; "
+		    "'service-account-file' = "
+		    "'/etc/xpushd/service-account.json' } without 'sender-id' "
+		    "and 'server-key', or use 'fcm-http-v1' () { ... } for "
+		    "apps that register with that id", cfg_where(&p->pos));
 		return -1;
 	}
 	return 0;

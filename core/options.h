@@ -66,9 +66,15 @@ const struct cfg_node *conf_providers(const struct xp_conf *);
 /* False for a block written with (active: false). */
 bool		 conf_block_active(const struct cfg_node *);
 
-/* Refuses Tigase's retired FCM legacy block with the way forward. */
+/*
+ * Refuses Tigase's retired FCM legacy block with the way forward; the id
+ * 'fcm-xmpp-api' itself is accepted when the block names the HTTP v1
+ * module and carries none of the legacy keys.
+ */
 int		 options_check_provider_basic(const struct cfg_node *,
 		    char **error_r);
+/* The module a provider block's Tigase class parameter names, or NULL. */
+const char	*options_class_module(const struct cfg_node *);
 
 const struct opt_entry *options_find(const char *block, const char *key);
 /* Checks one statement against a type and range (for provider options). */

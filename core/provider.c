@@ -3,9 +3,10 @@
  * through which the core reaches them, as OpenSMTPD's table.c wraps each
  * backend call.
  *
- * A provider block's module is its 'plugin' key or, for the well-known
- * Tigase provider ids, the module that serves them.  Modules are opened
- * with libltdl from `module-path` (default: the installed pkglibdir), must
+ * A provider block's module is its 'plugin' key, the module of its Tigase
+ * class parameter (options_class_module), or, for the well-known Tigase
+ * provider ids, the module that serves them.  Modules are opened with
+ * libltdl from `module-path` (default: the installed pkglibdir), must
  * export `xpushd_provider` with the ABI number this xpushd was built with,
  * and declare their options, which are checked here so that a typo in a
  * provider block is an error with file:line:col, like everywhere else.
@@ -142,10 +143,13 @@ static const char *
 provider_module_name(const struct cfg_node *block)
 {
 	const struct cfg_node *p = cfg_find(block->children, "plugin");
+	const char *name;
 	size_t i;
 
 	if (p != NULL && p->value != NULL && p->value->type == CFG_STRING)
 		return p->value->str;
+	if ((name = options_class_module(block)) != NULL)
+		return name;
 	for (i = 0; well_known[i].id != NULL; i++)
 		if (strcmp(well_known[i].id, block->key) == 0)
 			return well_known[i].module;

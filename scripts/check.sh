@@ -1,7 +1,8 @@
 #!/bin/sh
 # scripts/check.sh: sets everything up on a Debian 12 machine and runs the
 # whole test suite: unit and integration tests under AddressSanitizer and
-# UndefinedBehaviorSanitizer, short fuzz runs, and make distcheck.  Ends with
+# UndefinedBehaviorSanitizer, the Debian package's install test (as root),
+# short fuzz runs, and make distcheck.  Ends with
 # one line "N passed, N failed" and exits non-zero on any failure.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +72,19 @@ if [ -f test-suite.log ]; then
 else
 	tail -40 check.log
 	failed=$((failed + 1))
+fi
+
+# The Debian package: built from make dist, installed, reinstalled over
+# itself, one push through the installed daemon, purged.  It installs a
+# package on this machine, so it runs here, as root, and not in make check.
+if [ "$(id -u)" -eq 0 ]; then
+	step "Debian package (test/integration/deb_test.sh)" sh -c '
+		XPUSHD_REQUIRE_ALL=1 make check TESTS=test/integration/deb_test.sh \
+		    TEST_SUITE_LOG=deb-suite.log >/dev/null 2>&1 ||
+		{ grep -v "^PASS:" test/integration/deb_test.log; false; }'
+else
+	skipped=$((skipped + 1))
+	echo "SKIP: Debian package (installs a package: run check.sh as root)"
 fi
 
 # Short fuzz runs of every libFuzzer target, when clang is here.

@@ -96,3 +96,5 @@ check_PROGRAMS += test/unit/stats_test
 TESTS += test/unit/stats_test
 test_unit_stats_test_LDADD = $(XP_TEST_LDADD)
 include $(srcdir)/test/ctl.mk
+include $(srcdir)/test/deb.mk
+include $(srcdir)/test/apps.mk

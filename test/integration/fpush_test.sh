@@ -46,7 +46,7 @@ E2E_APNS_TOPICS="$monal_topic $quicksy_topic"
 
 # Two provider blocks serve fpush modules: Monal's (with the default
 # module) and Quicksy's, each with its own topic.
-e2e_push_extra() {
+e2e_extra_providers() {
 	for b in monal quicksy; do
 		if [ $b = monal ]; then
 			topic=$monal_topic

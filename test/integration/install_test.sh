@@ -1,9 +1,9 @@
 #!/bin/sh
 # make install DESTDIR=...: the daemon, the modules, the provider header,
-# the man pages, the sample configuration, the systemd unit and sql/ land
-# where the build says; a provider module built out of tree against the
-# installed header alone loads into the installed xpushd, and one built
-# for another ABI is refused.  TAP output.
+# the man pages, the sample configuration, the systemd unit, sql/ and the
+# alerting files land where the build says; a provider module built out of
+# tree against the installed header alone loads into the installed xpushd,
+# and one built for another ABI is refused.  TAP output.
 . "$top_srcdir/test/lib/tap.sh"
 
 tmp=$(mktemp -d)
@@ -49,7 +49,9 @@ for f in \
     "$unitdir/xpushd.service" \
     "$pkgdatadir/sql/schema.sql" \
     "$pkgdatadir/sql/migrations/001-initial.sql" \
-    "$pkgdatadir/sql/migrations/002-cert-warnings.sql"; do
+    "$pkgdatadir/sql/migrations/002-cert-warnings.sql" \
+    "$pkgdatadir/alerting/xpushd.rules.yml" \
+    "$pkgdatadir/alerting/xpushd-dashboard.json"; do
 	[ -f "$dest$f" ]
 	tap_ok $? "installs $f"
 done

@@ -31,11 +31,12 @@
 # either server E2E_SERVER, E2E_C2S_PORT, E2E_COMPONENT_PORT, E2E_SECRET,
 # E2E_SERVER_LOG.  The server's own variables (PROSODY_DIR ... or
 # EJABBERD_DIR ...) stay set too.
-#
-# A test may add to the world before e2e_start: E2E_APNS_TOPICS (more
-# apns-topic values the APNs mock allows, space-separated), and a shell
-# function e2e_push_extra that prints more provider blocks for xpushd's
-# push () block (it may use E2E_APNS_PORT and E2E_DIR).
+# A test that needs more provider blocks defines e2e_extra_providers, a
+# function that prints them; its output goes into the push () block after
+# the two standard providers, and it may use $E2E_DIR, $E2E_APNS_PORT and
+# $E2E_FCM_PORT.
+# E2E_APNS_TOPICS: more apns-topic values the APNs mock allows
+# (space-separated), set before e2e_start.
 . "$top_srcdir/test/lib/pg.sh"
 . "$top_srcdir/test/lib/prosody.sh"
 . "$top_srcdir/test/lib/ejabberd.sh"
@@ -191,7 +192,7 @@ $E2E_WEBPUSH_BLOCK
         endpoint = 'https://127.0.0.1:$E2E_FCM_PORT'
         'ca-file' = '$E2E_DIR/fcm-tls.crt'
     }
-$(command -v e2e_push_extra >/dev/null 2>&1 && e2e_push_extra)
+$(command -v e2e_extra_providers >/dev/null && e2e_extra_providers)
 }
 CONF
 	"$top_builddir/xpushd" --migrate -c "$E2E_DIR/xpushd.conf" \
