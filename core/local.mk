@@ -24,6 +24,7 @@ core_libxpcore_a_SOURCES = \
 	core/metrics.c core/metrics.h \
 	core/pg.c core/pg.h core/store.c core/store.h \
 	core/migrate.c core/migrate.h core/registry.c core/registry.h \
+	core/fpush.c core/fpush.h \
 	core/devcache.c core/devcache.h \
 	core/siphash.c core/siphash.h \
 	core/rand.c core/rand.h \

@@ -23,6 +23,7 @@
 #include "core/certwatch.h"
 #include "core/commands.h"
 #include "core/disco.h"
+#include "core/fpush.h"
 #include "core/link.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -101,6 +102,7 @@ load_conf(const char *path, char **error_r)
 	    == NULL)
 		return NULL;
 	if (providers_check(conf, error_r) == -1 ||
+	    fpush_check_conf(conf, error_r) == -1 ||
 	    rest_check_conf(conf, error_r) == -1 ||
 	    p2_check_conf(conf, error_r) == -1 ||
 	    push2_check_conf(conf, error_r) == -1) {
@@ -323,6 +325,7 @@ component_reload_cb(void *arg, const struct xp_conf *next, char **error_r)
 	adhoc_reconfigure(next);
 	registry_conf_from(&rc, next);
 	registry_reconfigure(component_registry, &rc);
+	fpush_reconfigure(next);
 	publish_reconfigure(next);
 	if (push2_reconfigure(next, error_r) == -1)
 		return -1;
@@ -371,6 +374,20 @@ component_stop_cb(void *arg, void (*done)(void *), void *done_arg)
 	router_when_idle(component_idle_cb, cs);
 }
 
+/* fpush's node shape check: the token check of the block's module. */
+static int
+component_fpush_token_check(const char *id, const char *token,
+    char **error_r)
+{
+	struct provider *p = provider_find(id);
+
+	if (p == NULL) {
+		xasprintf(error_r, "provider %s is not configured", id);
+		return -1;
+	}
+	return provider_check_token(p, token, false, error_r);
+}
+
 static void
 component_start(void)
 {
@@ -403,6 +420,7 @@ component_start(void)
 	adhoc_init(xpd->base, xpd->conf);
 	commands_init(xpd->store);
 	p2_init(xpd->store);
+	fpush_init(xpd->conf, component_fpush_token_check);
 	publish_init(xpd->base, component_registry, xpd->conf);
 	if (push2_init(xpd->base, xpd->conf, &err) == -1)
 		fatalx("%s", err);
@@ -428,6 +446,7 @@ component_free(void)
 	publish_stop();
 	providers_stop();
 	publish_shutdown();
+	fpush_shutdown();
 	push2_shutdown();
 	adhoc_shutdown();
 	disco_shutdown();

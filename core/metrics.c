@@ -281,6 +281,11 @@ metrics_dead(struct evbuffer *b)
 		[STATS_DEAD_HELD] = { "xpushd_deletions_held_total",
 		    "Dead-token answers whose deletion the mass-deletion "
 		    "guard held, by provider and reason" },
+		[STATS_DEAD_UNSTORED] = {
+		    "xpushd_dead_tokens_unregistered_total",
+		    "Dead-token answers for registration-less nodes (fpush: "
+		    "nothing to delete, the server is told), by provider and "
+		    "reason" },
 	};
 	const struct stats_provider *sp;
 	const struct stats_reason *r;

@@ -75,6 +75,9 @@ struct psend {
 	uint64_t		 started;	/* clock_ms() */
 	bool			 in_send;	/* the module's send() runs */
 	bool			 answered;	/* answered inside send() */
+	bool			 unguarded;	/* an invalid token deletes
+						   nothing: not counted as
+						   invalid by the guard */
 	enum xp_outcome		 outcome;	/* the queued answer */
 	unsigned int		 retry_after;
 	char			*reason;
@@ -800,7 +803,8 @@ psend_deliver(struct psend *ps, enum xp_outcome o, unsigned int retry_after,
 
 	stats_provider_outcome(ps->p->id, o,
 	    (double)(now - ps->started) / 1000.0);
-	if (guard_note(&ps->p->guard, now, o == XP_INVALID_TOKEN))
+	if (guard_note(&ps->p->guard, now, o == XP_INVALID_TOKEN &&
+	    !ps->unguarded))
 		guard_tripped(ps->p, now, reason);
 	cb(arg, o, retry_after, reason);
 }
@@ -863,13 +867,14 @@ deferred_flush(const struct provider *p)
 	}
 }
 
-int
-provider_send(struct provider *p, const struct xp_push *push, xp_sent_cb *cb,
-    void *arg)
+static int
+send_push(struct provider *p, const struct xp_push *push, xp_sent_cb *cb,
+    void *arg, bool unguarded)
 {
 	struct psend *ps = psend_get();
 
 	ps->p = p;
+	ps->unguarded = unguarded;
 	ps->cb = cb;
 	ps->arg = arg;
 	ps->started = clock_ms();
@@ -889,6 +894,20 @@ provider_send(struct provider *p, const struct xp_push *push, xp_sent_cb *cb,
 	}
 	ps->in_send = false;
 	return 0;
+}
+
+int
+provider_send(struct provider *p, const struct xp_push *push, xp_sent_cb *cb,
+    void *arg)
+{
+	return send_push(p, push, cb, arg, false);
+}
+
+int
+provider_send_unguarded(struct provider *p, const struct xp_push *push,
+    xp_sent_cb *cb, void *arg)
+{
+	return send_push(p, push, cb, arg, true);
 }
 
 int

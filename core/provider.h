@@ -51,6 +51,13 @@ const char	*provider_id(const struct provider *);
 int	provider_send(struct provider *, const struct xp_push *, xp_sent_cb *,
 	    void *arg);
 /*
+ * As provider_send, for a push whose invalid-token answer deletes nothing
+ * (a registration-less target, core/fpush.c): the mass-deletion guard
+ * counts the answer, but not as an invalid token.
+ */
+int	provider_send_unguarded(struct provider *, const struct xp_push *,
+	    xp_sent_cb *, void *arg);
+/*
  * Usable now?  0 yes; -1 no, with a reason valid until the next call into
  * this layer: the module's, or the mass-deletion guard's while it holds.
  */

@@ -36,7 +36,12 @@
  *   - either way, if the provider's mass-deletion guard holds (too many
  *     invalid-token answers at once: a misconfiguration, core/guard.h,
  *     provider_deletion_allowed), nothing is deleted and the server gets
- *     wait/internal-server-error (OUTCOME_DELETION_HELD).
+ *     wait/internal-server-error (OUTCOME_DELETION_HELD);
+ *   - a target without a row (stored = false: fpush, core/fpush.c):
+ *     nothing to delete, nothing held; the server gets
+ *     cancel/policy-violation as fpush answers it (OUTCOME_TOKEN_DEAD),
+ *     and the push went out through provider_send_unguarded(), so the
+ *     guard never counted the answer as a deletion.
  * Each is counted by provider and reason (stats_dead_token, /metrics).
  *   RETRY_WAIT  a temporary provider failure; the retry timer runs.  The
  *               deadline ends the job.  Once publish_stop() was called no
@@ -117,6 +122,10 @@ enum job_outcome {
 	OUTCOME_TOO_BUSY,		/* max-in-flight reached */
 	OUTCOME_DB_UNAVAILABLE,
 	OUTCOME_REMOVAL_FAILED,		/* account removed, DELETE failed */
+	OUTCOME_NODE_REFUSED,		/* a registration-less node the
+					   dialect refuses */
+	OUTCOME_TOKEN_DEAD,		/* invalid token of a target without
+					   a row: nothing deleted */
 };
 
 /* type NULL: an IQ result.  text is the default; a job may give its own. */
@@ -169,6 +178,11 @@ static const struct outcome_answer {
 	[OUTCOME_REMOVAL_FAILED] = { "wait", "internal-server-error",
 	    "the registration cannot be removed now: try again later",
 	    STAT_PUBLISH_WAIT },
+	/* fpush answers both with these conditions (handle_push_result). */
+	[OUTCOME_NODE_REFUSED] = { "cancel", "bad-request",
+	    "this node cannot be pushed to", STAT_PUBLISH_BAD_REQUEST },
+	[OUTCOME_TOKEN_DEAD] = { "cancel", "policy-violation",
+	    "the device token is no longer valid", STAT_PUBLISH_NOT_FOUND },
 };
 
 struct pjob {
@@ -282,6 +296,13 @@ own(struct pjob *j, const char *s)
 	return xml_arena_strdup(j->strs, s);
 }
 
+/* The target's owner for the log; a registration-less one has none. */
+static const char *
+who(const struct pjob *j)
+{
+	return j->t.owner != NULL ? j->t.owner : "a registration-less node";
+}
+
 /* Throttle: a held push is due, or was replaced. */
 
 static void
@@ -331,6 +352,15 @@ job_dead_token(struct pjob *j, const char *reason)
 {
 	struct provider *p = provider_find(j->t.provider);
 
+	if (!j->t.stored) {
+		log_info("publish: device token of node %s on %s is no longer "
+		    "valid (%s): nothing stored, the server is told",
+		    j->node, j->t.provider, reason);
+		stats_dead_token(j->t.provider, STATS_DEAD_UNSTORED, reason);
+		registry_failed(pb.reg, &j->t, reason);
+		job_finish(j, OUTCOME_TOKEN_DEAD, NULL);
+		return;
+	}
 	if (p != NULL && !provider_deletion_allowed(p)) {
 		stats_dead_token(j->t.provider, STATS_DEAD_HELD, reason);
 		registry_failed(pb.reg, &j->t, reason);
@@ -340,7 +370,7 @@ job_dead_token(struct pjob *j, const char *reason)
 	if (j->push.voip) {
 		log_info("publish: VoIP token of %s on %s is no longer valid "
 		    "(%s): cleared from registration %s, its alert token "
-		    "stays", j->t.owner, j->t.provider, reason, j->node);
+		    "stays", who(j), j->t.provider, reason, j->node);
 		stats_dead_token(j->t.provider, STATS_DEAD_VOIP_CLEARED,
 		    reason);
 		registry_forget_voip(pb.reg, &j->t, reason, NULL, NULL);
@@ -351,7 +381,7 @@ job_dead_token(struct pjob *j, const char *reason)
 		return;
 	}
 	log_info("publish: device token of %s on %s is no longer valid (%s): "
-	    "registration %s %s", j->t.owner, j->t.provider, reason, j->node,
+	    "registration %s %s", who(j), j->t.provider, reason, j->node,
 	    j->t.voip_token != NULL ? "had a VoIP token too: deleted" :
 	    "deleted");
 	stats_inc(STAT_REGISTRATIONS_REMOVED);
@@ -398,7 +428,7 @@ job_provider_answer(struct pjob *j, enum xp_outcome outcome,
 		return;
 	case XP_PERMANENT:
 		log_warnx("publish: %s refused a push for %s: %s",
-		    j->t.provider, j->t.owner, reason ? reason : "");
+		    j->t.provider, who(j), reason ? reason : "");
 		registry_failed(pb.reg, &j->t, reason ? reason : "refused");
 		job_finish(j, OUTCOME_REFUSED, reason);
 		return;
@@ -463,18 +493,7 @@ job_removed_cb(void *arg, enum store_status st, const char *msg)
 static const char *
 publish_secret(const struct xml_node *po)
 {
-	const struct xml_node *x, *f;
-	const char *var;
-
-	if (po == NULL || (x = xml_node_child(po, "x", FORM_NS)) == NULL)
-		return NULL;
-	for (f = xml_node_child(x, "field", FORM_NS); f != NULL;
-	    f = xml_node_next(f, "field", FORM_NS)) {
-		var = xml_node_attr(f, "var");
-		if (var != NULL && strcmp(var, "secret") == 0)
-			return xml_node_child_text(f, "value", FORM_NS);
-	}
-	return NULL;
+	return form_node_value(po, "secret", NULL);
 }
 
 static void
@@ -491,7 +510,9 @@ job_send(struct pjob *j)
 		j->timeout_set = true;
 		clock_timer_in(j->timeout, pb.deadline_ms);
 	}
-	if (provider_send(p, &j->push, job_sent_cb, j) == -1)
+	/* A target without a row deletes nothing: not the guard's business. */
+	if ((j->t.stored ? provider_send(p, &j->push, job_sent_cb, j) :
+	    provider_send_unguarded(p, &j->push, job_sent_cb, j)) == -1)
 		job_finish(j, OUTCOME_PROVIDER_BUSY, NULL);
 }
 
@@ -566,13 +587,18 @@ job_route(struct pjob *j, const struct push_target *t)
 	j->t.profile = t->profile;
 	j->t.p2_account = own(j, t->p2_account);
 	j->t.p2_channel = own(j, t->p2_channel);
+	if (nf.account_removed && !j->t.stored) {
+		/* Registration-less (fpush): nothing to remove. */
+		job_finish(j, OUTCOME_OK, NULL);
+		return;
+	}
 	if (nf.account_removed) {
 		job_enter(j, JOB_REMOVING);
 		return;
 	}
 	if (provider_find(j->t.provider) == NULL) {
 		log_warnx("publish: node %s of %s uses provider '%s', which is "
-		    "not configured (any more)", j->node, j->t.owner,
+		    "not configured (any more)", j->node, who(j),
 		    j->t.provider);
 		job_finish(j, OUTCOME_PROVIDER_UNCONFIGURED, NULL);
 		return;
@@ -627,6 +653,9 @@ job_found_cb(void *arg, enum registry_status st, const struct push_target *t,
 		    "database unavailable");
 		job_finish(j, OUTCOME_DB_UNAVAILABLE, NULL);
 		return;
+	case REGISTRY_REFUSED:
+		job_finish(j, OUTCOME_NODE_REFUSED, reason);
+		return;
 	}
 }
 
@@ -657,7 +686,7 @@ job_enter(struct pjob *j, enum job_state state)
 		break;
 	case JOB_REMOVING:
 		log_info("publish: account %s was removed: deleting its "
-		    "registration %s", j->t.owner, j->node);
+		    "registration %s", who(j), j->node);
 		stats_inc(STAT_REGISTRATIONS_REMOVED);
 		stats_dead_token(j->t.provider, STATS_DEAD_DELETED,
 		    "account removed");

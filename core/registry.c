@@ -27,6 +27,7 @@
 #include <event2/event.h>
 
 #include "core/devcache.h"
+#include "core/fpush.h"
 #include "core/log.h"
 #include "core/registry.h"
 #include "core/store.h"
@@ -55,14 +56,30 @@ struct lookup {
 TAILQ_HEAD(lookupq, lookup);
 
 /*
- * A source of push targets.  claims: whether node is this source's (NULL:
- * every node); lookup answers through cb exactly once.
+ * A source of push targets.  claims: whether the query's node is this
+ * source's (NULL: every node), asked during registry_lookup() (the
+ * publish-options are readable then); lookup answers through cb exactly
+ * once.  A fallback source is asked only after the source that claimed
+ * the node first answered REGISTRY_UNKNOWN; its lookup then gets the
+ * node and publisher without the options (its claims saw them).
  */
 struct source {
 	const char	*name;
-	bool		(*claims)(const struct registry *, const char *node);
+	bool		(*claims)(const struct registry *,
+			    const struct registry_query *);
 	void		(*lookup)(struct registry *, const struct registry_query *,
 			    registry_cb *, void *);
+	bool		 fallback;
+};
+
+/* A lookup waiting for its first source before a fallback is asked. */
+struct fallback {
+	struct registry		*r;
+	size_t			 source;	/* the fallback's index */
+	registry_cb		*cb;
+	void			*arg;
+	char			*node;		/* these point after the struct */
+	char			*from;
 };
 
 struct registry {
@@ -81,14 +98,27 @@ struct registry {
 
 static void	rows_lookup(struct registry *, const struct registry_query *,
 		    registry_cb *, void *);
-static bool	p2_claims(const struct registry *, const char *node);
+static bool	p2_claims(const struct registry *,
+		    const struct registry_query *);
 static void	p2_lookup(struct registry *, const struct registry_query *,
 		    registry_cb *, void *);
+static bool	fpush_source_claims(const struct registry *,
+		    const struct registry_query *);
+static bool	fpush_source_claims_default(const struct registry *,
+		    const struct registry_query *);
+static void	fpush_source_lookup(struct registry *,
+		    const struct registry_query *, registry_cb *, void *);
 
-/* Tried in order; the first that claims the node answers. */
+/*
+ * Tried in order; the first that claims the node answers, then the first
+ * fallback after it that claims the node if that answer was UNKNOWN.
+ */
 static const struct source sources[] = {
-	{ "p2", p2_claims, p2_lookup },
-	{ "registered", NULL, rows_lookup },
+	{ "p2", p2_claims, p2_lookup, false },
+	{ "fpush", fpush_source_claims, fpush_source_lookup, false },
+	{ "registered", NULL, rows_lookup, false },
+	{ "fpush-default", fpush_source_claims_default, fpush_source_lookup,
+	  true },
 };
 
 /*
@@ -478,9 +508,9 @@ rows_lookup(struct registry *r, const struct registry_query *q,
  */
 
 static bool
-p2_claims(const struct registry *r, const char *node)
+p2_claims(const struct registry *r, const struct registry_query *q)
 {
-	return strncmp(node, STORE_P2_NODE_PREFIX,
+	return strncmp(q->node, STORE_P2_NODE_PREFIX,
 	    sizeof(STORE_P2_NODE_PREFIX) - 1) == 0;
 }
 
@@ -489,6 +519,30 @@ p2_lookup(struct registry *r, const struct registry_query *q,
     registry_cb *cb, void *arg)
 {
 	rows_lookup_in(r, q, true, cb, arg);
+}
+
+/*
+ * The fpush sources (core/fpush.c): registration-less, answered at once.
+ */
+
+static bool
+fpush_source_claims(const struct registry *r, const struct registry_query *q)
+{
+	return fpush_claims_module(q);
+}
+
+static bool
+fpush_source_claims_default(const struct registry *r,
+    const struct registry_query *q)
+{
+	return fpush_claims_default(q);
+}
+
+static void
+fpush_source_lookup(struct registry *r, const struct registry_query *q,
+    registry_cb *cb, void *arg)
+{
+	fpush_lookup(q, cb, arg);
 }
 
 /*
@@ -611,19 +665,72 @@ registry_stats_get(const struct registry *r, struct registry_stats *st)
 	st->marks_pending = r->nmarks;
 }
 
+#define NSOURCES	(sizeof(sources) / sizeof(sources[0]))
+
+static bool
+source_claims(const struct registry *r, size_t i,
+    const struct registry_query *q)
+{
+	return sources[i].claims == NULL || sources[i].claims(r, q);
+}
+
+/* The first source claimed the node or not: ask the fallback if not. */
+static void
+fallback_cb(void *arg, enum registry_status st, const struct push_target *t,
+    const char *reason)
+{
+	struct fallback *f = arg;
+	struct registry_query q;
+
+	if (st == REGISTRY_UNKNOWN) {
+		memset(&q, 0, sizeof(q));
+		q.node = f->node;
+		q.from = *f->from != '\0' ? f->from : NULL;
+		sources[f->source].lookup(f->r, &q, f->cb, f->arg);
+	} else
+		f->cb(f->arg, st, t, reason);
+	free(f);
+}
+
+static struct fallback *
+fallback_new(struct registry *r, size_t source,
+    const struct registry_query *q, registry_cb *cb, void *arg)
+{
+	const char *from = q->from != NULL ? q->from : "";
+	size_t nlen = strlen(q->node) + 1, flen = strlen(from) + 1;
+	struct fallback *f;
+	char *p;
+
+	f = xcalloc(1, sizeof(*f) + nlen + flen);
+	p = (char *)(f + 1);
+	f->node = memcpy(p, q->node, nlen);
+	f->from = memcpy(p + nlen, from, flen);
+	f->r = r;
+	f->source = source;
+	f->cb = cb;
+	f->arg = arg;
+	return f;
+}
+
 void
 registry_lookup(struct registry *r, const struct registry_query *q,
     registry_cb *cb, void *arg)
 {
-	size_t i;
+	size_t i, k;
 
 	r->stats.lookups++;
-	for (i = 0; i < sizeof(sources) / sizeof(sources[0]); i++)
-		if (sources[i].claims == NULL ||
-		    sources[i].claims(r, q->node)) {
-			sources[i].lookup(r, q, cb, arg);
-			return;
-		}
+	for (i = 0; i < NSOURCES; i++) {
+		if (sources[i].fallback || !source_claims(r, i, q))
+			continue;
+		for (k = i + 1; k < NSOURCES; k++)
+			if (sources[k].fallback && source_claims(r, k, q)) {
+				sources[i].lookup(r, q, fallback_cb,
+				    fallback_new(r, k, q, cb, arg));
+				return;
+			}
+		sources[i].lookup(r, q, cb, arg);
+		return;
+	}
 	cb(arg, REGISTRY_UNKNOWN, NULL, "no such node");
 }
 

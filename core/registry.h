@@ -38,6 +38,12 @@
  * publisher and the secret, which is why those checks live here and not
  * in the pipeline.
  *
+ * fpush (core/fpush.c) is two such entries: one before the registered
+ * rows, claiming a publish whose options carry pushModule, and a
+ * fallback after them, asked only when the rows did not know the node
+ * (REGISTRY_UNKNOWN), claiming a token-shaped node without pushModule
+ * when a default module is configured.
+ *
  * Callbacks: registry_lookup() answers through its callback exactly once.
  * On a cache hit it answers before returning, so that the warm hot path
  * pays for no deferral; on a miss it answers from the event loop once the
@@ -82,6 +88,9 @@ enum registry_status {
 	REGISTRY_FORBIDDEN,	/* publisher not the owner's domain/bare JID,
 				   wrong or missing secret -> auth/forbidden */
 	REGISTRY_UNAVAILABLE,	/* database cannot be reached now -> wait */
+	REGISTRY_REFUSED,	/* a registration-less node the dialect
+				   refuses (unknown module, not a token of
+				   the right shape) -> cancel/bad-request */
 };
 
 struct registry_query {

@@ -34,6 +34,8 @@ enum stats_dead {
 	STATS_DEAD_DELETED,		/* the registration was deleted */
 	STATS_DEAD_VOIP_CLEARED,	/* only its VoIP token was cleared */
 	STATS_DEAD_HELD,		/* kept: the deletion guard held it */
+	STATS_DEAD_UNSTORED,		/* a registration-less node (fpush):
+					   nothing to delete, server told */
 	STATS_DEAD_MAX
 };
 

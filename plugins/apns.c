@@ -33,6 +33,19 @@
  *   out the backoff.
  * - A server that does not negotiate h2 is a configuration error
  *   (XP_AUTH_FAILED), never a fallback to HTTP/1.1.
+ * - A push of the fpush profile (Monal, Quicksy: core/fpush.c) carries
+ *   what fpush-apns/src/push.rs sends, whatever the block's sound,
+ *   badge, collapse-id and expiration say: an alert (apns-push-type
+ *   alert, apns-priority 10) with the fixed payload of apns_payload.c,
+ *   no collapse id, and apns-expiration now + APNS_FPUSH_EXPIRATION.
+ *   fpush means that too but computes it from SystemTime::now().elapsed()
+ *   (about 0), so it sends a date in 1970; here the 4 weeks it intends.
+ *   fpush-additional-data adds members beside aps, as fpush's
+ *   additionalData does (Monal's extension reads firstGoodBuildNumber
+ *   and knownGoodBuildNumber there to tell users of outdated builds).
+ *   fpush-modules and fpush-default are read by the core (core/fpush.c);
+ *   they are declared here because only this module formats the profile
+ *   (apns-voip.so does not take them: its pushes are all VoIP).
  */
 #include "config.h"
 
@@ -68,6 +81,7 @@
 #define APNS_UUID_POOL		4096	/* random bytes drawn at a time */
 #define APNS_TOKEN_LIFETIME_MIN	1200	/* Apple: no renewal within 20 min */
 #define APNS_TOKEN_LIFETIME_MAX	3600	/* Apple: expired after 60 min */
+#define APNS_FPUSH_EXPIRATION	(4 * 7 * 24 * 3600)	/* fpush: 4 weeks */
 /*
  * Test only: when set, this variable's value (seconds, >= 1) replaces
  * token-lifetime, so the tests can see a token renewed without waiting 20
@@ -113,6 +127,7 @@ struct apns_send {
 	char		*collapse;	/* per push: the account */
 	bool		 voip;
 	bool		 high;
+	bool		 fpush;		/* XP_PROFILE_FPUSH: fpush's headers */
 	bool		 retried;
 	unsigned int	 jwt_gen;
 	char		 apns_id[37];
@@ -134,6 +149,8 @@ struct apns {
 	int		 expiration;
 	int		 call_lifetime;		/* VoIP apns-expiration */
 	char		*collapse;		/* NULL: none or per account */
+	char		*fpush_extra;		/* fpush-additional-data's
+						   members, or NULL */
 	bool		 collapse_account;
 	char		*sound;
 	bool		 badge;
@@ -200,6 +217,17 @@ static const struct xp_option apns_options[] = {
 	{ "call-lifetime", XP_OPT_INTEGER, "30", 0, 3600,
 	  "apns-expiration of VoIP pushes: seconds from now (0: deliver now "
 	  "or never)" },
+#ifndef APNS_VOIP_ONLY
+	{ "fpush-modules", XP_OPT_STRLIST, "[]", 0, 0,
+	  "fpush pushModule names this block serves (Monal, Quicksy: no "
+	  "registration, node = device token)" },
+	{ "fpush-default", XP_OPT_STRING, "''", 0, 0,
+	  "the pushModule of a publish without one: one of fpush-modules, "
+	  "in at most one block" },
+	{ "fpush-additional-data", XP_OPT_STRING, "''", 0, 0,
+	  "a JSON object whose members fpush pushes carry beside aps "
+	  "(fpush's additionalData)" },
+#endif
 	{ NULL, 0, NULL, 0, 0, NULL }
 };
 
@@ -419,16 +447,19 @@ apns_submit(struct apns *a, struct apns_send *s)
 	h[n++].value = s->voip || s->high ? "10" : "5";
 	h[n].name = "apns-id";
 	h[n++].value = s->apns_id;
-	if (s->voip || a->expiration > 0) {
+	if (s->voip || a->expiration > 0 || s->fpush) {
 		if (s->voip && a->call_lifetime == 0)
 			snprintf(exp, sizeof(exp), "0");
+		else if (s->fpush)
+			snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) +
+			    APNS_FPUSH_EXPIRATION);
 		else
 			snprintf(exp, sizeof(exp), "%lld", (long long)time(NULL) +
 			    (s->voip ? a->call_lifetime : a->expiration));
 		h[n].name = "apns-expiration";
 		h[n++].value = exp;
 	}
-	if (s->collapse != NULL || a->collapse != NULL) {
+	if (!s->fpush && (s->collapse != NULL || a->collapse != NULL)) {
 		h[n].name = "apns-collapse-id";
 		h[n++].value = s->collapse != NULL ? s->collapse : a->collapse;
 	}
@@ -538,6 +569,7 @@ apns_send(void *self, const struct xp_push *push, xp_sent_cb *cb, void *arg)
 	po.voip = a->voip_only || push->voip;
 	po.badge = a->badge;
 	po.sound = a->sound;
+	po.fpush_extra = a->fpush_extra;
 	po.limit = po.voip ? APNS_MAX_PAYLOAD_VOIP : APNS_MAX_PAYLOAD;
 	if ((payload = push->relay != NULL ?
 	    apns_payload_relay(push, &po, &len, &err) :
@@ -550,7 +582,8 @@ apns_send(void *self, const struct xp_push *push, xp_sent_cb *cb, void *arg)
 	s->cb = cb;
 	s->arg = arg;
 	s->voip = po.voip;
-	s->high = push->prio == XP_PRIO_HIGH;
+	s->fpush = push->profile == XP_PROFILE_FPUSH;
+	s->high = push->prio == XP_PRIO_HIGH || s->fpush;
 	tlen = strlen(push->token);
 	s->path = pu_malloc(sizeof(APNS_PATH) + tlen);
 	memcpy(s->path, APNS_PATH, sizeof(APNS_PATH) - 1);
@@ -715,6 +748,7 @@ apns_destroy(void *self)
 	free(a->voip_topic);
 	free(a->ca_file);
 	free(a->collapse);
+	free(a->fpush_extra);
 	free(a->sound);
 	free(a);
 }
@@ -778,6 +812,52 @@ apns_token_lifetime(const struct xp_host *h, const void *block)
 	return (int)h->opt_int(h, block, "token-lifetime");
 }
 
+#ifndef APNS_VOIP_ONLY
+/*
+ * fpush-additional-data: a JSON object without "aps", whose members an
+ * fpush push carries, kept as they print (no braces); the push with them
+ * must fit.  NULL with *error_r.
+ */
+static char *
+fpush_extra_parse(const char *text, char **error_r)
+{
+	struct apns_payload_opts po;
+	struct xp_push push;
+	json_object *o;
+	const char *s, *err = NULL;
+	char *extra = NULL, *payload;
+	size_t len;
+
+	o = json_tokener_parse(text);
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    json_object_object_get_ex(o, "aps", NULL)) {
+		*error_r = pu_strdup("fpush-additional-data: a JSON object "
+		    "without \"aps\" is expected");
+		json_object_put(o);
+		return NULL;
+	}
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+	    JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (json_object_object_length(o) == 0)
+		extra = pu_strdup("");
+	else
+		extra = pu_asprintf("%.*s", (int)(strlen(s) - 2), s + 1);
+	json_object_put(o);
+	memset(&push, 0, sizeof(push));
+	push.profile = XP_PROFILE_FPUSH;
+	memset(&po, 0, sizeof(po));
+	po.limit = APNS_MAX_PAYLOAD;
+	po.fpush_extra = extra;
+	if ((payload = apns_payload_build(&push, &po, &len, &err)) == NULL) {
+		*error_r = pu_asprintf("fpush-additional-data: %s", err);
+		free(extra);
+		return NULL;
+	}
+	free(payload);
+	return extra;
+}
+#endif
+
 static void *
 apns_create(const struct xp_host *host, const void *block, const char *id,
     char **error_r)
@@ -833,6 +913,11 @@ apns_create(const struct xp_host *host, const void *block, const char *id,
 	}
 	if ((v = opt_nonempty(host, block, "ca-file")) != NULL)
 		a->ca_file = pu_strdup(v);
+#ifndef APNS_VOIP_ONLY
+	if ((v = opt_nonempty(host, block, "fpush-additional-data")) != NULL &&
+	    (a->fpush_extra = fpush_extra_parse(v, error_r)) == NULL)
+		goto fail;
+#endif
 
 	cert_file = opt_nonempty(host, block, "cert-file");
 	key_file = opt_nonempty(host, block, "key-file");

@@ -22,6 +22,18 @@
  *			 "sound":"default"}}
  *	background:	{"aps":{"content-available":1}}
  *
+ * The fpush profile (Monal, Quicksy iOS: core/fpush.c) is what
+ * fpush-apns/src/push.rs (FpushApns::send) builds, whatever the publish
+ * said: an alert with its fixed title and body, mutable-content and sound
+ * "default", and nothing from the publish.  Monal's notification service
+ * extension runs only on such a push, and fetches the messages itself.
+ *
+ *	fpush:		{"aps":{"alert":{"title":"New Message",
+ *			 "body":"New Message?"},"sound":"default",
+ *			 "mutable-content":1}, …}
+ *
+ * where "…" is the block's fpush-additional-data (fpush's additionalData).
+ *
  * Apple counts the payload in bytes; when it does not fit, the body (which
  * appears twice: aps.alert.body and body) is cut at the longest prefix that
  * fits, on a UTF-8 character boundary, found by bisection.
@@ -42,6 +54,10 @@
 #include "plugins/lib/pu.h"
 
 #define ELLIPSIS	"\xe2\x80\xa6"
+/* fpush-apns/src/push.rs: set_title, set_body, set_sound. */
+#define FPUSH_TITLE	"New Message"
+#define FPUSH_BODY	"New Message?"
+#define FPUSH_SOUND	"default"
 
 static const char *
 placeholder(const struct xp_push *push)
@@ -154,6 +170,36 @@ payload_render(const struct xp_push *push,
 	return o.data;
 }
 
+/*
+ * The fpush profile: fpush's fixed alert, nothing from the publish; the
+ * block's additional members (fpush's additionalData) after it.
+ */
+static char *
+payload_render_fpush(const struct apns_payload_opts *opts, size_t *len_r)
+{
+	struct pu_buf o = { NULL, 0, 0, 0, false };
+	bool first = true, afirst = true, alfirst = true;
+
+	pu_buf_add(&o, "{", 1);
+	pu_json_key(&o, &first, "aps");
+	pu_buf_add(&o, "{", 1);
+	pu_json_key(&o, &afirst, "alert");
+	pu_buf_add(&o, "{", 1);
+	add_str(&o, &alfirst, "title", FPUSH_TITLE);
+	add_str(&o, &alfirst, "body", FPUSH_BODY);
+	pu_buf_add(&o, "}", 1);
+	add_str(&o, &afirst, "sound", FPUSH_SOUND);
+	add_int(&o, &afirst, "mutable-content", 1);
+	pu_buf_add(&o, "}", 1);
+	if (opts->fpush_extra != NULL && *opts->fpush_extra != '\0') {
+		pu_buf_add(&o, ",", 1);
+		pu_buf_add(&o, opts->fpush_extra, strlen(opts->fpush_extra));
+	}
+	pu_buf_add(&o, "}", 1);
+	*len_r = o.len;
+	return o.data;
+}
+
 /* The longest prefix of s no longer than n that ends on a boundary. */
 static size_t
 utf8_cut(const char *s, size_t n)
@@ -200,6 +246,21 @@ apns_payload_build(const struct xp_push *push,
 	if (push->profile == XP_PROFILE_P2 && !opts->voip)
 		return payload_render_p2(push, len_r);
 
+	if (push->profile == XP_PROFILE_FPUSH) {
+		if (opts->voip) {
+			*error_r = "an fpush push is an alert, never VoIP";
+			return NULL;
+		}
+		out = payload_render_fpush(opts, &len);
+		if (len > opts->limit) {
+			free(out);
+			*error_r = "the fpush payload with its additional data "
+			    "is too large";
+			return NULL;
+		}
+		*len_r = len;
+		return out;
+	}
 	out = payload_render(push, opts, push->body, push->body != NULL ?
 	    strlen(push->body) : 0, &len);
 	if (len <= opts->limit) {

@@ -49,6 +49,8 @@ struct apns_payload_opts {
 	bool		 voip;
 	bool		 badge;		/* aps.badge from the unread count */
 	const char	*sound;		/* "" for none */
+	const char	*fpush_extra;	/* fpush pushes: JSON members (no
+					   braces) beside aps, or NULL */
 	size_t		 limit;		/* bytes */
 };
 

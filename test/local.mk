@@ -75,6 +75,14 @@ EXTRA_DIST += test/integration/e2e_test.sh test/lib/e2e.sh \
 # The same world with ejabberd's mod_push as the XMPP server.
 TESTS += test/integration/e2e_ejabberd_test.sh
 EXTRA_DIST += test/integration/e2e_ejabberd_test.sh test/lib/ejabberd.sh
+# fpush (Monal, Quicksy iOS): the apps' enable through the XMPP server.
+TESTS += test/integration/fpush_test.sh \
+	test/integration/fpush_ejabberd_test.sh \
+	test/integration/fpush_pipeline_test.sh
+EXTRA_DIST += test/integration/fpush_test.sh \
+	test/integration/fpush_ejabberd_test.sh \
+	test/integration/fpush_pipeline_test.sh \
+	test/integration/fpush_pipeline_run.py
 include $(srcdir)/test/rest.mk
 
 # The mass-deletion guard's arithmetic on a fake clock.

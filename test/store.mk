@@ -4,6 +4,8 @@
 # and stop the cluster.
 XP_STORE_TEST_SRCS = core/pg.c core/pg.h core/store.c core/store.h \
 	core/migrate.c core/migrate.h core/registry.c core/registry.h \
+	core/fpush.c core/fpush.h core/options.c core/options.h \
+	core/cfg.c core/cfg.h \
 	core/rand.c core/rand.h \
 	core/devcache.c core/devcache.h core/siphash.c core/siphash.h \
 	core/log.c core/log.h core/xmalloc.c core/xmalloc.h \

@@ -307,6 +307,30 @@ form_get_field(const struct form *f, const char *var)
 }
 
 const char *
+form_node_value(const struct xml_node *parent, const char *var,
+    bool *found_r)
+{
+	const struct xml_node *x, *f;
+	const char *fvar;
+
+	if (found_r != NULL)
+		*found_r = false;
+	if (parent == NULL || (x = xml_node_child(parent, "x", FORM_NS)) ==
+	    NULL)
+		return NULL;
+	for (f = xml_node_child(x, "field", FORM_NS); f != NULL;
+	    f = xml_node_next(f, "field", FORM_NS)) {
+		fvar = xml_node_attr(f, "var");
+		if (fvar != NULL && strcmp(fvar, var) == 0) {
+			if (found_r != NULL)
+				*found_r = true;
+			return xml_node_child_text(f, "value", FORM_NS);
+		}
+	}
+	return NULL;
+}
+
+const char *
 form_get_value(const struct form *f, const char *var)
 {
 	const struct form_field *fl;

@@ -78,6 +78,15 @@ struct xml_node	*form_find(const struct xml_node *parent,
 		    const char *form_type);
 const struct form_field *form_get_field(const struct form *,
 		    const char *var);
+/*
+ * The text of the first <value/> of field var in the form that is
+ * parent's <x/> child, read from the tree without parsing the form (a hot
+ * path: the publish-options of every publish).  NULL when there is no
+ * such field or it has no value; *found_r (may be NULL) says whether the
+ * field is there.
+ */
+const char	*form_node_value(const struct xml_node *parent,
+		    const char *var, bool *found_r);
 const char	*form_get_value(const struct form *, const char *var);
 int		 form_get_bool(const struct form *, const char *var, int dflt);
 const char	*form_type_name(enum form_type);

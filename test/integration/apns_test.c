@@ -307,6 +307,7 @@ push_init(struct xp_push *p, const char *token)
 }
 
 #define WAIT_DEADLINE	30.0	/* seconds; bounds a failed test only */
+#define APNS_TEST_BIG	4096	/* bytes: more than any payload may have */
 #define TOKEN_OK	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 /* One push, answered; returns its outcome (-1: not exactly one answer). */
@@ -1584,6 +1585,118 @@ slurp(const char *path, size_t *len_r)
 	return buf;
 }
 
+/*
+ * The fpush profile (Monal, Quicksy): what fpush-apns/src/push.rs
+ * (FpushApns::send) sends, whatever the block's sound, badge, collapse-id
+ * and expiration, and whatever the publish's priority and body.
+ */
+static void
+test_fpush_profile(void)
+{
+	const char *args[] = { "--client-ca", fxp("ca.pem"), NULL };
+	struct ph *ph = harness("apns.so"), *vph;
+	const struct xp_provider *prov = ph_provider(ph);
+	struct answer a;
+	struct xp_push p;
+	struct mock m;
+	json_object **rec;
+	const char *e;
+	void *inst;
+	int n;
+
+	if (mock_start(&m, 0, args) == -1)
+		exit(1);
+	set_endpoint(ph, &m);
+	ph_set(ph, "cert-file", fxp("client.p12"));
+	ph_set(ph, "cert-password", "secret");
+	ph_set(ph, "expiration", "3600");
+	ph_set(ph, "collapse-id", "account");
+	ph_set(ph, "sound", "chime.caf");
+	if ((inst = create_ok(ph, "fpush: a block with its own settings"))) {
+		push_init(&p, TOKEN_OK);
+		p.profile = XP_PROFILE_FPUSH;
+		p.prio = XP_PRIO_LOW;
+		is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
+		    "fpush: sent (%s)", a.reason);
+		prov->destroy(inst);
+	}
+	rec = mock_records(&m, &n);
+	if (n == 1) {
+		is_str(rec_str(rec[0], "body", NULL), "{\"aps\":{\"alert\":"
+		    "{\"title\":\"New Message\",\"body\":\"New Message?\"},"
+		    "\"sound\":\"default\",\"mutable-content\":1}}",
+		    "fpush: fpush's payload, byte for byte");
+		is_str(rec_str(rec[0], "headers", "apns-push-type"), "alert",
+		    "fpush: an alert, even for a low-priority publish");
+		is_str(rec_str(rec[0], "headers", "apns-priority"), "10",
+		    "fpush: priority 10");
+		ok(rec_str(rec[0], "headers", "apns-collapse-id") == NULL,
+		    "fpush: no collapse id");
+		e = rec_str(rec[0], "headers", "apns-expiration");
+		ok(e != NULL && atoll(e) > (long long)time(NULL) + 2419200 -
+		    600 && atoll(e) <= (long long)time(NULL) + 2419200,
+		    "fpush: apns-expiration four weeks from now");
+		is_str(rec_str(rec[0], "headers", "apns-topic"),
+		    "com.example.app", "fpush: the block's topic");
+	} else
+		ok(0, "fpush: one request recorded (got %d)", n);
+	records_free(rec, n);
+
+	/* fpush's additionalData: Monal's build numbers beside aps. */
+	ph_set(ph, "fpush-additional-data", "{ \"firstGoodBuildNumber\": "
+	    "1234, \"knownGoodBuildNumber\": [ 1234, 1240 ] }");
+	if ((inst = create_ok(ph, "fpush: additional data"))) {
+		push_init(&p, TOKEN_OK);
+		p.profile = XP_PROFILE_FPUSH;
+		is_int(send_one(prov, inst, &p, &a, 5), XP_SENT,
+		    "fpush: sent with additional data (%s)", a.reason);
+		prov->destroy(inst);
+	}
+	rec = mock_records(&m, &n);
+	is_str(n == 2 ? rec_str(rec[1], "body", NULL) : NULL,
+	    "{\"aps\":{\"alert\":{\"title\":\"New Message\",\"body\":"
+	    "\"New Message?\"},\"sound\":\"default\",\"mutable-content\":1},"
+	    "\"firstGoodBuildNumber\":1234,\"knownGoodBuildNumber\":"
+	    "[1234,1240]}", "fpush: the additional members after aps");
+	records_free(rec, n);
+	ph_set(ph, "fpush-additional-data", "[ 1 ]");
+	create_fails(ph, "fpush-additional-data not an object",
+	    "a JSON object");
+	ph_set(ph, "fpush-additional-data", "{ \"aps\": {} }");
+	create_fails(ph, "fpush-additional-data with aps", "without \"aps\"");
+	ph_set(ph, "fpush-additional-data", "{ \"x\": \"");
+	create_fails(ph, "fpush-additional-data that is no JSON",
+	    "a JSON object");
+	{
+		char big[APNS_TEST_BIG + 16];
+
+		memset(big, 'a', sizeof(big));
+		memcpy(big, "{\"x\":\"", 6);
+		memcpy(big + sizeof(big) - 3, "\"}", 3);
+		ph_set(ph, "fpush-additional-data", big);
+		create_fails(ph, "fpush-additional-data too large",
+		    "too large");
+	}
+	ph_set(ph, "fpush-additional-data", "");
+
+	/* apns-voip.so sends every push as VoIP: never fpush's alert. */
+	vph = harness("apns-voip.so");
+	set_endpoint(vph, &m);
+	ph_set(vph, "cert-file", fxp("client.p12"));
+	ph_set(vph, "cert-password", "secret");
+	if ((inst = create_ok(vph, "fpush: apns-voip"))) {
+		push_init(&p, TOKEN_OK);
+		p.profile = XP_PROFILE_FPUSH;
+		is_int(send_one(ph_provider(vph), inst, &p, &a, 5),
+		    XP_PERMANENT, "fpush: apns-voip refuses the profile (%s)",
+		    a.reason);
+		ph_provider(vph)->destroy(inst);
+	}
+	ph_free(&vph);
+	mock_stop(&m);
+	ph_free(&ph);
+}
+
 static void
 test_db_cert(void)
 {
@@ -1755,6 +1868,7 @@ main(void)
 	RUN("loss", test_connection_loss());
 	RUN("noh2", test_no_h2());
 	RUN("token", test_token_auth());
+	RUN("fpush", test_fpush_profile());
 	RUN("db", test_db_cert());
 	RUN("queue", test_queue_and_destroy());
 	RUN("throughput", test_throughput(20000));

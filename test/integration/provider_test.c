@@ -252,6 +252,71 @@ test_dispatch(const char *logpath)
 	event_base_free(base);
 }
 
+/*
+ * provider_send_unguarded: the invalid-token answers of pushes that delete
+ * nothing (fpush) never trip the mass-deletion guard; the same answers
+ * through provider_send do.
+ */
+static void
+send_invalid(struct event_base *base, struct provider *p, bool guarded,
+    int n, int *invalid_r)
+{
+	struct xp_push push;
+	struct answer a;
+	int i;
+
+	memset(&push, 0, sizeof(push));
+	push.profile = XP_PROFILE_FPUSH;
+	push.token = "invalid-1";
+	push.unread = -1;
+	push.pending_subscriptions = -1;
+	for (i = 0; i < n; i++) {
+		memset(&a, 0, sizeof(a));
+		if ((guarded ? provider_send(p, &push, answer_cb, &a) :
+		    provider_send_unguarded(p, &push, answer_cb, &a)) == -1)
+			break;
+		while (a.calls == 0 && event_base_loop(base, EVLOOP_ONCE) == 0)
+			;
+		if (a.outcome == XP_INVALID_TOKEN)
+			(*invalid_r)++;
+	}
+}
+
+static void
+test_unguarded(void)
+{
+	struct event_base *base = event_base_new();
+	struct xp_conf *conf;
+	struct provider *p;
+	char text[1024], *err = NULL;
+	int invalid = 0;
+
+	snprintf(text, sizeof(text),
+	    "xmpp () { jid = 'p.example'; secret = 's' }\n"
+	    "database () { uri = 'postgresql:///x' }\n"
+	    "'module-path' = '%s/test/plugins/.libs'\n"
+	    "'deletion-guard-count' = 2\n"
+	    "push () { 'blk-guard' () { plugin = 'testprov' } }\n", bdir);
+	if ((conf = conf_load_string("t.conf", text,
+	    options_check_provider_basic, &err)) == NULL ||
+	    providers_start(base, NULL, conf, &err) == -1 ||
+	    (p = provider_find("blk-guard")) == NULL) {
+		printf("Bail out! %s\n", err != NULL ? err : "no provider");
+		exit(1);
+	}
+	send_invalid(base, p, false, 10, &invalid);
+	is_int(invalid, 10, "unguarded: ten invalid-token answers delivered");
+	ok(provider_deletion_allowed(p), "unguarded: they do not trip the "
+	    "mass-deletion guard (count 2)");
+	invalid = 0;
+	send_invalid(base, p, true, 3, &invalid);
+	is_int(invalid, 3, "guarded: three invalid-token answers");
+	ok(!provider_deletion_allowed(p), "guarded: they trip it");
+	providers_stop();
+	conf_free(&conf);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -269,6 +334,7 @@ main(void)
 	log_init(true, true, "provider_test");
 	test_refusals();
 	test_dispatch(logpath);
+	test_unguarded();
 	stats_free();
 	unlink(logpath);
 	return tap_done();

@@ -6,7 +6,9 @@
  * invalidation across two registries through NOTIFY and by the registry's own
  * deletes; the last_push write policy under a controllable clock; a dead
  * VoIP token cleared alone; the p2 source (its rules, its fingerprints,
- * from the database and from the cache).
+ * from the database and from the cache); the fpush sources (core/fpush.c):
+ * pushModule before the rows, the default module after them, refusals,
+ * mode off.
  */
 #include "config.h"
 
@@ -15,8 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ctype.h>
+
+#include "core/fpush.h"
 #include "core/log.h"
+#include "core/options.h"
 #include "test/lib/store_util.h"
+#include "xml/form.h"
+#include "xml/node.h"
 
 #define WITHIN_MS	2000
 #define MANY		500
@@ -730,6 +738,260 @@ test_p2(void)
 	free(secret);
 	free(cnode);
 	free(csecret);
+
+/*
+ * fpush.  The token check main.c installs asks the provider module; this
+ * one stands for an APNs module: an even number, 8 or more, of hex digits.
+ */
+static int fpush_checked;
+
+static int
+fpush_check(const char *provider, const char *token, char **error_r)
+{
+	size_t i, len = strlen(token);
+
+	fpush_checked++;
+	for (i = 0; i < len; i++)
+		if (!isxdigit((unsigned char)token[i]))
+			break;
+	if (i < len || len < 8 || len % 2 != 0) {
+		*error_r = xstrdup("not a hex token");
+		return -1;
+	}
+	return 0;
+}
+
+struct fres {
+	int			 calls;
+	bool			 returned;
+	bool			 reentrant;
+	enum registry_status	 st;
+	char			*provider, *token, *reason;
+	bool			 owner;		/* the target had one */
+	bool			 stored;
+	enum xp_profile		 profile;
+};
+
+static void
+fres_reset(struct fres *r)
+{
+	free(r->provider);
+	free(r->token);
+	free(r->reason);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+fres_cb(void *arg, enum registry_status st, const struct push_target *t,
+    const char *reason)
+{
+	struct fres *r = arg;
+
+	r->calls++;
+	r->reentrant = !r->returned;
+	r->st = st;
+	r->reason = reason != NULL ? xstrdup(reason) : NULL;
+	if (t == NULL)
+		return;
+	r->provider = xstrdup(t->provider);
+	r->token = xstrdup(t->token);
+	r->owner = t->owner != NULL;
+	r->stored = t->stored;
+	r->profile = t->profile;
+}
+
+/*
+ * The publish-options Prosody copies from Monal's enable (XMPPIQ.m
+ * setPushEnableWithNode): FORM_TYPE and pushModule.  module NULL: none.
+ */
+static struct xml_node *
+fpush_options(const char *module)
+{
+	struct xml_node *po, *x, *f;
+
+	po = xml_node_new("publish-options",
+	    "http://jabber.org/protocol/pubsub");
+	x = xml_node_add_child(po, "x", FORM_NS);
+	xml_node_set_attr(x, "type", "submit");
+	f = xml_node_add_child(x, "field", FORM_NS);
+	xml_node_set_attr(f, "var", "FORM_TYPE");
+	xml_node_add_child_text(f, "value", FORM_NS,
+	    "http://jabber.org/protocol/pubsub#publish-options");
+	if (module != NULL) {
+		f = xml_node_add_child(x, "field", FORM_NS);
+		xml_node_set_attr(f, "var", "pushModule");
+		xml_node_add_child_text(f, "value", FORM_NS, module);
+	}
+	return po;
+}
+
+static void
+fpush_ask(const char *node, const char *module, struct fres *r)
+{
+	struct registry_query q;
+	struct xml_node *po = fpush_options(module);
+
+	fres_reset(r);
+	memset(&q, 0, sizeof(q));
+	q.node = node;
+	q.from = "example.com";
+	q.options = po;
+	registry_lookup(reg, &q, fres_cb, r);
+	r->returned = true;
+	xml_node_free(&po);
+	(void)WAIT_FOR(r->calls > 0, 20000);
+}
+
+static struct xp_conf *
+fpush_conf(const char *blocks)
+{
+	struct xp_conf *conf;
+	char text[2048], *err = NULL;
+
+	snprintf(text, sizeof(text),
+	    "xmpp () { jid = 'p.example'; secret = 's' }\n"
+	    "database () { uri = 'postgresql:///x' }\n"
+	    "push () {\n%s\n}\n", blocks);
+	if ((conf = conf_load_string("t.conf", text, NULL, &err)) == NULL) {
+		printf("Bail out! configuration: %s\n", err);
+		exit(1);
+	}
+	return conf;
+}
+
+/* fpush_check_conf's error for blocks, or NULL. */
+static char *
+fpush_conf_error(const char *blocks)
+{
+	struct xp_conf *conf = fpush_conf(blocks);
+	char *err = NULL;
+
+	if (fpush_check_conf(conf, &err) == 0)
+		err = NULL;
+	conf_free(&conf);
+	return err;
+}
+
+#define FPUSH_BLOCKS \
+	"'monal' () { 'fpush-modules' = [ 'monalProdiOS', " \
+	"'monalProdCatalyst' ]; 'fpush-default' = 'monalProdiOS' }\n" \
+	"'quicksy' () { 'fpush-modules' = [ 'quicksyProdiOS' ] }\n" \
+	"'off' (active: false) { 'fpush-modules' = [ 'monalProdiOS' ] }"
+
+static void
+test_fpush_conf(void)
+{
+	char *err;
+
+	ok((err = fpush_conf_error(FPUSH_BLOCKS)) == NULL, "fpush: two "
+	    "blocks, one default; a switched-off block does not count");
+	free(err);
+	err = fpush_conf_error("'a' () { 'fpush-modules' = [ 'm1', 'm2' ] }\n"
+	    "'b' () { 'fpush-modules' = [ 'm2' ] }");
+	ok(err != NULL && strstr(err, "'m2' is served twice") != NULL,
+	    "fpush: a name in two blocks is refused (%s)", err ? err : "");
+	free(err);
+	err = fpush_conf_error("'a' () { 'fpush-modules' = [ 'm1' ]; "
+	    "'fpush-default' = 'm2' }");
+	ok(err != NULL && strstr(err, "not one of this block's") != NULL,
+	    "fpush: a default the block does not serve is refused (%s)",
+	    err ? err : "");
+	free(err);
+	err = fpush_conf_error("'a' () { 'fpush-modules' = [ 'm1' ]; "
+	    "'fpush-default' = 'm1' }\n'b' () { 'fpush-modules' = [ 'm2' ]; "
+	    "'fpush-default' = 'm2' }");
+	ok(err != NULL && strstr(err, "one default module") != NULL,
+	    "fpush: two defaults are refused (%s)", err ? err : "");
+	free(err);
+	err = fpush_conf_error("'a' () { 'fpush-modules' = [ 'has space' ] }");
+	ok(err != NULL && strstr(err, "pushModule name") != NULL,
+	    "fpush: a name with a space is refused (%s)", err ? err : "");
+	free(err);
+}
+
+static void
+test_fpush(void)
+{
+	struct xp_conf *conf, *nodef;
+	struct fres r = { 0 };
+	char *node;
+	uint64_t m;
+
+	test_fpush_conf();
+	conf = fpush_conf(FPUSH_BLOCKS);
+	nodef = fpush_conf("'monal' () { 'fpush-modules' = [ 'monalProdiOS' ] }");
+
+	fpush_ask("a1b2c3d4e5f60718", "monalProdiOS", &r);
+	is_int(r.st, REGISTRY_UNKNOWN, "fpush off: a pushModule finds no node");
+	ok(!fpush_enabled(), "fpush: off before any block serves a module");
+
+	fpush_init(conf, fpush_check);
+	ok(fpush_enabled(), "fpush: on");
+	m = misses();
+	fpush_ask("a1b2c3d4e5f60718", "monalProdiOS", &r);
+	ok(r.st == REGISTRY_FOUND && r.provider != NULL &&
+	    strcmp(r.provider, "monal") == 0, "fpush: monalProdiOS -> block "
+	    "monal");
+	is_str(r.token, "a1b2c3d4e5f60718", "fpush: the node is the token");
+	ok(!r.owner && !r.stored && r.profile == XP_PROFILE_FPUSH,
+	    "fpush: no owner, not stored, profile fpush");
+	ok(r.reentrant, "fpush: answered before registry_lookup returns");
+	is_int(misses(), m, "fpush: the database is not asked");
+	fpush_ask("a1b2c3d4e5f60718", "monalProdCatalyst", &r);
+	ok(r.st == REGISTRY_FOUND && strcmp(r.provider, "monal") == 0,
+	    "fpush: monalProdCatalyst -> block monal");
+	fpush_ask("a1b2c3d4e5f60718", "quicksyProdiOS", &r);
+	ok(r.st == REGISTRY_FOUND && strcmp(r.provider, "quicksy") == 0,
+	    "fpush: quicksyProdiOS -> block quicksy");
+
+	fpush_ask("a1b2c3d4e5f60718", "monalBogus", &r);
+	ok(r.st == REGISTRY_REFUSED && r.reason != NULL &&
+	    strstr(r.reason, "unknown pushModule 'monalBogus'") != NULL,
+	    "fpush: an unknown module is refused, by name (%s)",
+	    r.reason ? r.reason : "");
+	fpush_ask("a1b2c3d4e5f60718", "bad\nname", &r);
+	ok(r.st == REGISTRY_REFUSED && r.reason != NULL &&
+	    strstr(r.reason, "'bad?name'") != NULL, "fpush: a module name's "
+	    "control characters are not repeated (%s)", r.reason);
+	fpush_ask("a1b2c3d4e5f60718", "", &r);
+	is_int(r.st, REGISTRY_REFUSED, "fpush: an empty pushModule is refused");
+	fpush_ask("not-a-token", "monalProdiOS", &r);
+	ok(r.st == REGISTRY_REFUSED && r.reason != NULL &&
+	    strstr(r.reason, "not a hex token") != NULL, "fpush: a node of "
+	    "the wrong shape is refused with the module's reason");
+
+	/* Without pushModule: the rows first, then the default module. */
+	m = misses();
+	fpush_ask("0123456789abcdef", NULL, &r);
+	ok(r.st == REGISTRY_FOUND && strcmp(r.provider, "monal") == 0 &&
+	    r.profile == XP_PROFILE_FPUSH, "fpush: no pushModule, a token "
+	    "node no row has: the default module");
+	ok(!r.reentrant && misses() == m + 1, "fpush: ... after the "
+	    "registered rows were asked");
+	node = registered(store, "fpush@example.com", "00112233", NULL);
+	fpush_ask(node, NULL, &r);
+	ok(r.st == REGISTRY_FOUND && r.stored && r.owner &&
+	    r.profile == XP_PROFILE_TIGASE, "fpush: a registered node stays "
+	    "the registration's");
+	free(node);
+	fpush_ask("not-a-token", NULL, &r);
+	is_int(r.st, REGISTRY_UNKNOWN, "fpush: no pushModule, not a token: "
+	    "unknown");
+
+	fpush_reconfigure(nodef);
+	fpush_ask("0123456789abcdef", NULL, &r);
+	is_int(r.st, REGISTRY_UNKNOWN, "fpush: no default module: unknown");
+	fpush_ask("0123456789abcdef", "quicksyProdiOS", &r);
+	is_int(r.st, REGISTRY_REFUSED, "fpush: a module gone with a reload "
+	    "is refused");
+	fpush_shutdown();
+	ok(!fpush_enabled(), "fpush: off after shutdown");
+	fpush_ask("0123456789abcdef", "monalProdiOS", &r);
+	is_int(r.st, REGISTRY_UNKNOWN, "fpush: off again: unknown");
+	ok(fpush_checked > 0, "fpush: the module's token check was asked");
+	fres_reset(&r);
+	conf_free(&conf);
+	conf_free(&nodef);
 }
 
 int
@@ -753,6 +1015,7 @@ main(void)
 	test_failed();
 	test_forget_voip(uri);
 	test_p2();
+	test_fpush();
 	is_int(res_reentrant, 0, "no store callback ran inside its call");
 
 	registry_free(&reg);

@@ -8,7 +8,9 @@ exchange itself worked, whatever the answer):
 
     iq TYPE TO XML          send <iq type=TYPE to=TO> with the XML payload;
                             prints {"type": "result"|"error", "xml": ...,
-                            "error_type": ..., "condition": ...}
+                            "error_type": ..., "condition": ...}; TO "-"
+                            sends it without a to attribute, to the
+                            account itself (XEP-0357 enable, as apps do)
     disco-info TO [NODE]    {"identities": [[cat, type, name]], "features": [...]}
     disco-items TO [NODE]   {"items": [[jid, node, name]]}
     ping TO                 {"type": "result"|"error", ...}
@@ -105,7 +107,9 @@ class Client(slixmpp.ClientXMPP):
         cmd, rest = a.command, a.rest
         if cmd == "iq":
             iq = self.Iq()
-            iq["type"], iq["to"] = rest[0], rest[1]
+            iq["type"] = rest[0]
+            if rest[1] != "-":
+                iq["to"] = rest[1]
             iq.append(ET.fromstring(rest[2]))
             resp = await iq.send(timeout=a.timeout)
             return {"type": resp["type"], "xml": str(resp)}

@@ -36,6 +36,8 @@
 # function that prints them; its output goes into the push () block after
 # the two standard providers, and it may use $E2E_DIR, $E2E_APNS_PORT and
 # $E2E_FCM_PORT.
+# E2E_APNS_TOPICS: more apns-topic values the APNs mock allows
+# (space-separated), set before e2e_start.
 . "$top_srcdir/test/lib/pg.sh"
 . "$top_srcdir/test/lib/prosody.sh"
 . "$top_srcdir/test/lib/ejabberd.sh"
@@ -137,9 +139,11 @@ json.dump({"type": "service_account", "project_id": "xpushd-demo",
           open(d + "/service-account.json", "w"))
 PY
 
+	_topics=
+	for _t in ${E2E_APNS_TOPICS:-}; do _topics="$_topics --topic $_t"; done
 	"$top_builddir/test/mock/apns_mock" --cert "$E2E_DIR/apns/server.pem" \
 	    --key "$E2E_DIR/apns/server.key" --client-ca "$E2E_DIR/apns/ca.pem" \
-	    --topic com.example.app --port-file "$E2E_DIR/apns.port" \
+	    --topic com.example.app $_topics --port-file "$E2E_DIR/apns.port" \
 	    --record "$E2E_APNS_RECORD" --quiet 2>"$E2E_DIR/apns_mock.log" &
 	E2E_APNS_PID=$!
 	/usr/bin/python3 "$top_srcdir/test/mock/fcm_mock.py" \

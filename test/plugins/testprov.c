@@ -54,6 +54,11 @@ static const struct xp_option testprov_options[] = {
 	{ "features", XP_OPT_STRLIST, "[ 'tigase:push:encrypt:0', "
 	  "'tigase:push:priority:0', 'tigase:push:jingle:0' ]", 0, 0,
 	  "push extensions announced to registering devices" },
+	/* Read by the core (core/fpush.c), as from an APNs block. */
+	{ "fpush-modules", XP_OPT_STRLIST, "[]", 0, 0,
+	  "fpush pushModule names this block serves" },
+	{ "fpush-default", XP_OPT_STRING, "''", 0, 0,
+	  "the pushModule of a publish without one" },
 	{ NULL, 0, NULL, 0, 0, NULL }
 };
 
@@ -111,6 +116,7 @@ record(struct testprov *tp, const struct xp_push *p)
 	    "\"voip\":%s,\"unread\":%ld", tp->id,
 	    p->prio == XP_PRIO_HIGH ? "high" : "low", kind_name(p->kind),
 	    p->voip ? "true" : "false", p->unread);
+	fprintf(f, ",\"profile\":%d", (int)p->profile);
 	json_str(f, "account", p->account);
 	json_str(f, "node", p->node);
 	json_str(f, "token", p->token);

@@ -475,9 +475,44 @@ test_build(void)
 	    "form_field_type_name");
 }
 
+/* form_node_value: one field of a form in a tree, unparsed. */
+static void
+test_node_value(void)
+{
+	struct xml_node *po, *x, *f;
+	bool found;
+
+	po = xml_node_new("publish-options",
+	    "http://jabber.org/protocol/pubsub");
+	ok(form_node_value(po, "secret", &found) == NULL && !found,
+	    "node value: no form");
+	x = xml_node_add_child(po, "x", FORM_NS);
+	f = xml_node_add_child(x, "field", FORM_NS);
+	xml_node_set_attr(f, "var", "FORM_TYPE");
+	xml_node_add_child_text(f, "value", FORM_NS,
+	    "http://jabber.org/protocol/pubsub#publish-options");
+	f = xml_node_add_child(x, "field", FORM_NS);
+	xml_node_set_attr(f, "var", "pushModule");
+	xml_node_add_child_text(f, "value", FORM_NS, "monalProdiOS");
+	xml_node_add_child_text(f, "value", FORM_NS, "second");
+	f = xml_node_add_child(x, "field", FORM_NS);
+	xml_node_set_attr(f, "var", "empty");
+	is_str(form_node_value(po, "pushModule", &found), "monalProdiOS",
+	    "node value: the first value");
+	ok(found, "node value: found");
+	ok(form_node_value(po, "empty", &found) == NULL && found,
+	    "node value: a field without a value is found, with none");
+	ok(form_node_value(po, "secret", &found) == NULL && !found,
+	    "node value: an absent field");
+	ok(form_node_value(NULL, "secret", NULL) == NULL,
+	    "node value: no parent, no found_r");
+	xml_node_free(&po);
+}
+
 int
 main(void)
 {
+	test_node_value();
 	test_xep0004();
 	test_prosody();
 	test_tolerance();
