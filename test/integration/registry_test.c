@@ -738,6 +738,7 @@ test_p2(void)
 	free(secret);
 	free(cnode);
 	free(csecret);
+}
 
 /*
  * fpush.  The token check main.c installs asks the provider module; this
