@@ -151,6 +151,8 @@ for f in /usr/sbin/xpushd /usr/sbin/xpushctl /usr/share/man/man8/xpushctl.8.gz \
     /usr/lib/x86_64-linux-gnu/xpushd/apns.so \
     /usr/lib/x86_64-linux-gnu/xpushd/apns-voip.so \
     /usr/lib/x86_64-linux-gnu/xpushd/fcm.so \
+    /usr/lib/x86_64-linux-gnu/xpushd/webpush.so \
+    /usr/sbin/xpushd-vapid /usr/share/man/man8/xpushd-vapid.8.gz \
     /usr/share/man/man8/xpushd.8.gz /usr/share/man/man5/xpushd.conf.5.gz \
     /usr/share/xpushd/sql/schema.sql \
     /usr/share/xpushd/alerting/xpushd.rules.yml \
