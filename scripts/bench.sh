@@ -527,9 +527,20 @@ fi
 # pools first; its RSS at rest is the baseline, and what the memory-real
 # run adds at rest, over the registrations it added, is a cached
 # registration's cost (the devcache's own figures are not exported).
+# A TERM that reaches a process between fork and exec is lost (the shell's
+# trap takes it): ask again until it has gone.
+stop_pid() {	# pid
+	_n=0
+	while kill -0 "$1" 2>/dev/null; do
+		[ $((_n % 50)) = 0 ] && kill -TERM "$1" 2>/dev/null
+		_n=$((_n + 1))
+		[ $_n -gt 600 ] && kill -KILL "$1" 2>/dev/null
+		sleep 0.1
+	done
+	wait "$1" 2>/dev/null
+}
 if [ $real = 1 ]; then
-	kill -TERM "$XPID" 2>/dev/null
-	wait "$XPID"
+	stop_pid "$XPID"
 	"$XPUSHD" -f -c "$tmp/xpushd.conf" 2>"$tmp/xpushd-real.log" &
 	XPID=$!
 	pids="$pids $XPID"
@@ -538,17 +549,17 @@ if [ $real = 1 ]; then
 	if want memory-real; then
 		# shellcheck disable=SC2086
 		timeout -s INT 300 "$LOADGEN" $LG_TARGET --xpushd-pid "$XPID" \
-		    --label real-warmup --devices $REAL_WARMUP --base $REAL_BASE \
+		    --label real-warmup --mix real --devices $REAL_WARMUP --base $REAL_BASE \
 		    --count $REAL_WARMUP --window "$WINDOW" --settle "$SETTLE" \
 		    >"$tmp/real-warmup.raw" ||
 		    log "real-warmup: not every publish got one answer"
 		real_base_kb=$(sed -n 's/.*"rss_settled_kb":\([0-9]*\).*/\1/p' \
 		    "$tmp/real-warmup.raw")
-		lg memory-real 900 --devices "$REAL_DEVICES" --base $REAL_BASE \
+		lg memory-real 900 --mix real --devices "$REAL_DEVICES" --base $REAL_BASE \
 		    --first $REAL_WARMUP --count $((REAL_DEVICES - REAL_WARMUP)) \
 		    --window "$WINDOW" --settle "$SETTLE"
 	fi
-	want soak-real && lg soak-real $((SOAK_S + 120)) \
+	want soak-real && lg soak-real $((SOAK_S + 120)) --mix real \
 	    --devices "$REAL_DEVICES" --base $REAL_BASE --rate "$RATE" \
 	    --duration "$SOAK_S" --rss-every "$SOAK_EVERY" --drain-timeout 60
 	/usr/bin/python3 - "$tmp" "${real_base_kb:-null}" \

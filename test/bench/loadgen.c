@@ -9,6 +9,7 @@
  *	    (--count N | --duration S) [--window N | --rate N]
  *	    [--xpushd-pid PID] [--mock-pid PID --mock-count-file F |
  *	    --mock-count-cmd CMD] [--rss-every S] [--settle S] [--label NAME]
+ *	    [--mix real [--seed S]]
  *	loadgen --emit-devices N [--base B] [--provider ID] [--domain D]
  *	    [--mix real [--fcm-provider ID] [--seed S]]
  *	loadgen --connect --port N --secret S --from C [run options as above]
@@ -118,6 +119,8 @@ static struct {
 	double		 connect_timeout;
 	bool		 connect;	/* we are the component */
 	bool		 null;		/* the null component */
+	bool		 real;		/* --mix real */
+	uint64_t	 seed;		/* --mix real: its --seed */
 	uint64_t	 null_answered;
 	char		 cur_from[1024];
 
@@ -170,6 +173,7 @@ usage(void)
 	    "--mock-count-cmd CMD]\n"
 	    "\t[--rss-every S] [--settle S] [--drain-timeout S] [--connect-timeout S] "
 	    "[--label NAME]\n"
+	    "\t[--mix real [--seed S]]\n"
 	    "       loadgen --emit-devices N [--base B] [--provider ID] "
 	    "[--domain D]\n"
 	    "\t[--mix real [--fcm-provider ID] [--seed S]]\n"
@@ -245,9 +249,9 @@ device_token(uint64_t k, char out[65])
 
 /*
  * --mix real: issue 21's registrations.  Device k's node and secret are
- * those of the synthetic mix (so a run needs no --mix to address it);
- * its owner and tokens come from a stream of splitmix64 words seeded by
- * k and --seed.  Half the devices are FCM, half APNs: the split of the
+ * those of the synthetic mix (a run with --mix real differs only in
+ * sending from the owner's domain); its owner and tokens come from a
+ * stream of splitmix64 words seeded by k and --seed.  Half the devices are FCM, half APNs: the split of the
  * XMPP clients that push (Conversations and its forks on Android; Monal
  * and Siskin on iOS) is not published, and half of each puts the costly
  * FCM tokens at a realistic share rather than a best case.
@@ -505,11 +509,18 @@ send_publish(uint64_t due)
 {
 	char buf[2048], node[33], secret[33];
 	uint64_t k = lg.dbase + (lg.first + lg.nsent) % lg.devices;
+	const char *from = lg.from;
+	struct real_dev d;
 	int len;
 
 	ensure_cap(lg.nsent + 1);
 	device_node(k, node);
 	device_secret(k, secret);
+	/* Only the owner's server may publish to its devices. */
+	if (lg.real) {
+		device_real(k, lg.seed, &d);
+		from = strchr(d.owner, '@') + 1;
+	}
 	len = snprintf(buf, sizeof(buf),
 	    "<iq from='%s' to='%s' id='b%" PRIx64 "' type='set'>"
 	    "<pubsub xmlns='http://jabber.org/protocol/pubsub'>"
@@ -530,7 +541,7 @@ send_publish(uint64_t due)
 	    "http://jabber.org/protocol/pubsub#publish-options</value>"
 	    "</field><field var='secret'><value>%s</value></field>"
 	    "</x></publish-options></pubsub></iq>",
-	    lg.from, lg.jid, lg.nsent, node, secret);
+	    from, lg.jid, lg.nsent, node, secret);
 	lg.last_send_ns = now_ns();
 	lg.t0[lg.nsent] = lg.last_send_ns;
 	lg.lag_us[lg.nsent] = (uint32_t)((lg.last_send_ns - due) / 1000);
@@ -1423,8 +1434,6 @@ main(int argc, char *argv[])
 	};
 	const char *provider = "bench", *domain = "localhost";
 	const char *fcm_provider = NULL;
-	uint64_t seed = 21;
-	bool real = false;
 	struct event_config *ecfg;
 	struct sockaddr_in sin;
 	socklen_t slen = sizeof(sin);
@@ -1438,6 +1447,7 @@ main(int argc, char *argv[])
 	lg.jid = "push.localhost";
 	lg.from = "localhost";
 	lg.label = "bench";
+	lg.seed = 21;
 	lg.window = 1000;
 	lg.drain_timeout = 30;
 	lg.connect_timeout = 30;
@@ -1475,10 +1485,10 @@ main(int argc, char *argv[])
 			if (strcmp(optarg, "real") != 0 &&
 			    strcmp(optarg, "synthetic") != 0)
 				usage();
-			real = strcmp(optarg, "real") == 0;
+			lg.real = strcmp(optarg, "real") == 0;
 			break;
 		case 'Y': fcm_provider = optarg; break;
-		case 'Z': seed = (uint64_t)num_arg(optarg, 0); break;
+		case 'Z': lg.seed = (uint64_t)num_arg(optarg, 0); break;
 		case 'K': lg.connect = true; break;
 		case 'N': lg.null = true; break;
 		default: usage();
@@ -1486,8 +1496,8 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
-	if (emit_mode && real)
-		return emit_real(lg.dbase, emit, seed, provider,
+	if (emit_mode && lg.real)
+		return emit_real(lg.dbase, emit, lg.seed, provider,
 		    fcm_provider != NULL ? fcm_provider : provider);
 	if (emit_mode)
 		return emit_devices(lg.dbase, emit, provider, domain);
