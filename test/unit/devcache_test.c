@@ -195,6 +195,24 @@ test_encodings(void)
 	    "5mYe2uAiOgS4hKd1WfVx6tLnPj9CbEsRa0oMqZ8yIwUk3DgHlFe7vTn2cXb5"
 	    "JsQ1rYp6KmA4iNo9uGzWd0hLq8eVt3xBfCjR7nMkSa2yPwUo5IgEl1DcHb6T"
 	    "zX4vFr";
+	static const struct {
+		const char	*node, *token, *what;
+	} odd[] = {
+		{ "n-mixedcase", "00aAbBcC", "mixed-case hex" },
+		{ "n-odd", "abc", "odd-length hex" },
+		{ "n-mixed", "00ff0G", "not hex" },
+		{ "n-empty", "", "empty token" },
+		{ "n-c0", ":APA91bxyz", "':' first, then APA91b" },
+		{ "n-cend", "abcdefgh:", "':' last" },
+		{ "n-cmark", "abcdefgh:APA91b", "':' then APA91b, nothing after" },
+		{ "n-cpart", "abcdefgh:APA91", "':' then part of APA91b" },
+		{ "n-cother", "abcdefghij:apa91bXYZ", "':' without APA91b" },
+		{ "n-c2", "abcdefgh:APA91b:xyzxyz", "two colons: verbatim" },
+		{ "n-b64", "ABCDEFGHIJ-_abcdefgh9", "base64url without a colon" },
+		{ "n-plus", "abc+def/ghi=jkl", "standard base64: verbatim" },
+		{ "n-space", "abc def\tghi\xc3\xa9", "spaces, UTF-8: verbatim" },
+		{ "n-1", "Z", "one character" },
+	};
 	char local[300], name[64];
 	int i;
 
@@ -217,43 +235,13 @@ test_encodings(void)
 	devcache_drop(dc, "n-apns");
 	devcache_drop(dc, "n-fcm");
 
+	for (i = 0; i < (int)(sizeof(odd) / sizeof(odd[0])); i++) {
+		d = dev(odd[i].node, "bob@example.com", "fcm", odd[i].token,
+		    NULL, "s");
+		round_trip(dc, &d, odd[i].what);
+	}
 	d = dev("n-upper", "bob@example.com", "apns", upper, NULL, "s");
 	round_trip(dc, &d, "uppercase hex stays uppercase");
-	d = dev("n-mixedcase", "bob@example.com", "apns", "00aAbBcC", NULL, "s");
-	round_trip(dc, &d, "mixed-case hex");
-	d = dev("n-odd", "bob@example.com", "apns", "abc", NULL, "s");
-	round_trip(dc, &d, "odd-length hex");
-	d = dev("n-mixed", "bob@example.com", "apns", "00ff0G", NULL, "s");
-	round_trip(dc, &d, "not hex");
-	d = dev("n-empty", "bob@example.com", "apns", "", NULL, "s");
-	round_trip(dc, &d, "empty token");
-	d = dev("n-c0", "bob@example.com", "fcm", ":APA91bxyz", NULL, "s");
-	round_trip(dc, &d, "':' first, then APA91b");
-	d = dev("n-cend", "bob@example.com", "fcm", "abcdefgh:", NULL, "s");
-	round_trip(dc, &d, "':' last");
-	d = dev("n-cmark", "bob@example.com", "fcm", "abcdefgh:APA91b", NULL,
-	    "s");
-	round_trip(dc, &d, "':' then APA91b, nothing after");
-	d = dev("n-cpart", "bob@example.com", "fcm", "abcdefgh:APA91", NULL,
-	    "s");
-	round_trip(dc, &d, "':' then part of APA91b");
-	d = dev("n-cother", "bob@example.com", "fcm", "abcdefghij:apa91bXYZ",
-	    NULL, "s");
-	round_trip(dc, &d, "':' without APA91b");
-	d = dev("n-c2", "bob@example.com", "fcm", "abcdefgh:APA91b:xyzxyz",
-	    NULL, "s");
-	round_trip(dc, &d, "two colons: verbatim");
-	d = dev("n-b64", "bob@example.com", "fcm", "ABCDEFGHIJ-_abcdefgh9",
-	    NULL, "s");
-	round_trip(dc, &d, "base64url without a colon");
-	d = dev("n-plus", "bob@example.com", "fcm", "abc+def/ghi=jkl", NULL,
-	    "s");
-	round_trip(dc, &d, "standard base64 characters: verbatim");
-	d = dev("n-space", "bob@example.com", "fcm", "abc def\tghi\xc3\xa9",
-	    NULL, "s");
-	round_trip(dc, &d, "spaces and UTF-8: verbatim");
-	d = dev("n-1", "bob@example.com", "fcm", "Z", NULL, "s");
-	round_trip(dc, &d, "one character");
 	devcache_stats_get(dc, &st);
 	is_int(st.raw_tokens, 7, "verbatim where packing would not be "
 	    "shorter or not exact: odd length, not hex, empty, two colons, "
@@ -721,11 +709,28 @@ test_churn(void)
 	devcache_free(&dc);
 }
 
+/* MANY cached, none verbatim, at most limit bytes each, table included. */
+static void
+size_check(struct devcache **dcp, const char *what, size_t limit)
+{
+	struct devcache_stats st;
+	size_t each;
+
+	devcache_stats_get(*dcp, &st);
+	each = (st.arena_bytes + st.table_bytes) / MANY;
+	ok(st.entries == MANY && st.raw_tokens == 0, "%s: %d registrations, "
+	    "no token verbatim", what, MANY);
+	ok(each <= limit, "%s: %zu bytes each, table included", what, each);
+	diag("%d %s: records %zu + table %zu bytes = %.1f bytes each", MANY,
+	    what, st.arena_bytes, st.table_bytes,
+	    (double)(st.arena_bytes + st.table_bytes) / MANY);
+	devcache_free(dcp);
+}
+
 static void
 test_size(void)
 {
 	struct devcache *dc = devcache_new(MANY);
-	struct devcache_stats st;
 	struct tdev d;
 	char node[40], owner[64], token[200], voip[80];
 	uint64_t x = 21;
@@ -738,32 +743,14 @@ test_size(void)
 		d = dev(node, owner, "bench", token, NULL, "secret");
 		put(dc, &d);
 	}
-	devcache_stats_get(dc, &st);
-	ok(st.entries == MANY && st.raw_tokens == 0, "%d APNs registrations",
-	    MANY);
-	ok((st.arena_bytes + st.table_bytes) / MANY <= 80,
-	    "%zu bytes each, table included",
-	    (st.arena_bytes + st.table_bytes) / MANY);
-	diag("%d synthetic: records %zu + table %zu bytes = %.1f bytes each",
-	    MANY, st.arena_bytes, st.table_bytes,
-	    (double)(st.arena_bytes + st.table_bytes) / MANY);
-	devcache_free(&dc);
+	size_check(&dc, "synthetic APNs", 80);
 
 	dc = devcache_new(MANY);
 	for (i = 0; i < MANY; i++) {
 		real_dev(&x, i, &d, node, owner, token, voip);
 		put(dc, &d);
 	}
-	devcache_stats_get(dc, &st);
-	ok(st.entries == MANY && st.raw_tokens == 0, "%d of the real mix, "
-	    "no token verbatim", MANY);
-	ok((st.arena_bytes + st.table_bytes) / MANY <= 150,
-	    "%zu bytes each, table included (issue 21: 150)",
-	    (st.arena_bytes + st.table_bytes) / MANY);
-	diag("%d real mix: records %zu + table %zu bytes = %.1f bytes each",
-	    MANY, st.arena_bytes, st.table_bytes,
-	    (double)(st.arena_bytes + st.table_bytes) / MANY);
-	devcache_free(&dc);
+	size_check(&dc, "real mix (issue 21: 150)", 150);
 }
 
 int
