@@ -403,10 +403,9 @@ tok_size(const struct tok *t)
 	return len_size(t->n) + t->body;
 }
 
-/* 6-bit characters in and out of bytes, high bits first. */
+/* 6-bit characters into bytes, high bits first. */
 struct bits {
 	unsigned char		*w;
-	const unsigned char	*r;
 	uint32_t		 acc;
 	int			 n;
 };
@@ -426,17 +425,6 @@ bits_flush(struct bits *b)
 {
 	if (b->n > 0)
 		*b->w++ = (unsigned char)(b->acc << (8 - b->n));
-}
-
-static char
-bits_get(struct bits *b)
-{
-	if (b->n < 6) {
-		b->acc = (b->acc << 8 | *b->r++) & 0xffff;
-		b->n += 8;
-	}
-	b->n -= 6;
-	return b64_alphabet[(b->acc >> b->n) & 0x3f];
 }
 
 static size_t
@@ -498,45 +486,69 @@ tok_read(const unsigned char *src, enum tkind kind, struct tok *t)
 	return h + t->body;
 }
 
+/*
+ * TK_B64 back to characters: the 6-bit groups in order, with the colon
+ * and the mark put back where they were.  Locals rather than struct
+ * bits, because the stores to dst may alias anything a pointer reaches
+ * and would reload it every character (a warm FCM publish decodes one).
+ */
+static void
+b64_unpack(char *dst, const struct tok *t)
+{
+	const unsigned char *src = t->p + len_size(t->colon);
+	size_t i = 0, stop = t->n, pos = SIZE_MAX;
+	uint32_t acc = 0;
+	bool mark = false;
+	int n = 0;
+
+	if (t->colon != 0) {
+		b64_colon(t->colon, &pos, &mark);
+		stop = pos;
+	}
+	for (;;) {
+		for (; i < stop; i++) {
+			if (n < 6) {
+				acc = acc << 8 | *src++;
+				n += 8;
+			}
+			n -= 6;
+			dst[i] = b64_alphabet[(acc >> n) & 0x3f];
+		}
+		if (stop == t->n)
+			return;
+		dst[i++] = ':';
+		if (mark) {
+			memcpy(dst + i, FCM_MARK, FCM_MARK_LEN);
+			i += FCM_MARK_LEN;
+		}
+		stop = t->n;
+	}
+}
+
 /* Writes the token, NUL-terminated; returns the bytes written with it. */
 static size_t
 tok_unpack(char *dst, const struct tok *t)
 {
 	static const char digits[] = "0123456789abcdef";
-	struct bits b;
-	size_t i, pos = SIZE_MAX;
-	bool mark = false;
+	const unsigned char *src = t->p;
+	size_t i, n = t->n;
 
 	switch (t->kind) {
 	case TK_RAW:
-		memcpy(dst, t->p, t->n);
+		memcpy(dst, src, n);
 		break;
 	case TK_HEX:
-		for (i = 0; i < t->n / 2; i++) {
-			dst[2 * i] = digits[t->p[i] >> 4];
-			dst[2 * i + 1] = digits[t->p[i] & 0xf];
+		for (i = 0; i < n / 2; i++) {
+			dst[2 * i] = digits[src[i] >> 4];
+			dst[2 * i + 1] = digits[src[i] & 0xf];
 		}
 		break;
 	case TK_B64:
-		memset(&b, 0, sizeof(b));
-		b.r = t->p + len_size(t->colon);
-		if (t->colon != 0)
-			b64_colon(t->colon, &pos, &mark);
-		for (i = 0; i < t->n; i++) {
-			if (i != pos) {
-				dst[i] = bits_get(&b);
-				continue;
-			}
-			dst[i] = ':';
-			if (mark) {
-				memcpy(dst + i + 1, FCM_MARK, FCM_MARK_LEN);
-				i += FCM_MARK_LEN;
-			}
-		}
+		b64_unpack(dst, t);
 		break;
 	}
-	dst[t->n] = '\0';
-	return t->n + 1;
+	dst[n] = '\0';
+	return n + 1;
 }
 
 /*
