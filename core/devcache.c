@@ -1,54 +1,67 @@
 /*
- * The device cache (see devcache.h): a registration in a fixed 72-byte
- * slot, because a malloc'd record with five strdup'd strings, chained
- * buckets and a doubly linked LRU costs several times that per entry, and
- * a publish server keeps a million of them (BENCHMARKS.md "Memory").
+ * The device cache (see devcache.h): a registration as one variable-length
+ * record of about its packed size, because a malloc'd record with five
+ * strdup'd strings, chained buckets and a doubly linked LRU costs several
+ * times that per entry, and a publish server keeps a million of them
+ * (BENCHMARKS.md "Memory", "Real-sized registrations").
  *
  * Layout, and why:
  *
- * - Every entry is one fixed 72-byte struct cslot, in pages of
- *   DEVCACHE_PAGE_SLOTS slots mapped on first use, addressed by a uint32
- *   index: no malloc header or rounding per entry, no pointers to chase,
- *   and a flush hands the pages straight back to the kernel (munmap), so
- *   the heap neither fragments nor keeps them.
+ * - A record is a 28-byte header (tag, secret hash, last_push, interned
+ *   domain and provider, flags) followed by the local part and the tokens,
+ *   each with its length, rounded up to DEVCACHE_UNIT bytes.  Records live
+ *   in an arena of DEVCACHE_PAGE_BYTES pages mapped on first use, carved
+ *   per size class (one class per DEVCACHE_UNIT bytes of record size):
+ *   no malloc header or power-of-two rounding per entry, no separate
+ *   fixed slot that most real registrations would overflow, and a flush
+ *   hands the pages straight back to the kernel (munmap).  A record
+ *   freed by a replace, drop or eviction goes on its class's free list
+ *   and the next record of that size takes it: the arena grows to the
+ *   peak of each size and no further, so memory stays flat under churn
+ *   of a steady mix.  A page's tail that was never carved is never
+ *   touched, so it costs address space, not memory.
  *
- * - The index is an open-addressing table (linear probing) of uint32 slot
- *   indices, 1.5 times the maximum, so that the load stays at or below
+ * - A record is named by a 32-bit reference, page number and offset in
+ *   units; page 0 is never mapped, so 0 means empty.  That bounds the
+ *   arena to DEVCACHE_PAGES_MAX pages (16 GB); a record that finds it
+ *   full is not cached (the registry then asks the database), as is one
+ *   larger than DEVCACHE_REC_MAX.
+ *
+ * - The index is an open-addressing table (linear probing) of record
+ *   references, 1.5 times the maximum, so that the load stays at or below
  *   2/3; positions come from multiply-shift, so the size need not be a
  *   power of two (rounding up to one costs up to a third more).  Deletion
  *   shifts the following entries back instead of leaving tombstones, so
  *   probes never lengthen with age.
  *
- * - The node is not stored: the slot holds 96 bits of a SipHash-2-4 of it
- *   under a key drawn from getrandom(2) once per cache, and part of them
- *   picks the table position.  Two of one million nodes share a tag with
- *   a probability of about n^2 / 2^97 = 6e-18 (and even then the secret
- *   check refuses the publish rather than misdirect it); 96 bits rather
- *   than 128 keep the slot at 72 bytes next to the 64-bit secret hash.
- *   Nobody outside the process can aim for a collision or a long probe
- *   without the key.  A NOTIFY payload (a node) is hashed the same way to
- *   drop its entry.
+ * - The node is not stored: the record holds 96 bits of a SipHash-2-4 of
+ *   it under a key drawn from getrandom(2) once per cache, and part of
+ *   them picks the table position.  Two of one million nodes share a tag
+ *   with a probability of about n^2 / 2^97 = 6e-18 (and even then the
+ *   secret check refuses the publish rather than misdirect it).  Nobody
+ *   outside the process can aim for a collision or a long probe without
+ *   the key.  A NOTIFY payload (a node) is hashed the same way to drop
+ *   its entry.
  *
  * - The secret is not stored either: a 64-bit SipHash under a second key,
  *   compared in constant time.  Guessing it is a 2^-64 chance per try,
  *   far below guessing the 144-bit secret's neighbours would need.
  *
- * - The token is stored as binary when it is lowercase hex of even length
- *   (APNs: 64 characters, 32 bytes), verbatim otherwise (FCM, or hex that
- *   must come back in upper case).  The owner's domain and the provider
- *   are indices into small interned tables (few distinct values); the
- *   local part is kept as is.  last_push is 32-bit seconds.
- *
- * - An APNs registration (binary token plus a local part of up to
- *   DEVCACHE_INLINE - 32 bytes) fits in the slot's inline area.  Anything
- *   larger (an FCM token, a VoIP token, a long local part, an owner whose
- *   domain could not be interned) goes into one malloc'd blob the slot
- *   points to.
+ * - A token (and a VoIP token) is kept in the densest form that gives
+ *   back the same bytes: lowercase hex of even length as binary (APNs: 64
+ *   characters, 32 bytes); a string of the base64url alphabet with at
+ *   most one ':' as 6 bits a character, the colon's place kept aside and
+ *   an "APA91b" after it (every FCM registration token has one) as one
+ *   bit (FCM: 152 characters, 111 bytes); anything else, upper-case hex
+ *   included when base64url is no shorter, verbatim.  The owner's domain
+ *   and the provider are indices into small interned tables (few distinct
+ *   values); the local part is kept as is.  last_push is 32-bit seconds.
  *
  * - Eviction is CLOCK: a referenced bit set on every hit, a hand sweeping
- *   the slots that clears it or evicts the first entry found clear.  One
- *   bit instead of two list pointers, and a hit writes one byte instead of
- *   relinking a list.
+ *   the table positions that clears it or evicts the first entry found
+ *   clear.  One bit instead of two list pointers, and a hit writes one
+ *   byte instead of relinking a list; sweeping the table rather than the
+ *   arena needs no walk over free records or size classes.
  *
  * Not kept: anything but what struct devcache_entry holds (the publish
  * path reads nothing else).
@@ -66,50 +79,82 @@
 #include "core/siphash.h"
 #include "core/xmalloc.h"
 
-#define DEVCACHE_SLOT_BYTES	72	/* sizeof(struct cslot) */
-#define DEVCACHE_INLINE		42	/* bytes of token + local part inline */
-#define DEVCACHE_PAGE_SLOTS	4096	/* slots per mapped page (288 KB) */
-#define DEVCACHE_MAX		(UINT32_MAX / 2)	/* entries at the most */
-#define DEVCACHE_PART_MAX	UINT16_MAX	/* bytes of one blob field */
+#define DEVCACHE_UNIT		4	/* record sizes round up to this */
+#define DEVCACHE_OFF_BITS	19	/* units in a page: 2 MB */
+#define DEVCACHE_PAGE_UNITS	(1u << DEVCACHE_OFF_BITS)
+#define DEVCACHE_PAGE_BYTES	((size_t)DEVCACHE_PAGE_UNITS * DEVCACHE_UNIT)
+#define DEVCACHE_PAGES_MAX	(1u << (32 - DEVCACHE_OFF_BITS))
+#define DEVCACHE_REC_MAX	1024	/* bytes of a record, then uncached */
+#define DEVCACHE_CLASSES	(DEVCACHE_REC_MAX / DEVCACHE_UNIT + 1)
+#define DEVCACHE_MAX		(1u << 27)	/* entries at the most */
 #define DEVCACHE_NAME_MAX	255	/* bytes of an interned name */
-#define DEVCACHE_DOMAINS_MAX	4096	/* interned domains, then blobs */
+#define DEVCACHE_DOMAINS_MAX	16384	/* interned domains, then verbatim */
 #define DEVCACHE_DOMAIN_NONE	UINT16_MAX	/* owner kept whole */
 #define DEVCACHE_PROVIDERS_MAX	255	/* interned providers, then uncached */
+#define LEN_LONG		0xff	/* a length byte: two more follow */
+#define LEN_MAX			UINT16_MAX
+#define FCM_MARK		"APA91b"	/* after the ':' of FCM tokens */
+#define FCM_MARK_LEN		6
 
-/* cslot.flags */
-#define CS_USED		0x01
-#define CS_REF		0x02	/* CLOCK: hit since the hand last passed */
-#define CS_BLOB		0x04	/* data holds a pointer to a blob */
-#define CS_TOKEN_HEX	0x08	/* token stored as binary, lowercase hex */
-#define CS_VOIP		0x10	/* has a VoIP token (always in a blob) */
-#define CS_VOIP_HEX	0x20
-#define CS_SECRET	0x40	/* has a secret: cslot.secret is its hash */
-#define CS_AT		0x80	/* owner is local@domain, not just domain */
+/* rec.flags */
+#define R_REF		0x01	/* CLOCK: hit since the hand last passed */
+#define R_SECRET	0x02	/* has a secret: rec.secret is its hash */
+#define R_AT		0x04	/* owner is local@domain, not just domain */
+#define R_VOIP		0x08	/* has a VoIP token */
+#define R_TOKEN_SHIFT	4	/* token's enum tkind */
+#define R_VOIP_SHIFT	6	/* VoIP token's enum tkind */
+#define R_KIND_MASK	0x03
 
-struct cslot {
+enum tkind {
+	TK_RAW,		/* verbatim */
+	TK_HEX,		/* lowercase hex of even length, as binary */
+	TK_B64,		/* base64url characters, 6 bits each */
+};
+
+/*
+ * A record's header, which devcache.h calls an item.  Its data follow it:
+ * the local part (or the whole owner, if its domain is not interned), the
+ * token, then the VoIP token if R_VOIP, each as a length (one byte, or
+ * LEN_LONG and two little-endian bytes) and its stored form (see struct
+ * tok).
+ */
+struct devcache_item {
 	uint32_t	 tag[3];	/* 96 bits of SipHash-128 of the node */
 	uint32_t	 secret[2];	/* SipHash-64 of the secret */
-	uint32_t	 last_push;	/* seconds; free slots: next free */
+	uint32_t	 last_push;	/* seconds; free records: next free */
 	uint16_t	 domain;	/* interned, or DEVCACHE_DOMAIN_NONE */
 	uint8_t		 provider;	/* interned */
 	uint8_t		 flags;
-	uint8_t		 token_len;	/* inline: stored bytes of the token */
-	uint8_t		 local_len;	/* inline: bytes of the local part */
-	/* Inline: token, then local part.  CS_BLOB: a char *. */
-	unsigned char	 data[DEVCACHE_INLINE];
+	/* The data follow: see rec_data(). */
 };
-/* What devcache.h calls an item is a slot. */
-struct devcache_item {
-	struct cslot	 s;
-};
-_Static_assert(sizeof(struct cslot) == DEVCACHE_SLOT_BYTES,
-    "struct cslot is not the size the layout was planned for");
+#define REC_HEADER	28
+_Static_assert(sizeof(struct devcache_item) == REC_HEADER,
+    "the record header is not the size the layout was planned for");
+_Static_assert(REC_HEADER % DEVCACHE_UNIT == 0 && DEVCACHE_UNIT % 4 == 0,
+    "records must stay aligned for their uint32 fields");
 
 /*
- * A blob: three little-endian uint16 lengths (owner part, token, VoIP
- * token) and the bytes, in that order.
+ * A token's stored form.  Encoding fills s; decoding fills p.  n is its
+ * length in characters; body the bytes stored after that length.  For
+ * TK_B64 the body starts with a length-coded colon: 0 for none, else
+ * 1 + 2 * its position + 1 if FCM_MARK follows it; neither the colon nor
+ * the mark is among the packed characters.
  */
-#define BLOB_HEADER	6
+struct tok {
+	enum tkind		 kind;
+	size_t			 n;
+	size_t			 colon;
+	size_t			 body;
+	const char		*s;
+	const unsigned char	*p;
+};
+
+/* A size class: its free records and the page it carves new ones from. */
+struct rclass {
+	uint32_t	 free;		/* reference, 0: none */
+	uint32_t	 page;		/* 0: none yet */
+	uint32_t	 used;		/* units of that page carved */
+};
 
 struct intern {
 	char		**names;	/* by index */
@@ -123,19 +168,19 @@ struct devcache {
 	struct siphash_key	 node_key;
 	struct siphash_key	 secret_key;
 	struct siphash_key	 name_key;	/* the intern tables */
-	struct cslot		**pages;
-	size_t			 npages;
-	size_t			 mapped;	/* pages mapped */
-	uint32_t		*tab;		/* slot index + 1; 0 empty */
+	unsigned char		**pages;	/* by page number; [0] unused */
+	uint32_t		 npages;	/* numbers handed out, from 1 */
+	uint32_t		*tab;		/* record references; 0 empty */
 	size_t			 tab_size;	/* positions */
 	uint32_t		 max;
-	uint32_t		 nslots;	/* slots handed out so far */
 	uint32_t		 entries;
-	uint32_t		 free_head;	/* index + 1; 0: none */
-	uint32_t		 hand;		/* CLOCK */
+	size_t			 hand;		/* CLOCK: a table position */
 	uint64_t		 evictions;
-	size_t			 blobs;
-	size_t			 blob_bytes;
+	size_t			 record_bytes;	/* live records */
+	size_t			 free_bytes;	/* on the free lists */
+	size_t			 carved_bytes;	/* of the pages, ever */
+	size_t			 raw_tokens;
+	struct rclass		 classes[DEVCACHE_CLASSES];
 	struct intern		 domains;
 	struct intern		 providers;
 };
@@ -161,12 +206,6 @@ unmap(void *p, size_t len)
 {
 	if (p != NULL && munmap(p, len) == -1)
 		fatal("devcache: munmap");
-}
-
-static struct cslot *
-slot_at(const struct devcache *dc, uint32_t i)
-{
-	return &dc->pages[i / DEVCACHE_PAGE_SLOTS][i % DEVCACHE_PAGE_SLOTS];
 }
 
 /*
@@ -231,8 +270,59 @@ intern(struct intern *t, const struct siphash_key *k, const char *name,
 }
 
 /*
- * Tokens: lowercase hex of even length is stored as binary.
+ * Lengths: one byte below LEN_LONG, else LEN_LONG and two bytes.
  */
+
+static size_t
+len_size(size_t v)
+{
+	return v < LEN_LONG ? 1 : 3;
+}
+
+static size_t
+len_put(unsigned char *p, size_t v)
+{
+	if (v < LEN_LONG) {
+		p[0] = (unsigned char)v;
+		return 1;
+	}
+	p[0] = LEN_LONG;
+	p[1] = (unsigned char)(v & 0xff);
+	p[2] = (unsigned char)(v >> 8);
+	return 3;
+}
+
+static size_t
+len_get(const unsigned char *p, size_t *v_r)
+{
+	if (p[0] != LEN_LONG) {
+		*v_r = p[0];
+		return 1;
+	}
+	*v_r = (size_t)p[1] | (size_t)p[2] << 8;
+	return 3;
+}
+
+/*
+ * Tokens.
+ */
+
+static const char b64_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int
+b64_index(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	return c == '_' ? 63 : -1;
+}
 
 static bool
 is_lower_hex(const char *s, size_t len)
@@ -254,62 +344,323 @@ hexval(char c)
 	return c <= '9' ? c - '0' : c - 'a' + 10;
 }
 
-/* Writes the stored form of a token; returns its length. */
+/* TK_B64: characters packed, of n, once the colon and mark are set apart. */
 static size_t
-token_pack(unsigned char *dst, const char *tok, size_t len, bool hex)
+b64_chars(size_t n, size_t colon)
 {
-	size_t i;
+	if (colon == 0)
+		return n;
+	return n - 1 - (colon % 2 == 0 ? FCM_MARK_LEN : 0);
+}
 
-	if (!hex) {
-		memcpy(dst, tok, len);
-		return len;
+/* Where the colon is, and whether FCM_MARK follows it. */
+static void
+b64_colon(size_t colon, size_t *pos_r, bool *mark_r)
+{
+	*pos_r = (colon - 1) / 2;
+	*mark_r = colon % 2 == 0;
+}
+
+/* The stored form of s, and its size: the densest of the three kinds. */
+static void
+tok_plan(const char *s, struct tok *t)
+{
+	size_t i, colon = 0, b64;
+
+	memset(t, 0, sizeof(*t));
+	t->s = s;
+	t->n = strlen(s);
+	if (is_lower_hex(s, t->n)) {
+		t->kind = TK_HEX;
+		t->body = t->n / 2;
+		return;
 	}
-	for (i = 0; i < len / 2; i++)
-		dst[i] = (unsigned char)(hexval(tok[2 * i]) << 4 |
-		    hexval(tok[2 * i + 1]));
-	return len / 2;
+	t->kind = TK_RAW;
+	t->body = t->n;
+	for (i = 0; i < t->n; i++) {
+		if (b64_index(s[i]) >= 0)
+			continue;
+		if (s[i] != ':' || colon != 0)
+			return;
+		colon = 1 + 2 * i;
+		if (t->n - i - 1 >= FCM_MARK_LEN &&
+		    memcmp(s + i + 1, FCM_MARK, FCM_MARK_LEN) == 0)
+			colon++;
+	}
+	if (colon > LEN_MAX)
+		return;
+	b64 = len_size(colon) + (6 * b64_chars(t->n, colon) + 7) / 8;
+	if (b64 < t->n) {
+		t->kind = TK_B64;
+		t->colon = colon;
+		t->body = b64;
+	}
+}
+
+static size_t
+tok_size(const struct tok *t)
+{
+	return len_size(t->n) + t->body;
+}
+
+/* 6-bit characters into bytes, high bits first. */
+struct bits {
+	unsigned char		*w;
+	uint32_t		 acc;
+	int			 n;
+};
+
+static void
+bits_put(struct bits *b, int v)
+{
+	b->acc = (b->acc << 6 | (uint32_t)v) & 0xfff;
+	if ((b->n += 6) >= 8) {
+		b->n -= 8;
+		*b->w++ = (unsigned char)(b->acc >> b->n);
+	}
+}
+
+static void
+bits_flush(struct bits *b)
+{
+	if (b->n > 0)
+		*b->w++ = (unsigned char)(b->acc << (8 - b->n));
+}
+
+static size_t
+tok_write(unsigned char *dst, const struct tok *t)
+{
+	unsigned char *p = dst + len_put(dst, t->n);
+	struct bits b;
+	size_t i, pos = SIZE_MAX;
+	bool mark = false;
+
+	switch (t->kind) {
+	case TK_RAW:
+		memcpy(p, t->s, t->n);
+		break;
+	case TK_HEX:
+		for (i = 0; i < t->n / 2; i++)
+			p[i] = (unsigned char)(hexval(t->s[2 * i]) << 4 |
+			    hexval(t->s[2 * i + 1]));
+		break;
+	case TK_B64:
+		memset(&b, 0, sizeof(b));
+		b.w = p + len_put(p, t->colon);
+		if (t->colon != 0)
+			b64_colon(t->colon, &pos, &mark);
+		for (i = 0; i < t->n; i++) {
+			if (i == pos) {
+				i += mark ? FCM_MARK_LEN : 0;
+				continue;
+			}
+			bits_put(&b, b64_index(t->s[i]));
+		}
+		bits_flush(&b);
+		break;
+	}
+	return len_size(t->n) + t->body;
+}
+
+/* Reads the token stored at src as kind; returns the bytes it takes. */
+static size_t
+tok_read(const unsigned char *src, enum tkind kind, struct tok *t)
+{
+	size_t h = len_get(src, &t->n), c;
+
+	t->kind = kind;
+	t->colon = 0;
+	t->p = src + h;
+	switch (kind) {
+	case TK_HEX:
+		t->body = t->n / 2;
+		break;
+	case TK_B64:
+		c = len_get(t->p, &t->colon);
+		t->body = c + (6 * b64_chars(t->n, t->colon) + 7) / 8;
+		break;
+	default:
+		t->body = t->n;
+		break;
+	}
+	return h + t->body;
+}
+
+/*
+ * TK_B64 back to characters: the 6-bit groups in order, with the colon
+ * and the mark put back where they were.  Locals rather than struct
+ * bits, because the stores to dst may alias anything a pointer reaches
+ * and would reload it every character (a warm FCM publish decodes one).
+ */
+static void
+b64_unpack(char *dst, const struct tok *t)
+{
+	const unsigned char *src = t->p + len_size(t->colon);
+	size_t i = 0, stop = t->n, pos = SIZE_MAX;
+	uint32_t acc = 0;
+	bool mark = false;
+	int n = 0;
+
+	if (t->colon != 0) {
+		b64_colon(t->colon, &pos, &mark);
+		stop = pos;
+	}
+	for (;;) {
+		for (; i < stop; i++) {
+			if (n < 6) {
+				acc = acc << 8 | *src++;
+				n += 8;
+			}
+			n -= 6;
+			dst[i] = b64_alphabet[(acc >> n) & 0x3f];
+		}
+		if (stop == t->n)
+			return;
+		dst[i++] = ':';
+		if (mark) {
+			memcpy(dst + i, FCM_MARK, FCM_MARK_LEN);
+			i += FCM_MARK_LEN;
+		}
+		stop = t->n;
+	}
 }
 
 /* Writes the token, NUL-terminated; returns the bytes written with it. */
 static size_t
-token_unpack(char *dst, const unsigned char *src, size_t len, bool hex)
+tok_unpack(char *dst, const struct tok *t)
 {
 	static const char digits[] = "0123456789abcdef";
-	size_t i;
+	const unsigned char *src = t->p;
+	size_t i, n = t->n;
 
-	if (!hex) {
-		memcpy(dst, src, len);
-		dst[len] = '\0';
-		return len + 1;
+	switch (t->kind) {
+	case TK_RAW:
+		memcpy(dst, src, n);
+		break;
+	case TK_HEX:
+		for (i = 0; i < n / 2; i++) {
+			dst[2 * i] = digits[src[i] >> 4];
+			dst[2 * i + 1] = digits[src[i] & 0xf];
+		}
+		break;
+	case TK_B64:
+		b64_unpack(dst, t);
+		break;
 	}
-	for (i = 0; i < len; i++) {
-		dst[2 * i] = digits[src[i] >> 4];
-		dst[2 * i + 1] = digits[src[i] & 0xf];
+	dst[n] = '\0';
+	return n + 1;
+}
+
+/*
+ * The arena.
+ */
+
+static struct devcache_item *
+rec_at(const struct devcache *dc, uint32_t ref)
+{
+	return (struct devcache_item *)(dc->pages[ref >> DEVCACHE_OFF_BITS] +
+	    (size_t)(ref & (DEVCACHE_PAGE_UNITS - 1)) * DEVCACHE_UNIT);
+}
+
+/* A record of units units, or 0 if the arena is full. */
+static unsigned char *
+rec_data(struct devcache_item *r)
+{
+	return (unsigned char *)(r + 1);
+}
+
+static uint32_t
+chunk_get(struct devcache *dc, uint32_t units)
+{
+	struct rclass *c = &dc->classes[units];
+	uint32_t ref;
+
+	if ((ref = c->free) != 0) {
+		c->free = rec_at(dc, ref)->last_push;
+		dc->free_bytes -= units * DEVCACHE_UNIT;
+		return ref;
 	}
-	dst[2 * len] = '\0';
-	return 2 * len + 1;
+	if (c->page == 0 || c->used + units > DEVCACHE_PAGE_UNITS) {
+		if (dc->npages >= DEVCACHE_PAGES_MAX)
+			return 0;
+		/* The tail left behind is never touched. */
+		if (c->page != 0)
+			dc->carved_bytes += (DEVCACHE_PAGE_UNITS - c->used) *
+			    DEVCACHE_UNIT;
+		dc->pages[dc->npages] = map_zero(DEVCACHE_PAGE_BYTES);
+		c->page = dc->npages++;
+		c->used = 0;
+	}
+	ref = c->page << DEVCACHE_OFF_BITS | c->used;
+	c->used += units;
+	dc->carved_bytes += units * DEVCACHE_UNIT;
+	return ref;
 }
 
 static void
-put16(unsigned char *p, size_t v)
+chunk_put(struct devcache *dc, uint32_t ref, uint32_t units)
 {
-	p[0] = (unsigned char)(v & 0xff);
-	p[1] = (unsigned char)(v >> 8);
+	struct rclass *c = &dc->classes[units];
+
+	rec_at(dc, ref)->last_push = c->free;
+	c->free = ref;
+	dc->free_bytes += units * DEVCACHE_UNIT;
+}
+
+static uint32_t
+units_of(size_t bytes)
+{
+	return (uint32_t)((bytes + DEVCACHE_UNIT - 1) / DEVCACHE_UNIT);
+}
+
+/* Where the parts of a record are. */
+struct parts {
+	const unsigned char	*opart;
+	size_t			 olen, dlen, plen, size;
+	struct tok		 tok, voip;
+	const char		*dom, *prov;
+};
+
+static void
+rec_parts(const struct devcache *dc, const struct devcache_item *r,
+    struct parts *p)
+{
+	const unsigned char *d = (const unsigned char *)(r + 1);
+
+	d += len_get(d, &p->olen);
+	p->opart = d;
+	d += p->olen;
+	d += tok_read(d, (r->flags >> R_TOKEN_SHIFT) & R_KIND_MASK, &p->tok);
+	p->voip.n = 0;
+	if (r->flags & R_VOIP)
+		d += tok_read(d, (r->flags >> R_VOIP_SHIFT) & R_KIND_MASK,
+		    &p->voip);
+	p->size = REC_HEADER + (size_t)(d - (const unsigned char *)(r + 1));
+	p->dom = "";
+	p->dlen = 0;
+	if (r->domain != DEVCACHE_DOMAIN_NONE) {
+		p->dom = dc->domains.names[r->domain];
+		p->dlen = strlen(p->dom);
+	}
+	p->prov = dc->providers.names[r->provider];
+	p->plen = strlen(p->prov);
+}
+
+static uint32_t
+rec_units(const struct devcache *dc, const struct devcache_item *r)
+{
+	struct parts p;
+
+	rec_parts(dc, r, &p);
+	return units_of(p.size);
 }
 
 static size_t
-get16(const unsigned char *p)
+rec_raw_tokens(const struct devcache_item *r)
 {
-	return (size_t)p[0] | (size_t)p[1] << 8;
-}
-
-static unsigned char *
-slot_blob(const struct cslot *s)
-{
-	unsigned char *b;
-
-	memcpy(&b, s->data, sizeof(b));
-	return b;
+	return (((r->flags >> R_TOKEN_SHIFT) & R_KIND_MASK) == TK_RAW) +
+	    ((r->flags & R_VOIP) != 0 &&
+	    ((r->flags >> R_VOIP_SHIFT) & R_KIND_MASK) == TK_RAW);
 }
 
 /*
@@ -328,18 +679,18 @@ node_tag(const struct devcache *dc, const char *node, uint64_t tag[2])
 }
 
 static void
-slot_tag(const struct cslot *s, uint64_t tag[2])
+rec_tag(const struct devcache_item *r, uint64_t tag[2])
 {
-	tag[0] = (uint64_t)s->tag[1] << 32 | s->tag[0];
-	tag[1] = s->tag[2];
+	tag[0] = (uint64_t)r->tag[1] << 32 | r->tag[0];
+	tag[1] = r->tag[2];
 }
 
 static void
-slot_set_tag(struct cslot *s, const uint64_t tag[2])
+rec_set_tag(struct devcache_item *r, const uint64_t tag[2])
 {
-	s->tag[0] = (uint32_t)tag[0];
-	s->tag[1] = (uint32_t)(tag[0] >> 32);
-	s->tag[2] = (uint32_t)tag[1];
+	r->tag[0] = (uint32_t)tag[0];
+	r->tag[1] = (uint32_t)(tag[0] >> 32);
+	r->tag[2] = (uint32_t)tag[1];
 }
 
 /* Home position: multiply-shift, so the table need not be a power of two. */
@@ -367,13 +718,11 @@ static size_t
 tab_find(const struct devcache *dc, const uint64_t tag[2], bool *found_r)
 {
 	size_t pos = tab_home(dc, tag);
-	const struct cslot *s;
-	uint64_t st[2];
+	uint64_t rt[2];
 
 	for (; dc->tab[pos] != 0; pos = tab_next(dc, pos)) {
-		s = slot_at(dc, dc->tab[pos] - 1);
-		slot_tag(s, st);
-		if (st[0] == tag[0] && st[1] == tag[1]) {
+		rec_tag(rec_at(dc, dc->tab[pos]), rt);
+		if (rt[0] == tag[0] && rt[1] == tag[1]) {
 			*found_r = true;
 			return pos;
 		}
@@ -387,12 +736,12 @@ static void
 tab_delete(struct devcache *dc, size_t pos)
 {
 	size_t next, home;
-	uint64_t st[2];
+	uint64_t rt[2];
 
 	for (next = tab_next(dc, pos); dc->tab[next] != 0;
 	    next = tab_next(dc, next)) {
-		slot_tag(slot_at(dc, dc->tab[next] - 1), st);
-		home = tab_home(dc, st);
+		rec_tag(rec_at(dc, dc->tab[next]), rt);
+		home = tab_home(dc, rt);
 		/* Movable unless its home lies in (pos, next]. */
 		if (tab_dist(dc, home, next) >= tab_dist(dc, pos, next)) {
 			dc->tab[pos] = dc->tab[next];
@@ -402,227 +751,139 @@ tab_delete(struct devcache *dc, size_t pos)
 	dc->tab[pos] = 0;
 }
 
-/* Frees what the slot owns and marks it unused (not yet on a free list). */
-static void
-slot_clear(struct devcache *dc, struct cslot *s)
-{
-	unsigned char *b;
-
-	if (s->flags & CS_BLOB) {
-		b = slot_blob(s);
-		dc->blobs--;
-		dc->blob_bytes -= BLOB_HEADER + get16(b) + get16(b + 2) +
-		    get16(b + 4);
-		free(b);
-	}
-	memset(s, 0, sizeof(*s));
-}
-
-/* Removes the entry at table position pos and frees its slot. */
+/* Removes the entry at table position pos and frees its record. */
 static void
 entry_remove(struct devcache *dc, size_t pos)
 {
-	uint32_t i = dc->tab[pos] - 1;
-	struct cslot *s = slot_at(dc, i);
+	uint32_t ref = dc->tab[pos], units;
+	struct devcache_item *r = rec_at(dc, ref);
 
+	units = rec_units(dc, r);
+	dc->raw_tokens -= rec_raw_tokens(r);
+	dc->record_bytes -= units * DEVCACHE_UNIT;
 	tab_delete(dc, pos);
-	slot_clear(dc, s);
-	s->last_push = dc->free_head;
-	dc->free_head = i + 1;
+	chunk_put(dc, ref, units);
 	dc->entries--;
 }
 
-/* CLOCK: the first entry not referenced since the hand last passed. */
+/*
+ * CLOCK: the first entry not referenced since the hand last passed.  An
+ * eviction shifts later entries back into the hand's position, so the
+ * hand stays there to look at them.
+ */
 static void
 evict_one(struct devcache *dc)
 {
-	struct cslot *s;
-	uint64_t st[2];
-	size_t pos;
-	bool found;
+	struct devcache_item *r;
 
-	for (;;) {
-		s = slot_at(dc, dc->hand);
-		dc->hand = (dc->hand + 1) % dc->nslots;
-		if (!(s->flags & CS_USED))
+	for (;; dc->hand = tab_next(dc, dc->hand)) {
+		if (dc->tab[dc->hand] == 0)
 			continue;
-		if (s->flags & CS_REF) {
-			s->flags &= ~CS_REF;
+		r = rec_at(dc, dc->tab[dc->hand]);
+		if (r->flags & R_REF) {
+			r->flags &= ~R_REF;
 			continue;
 		}
-		slot_tag(s, st);
-		pos = tab_find(dc, st, &found);
-		if (!found)
-			fatalx("%s: slot not in the table", __func__);
-		entry_remove(dc, pos);
+		entry_remove(dc, dc->hand);
 		dc->evictions++;
 		return;
 	}
-}
-
-/* A free slot, evicting an entry if the cache is full. */
-static uint32_t
-slot_get(struct devcache *dc)
-{
-	uint32_t i;
-
-	if (dc->free_head == 0 && dc->nslots < dc->max) {
-		i = dc->nslots;
-		if (dc->pages[i / DEVCACHE_PAGE_SLOTS] == NULL) {
-			dc->pages[i / DEVCACHE_PAGE_SLOTS] = map_zero(
-			    DEVCACHE_PAGE_SLOTS * sizeof(struct cslot));
-			dc->mapped++;
-		}
-		dc->nslots++;
-		return i;
-	}
-	if (dc->free_head == 0)
-		evict_one(dc);
-	i = dc->free_head - 1;
-	dc->free_head = slot_at(dc, i)->last_push;
-	return i;
 }
 
 /*
  * Encoding.
  */
 
-/* Fills s from d, or returns false if d cannot be cached. */
+/* What a record of an entry will hold, before it has a place. */
+struct plan {
+	struct devcache_item	 h;
+	const char		*opart;
+	size_t			 olen, size;
+	struct tok		 tok, voip;
+};
+
+/* Plans the record of d, or returns false if d cannot be cached. */
 static bool
-slot_encode(struct devcache *dc, struct cslot *s,
-    const struct devcache_entry *d)
+rec_plan(struct devcache *dc, const struct devcache_entry *d,
+    struct plan *p)
 {
-	const char *at, *opart;
-	size_t olen, tlen, vlen = 0, tstored, vstored = 0;
-	unsigned char *b, *p;
+	const char *at;
 	uint64_t h;
 	int dom, prov;
-	bool thex, vhex = false;
 
-	prov = intern(&dc->providers, &dc->name_key, d->provider,
-	    strlen(d->provider));
-	if (prov == -1)
+	memset(p, 0, sizeof(*p));
+	if ((prov = intern(&dc->providers, &dc->name_key, d->provider,
+	    strlen(d->provider))) == -1)
 		return false;
-	s->provider = (uint8_t)prov;
+	p->h.provider = (uint8_t)prov;
+	p->h.flags = R_REF;
+	p->opart = d->owner;
 	if ((at = strchr(d->owner, '@')) != NULL) {
-		s->flags |= CS_AT;
+		p->h.flags |= R_AT;
 		dom = intern(&dc->domains, &dc->name_key, at + 1,
 		    strlen(at + 1));
-		opart = d->owner;
-		olen = (size_t)(at - d->owner);
+		p->olen = (size_t)(at - d->owner);
 	} else {
 		dom = intern(&dc->domains, &dc->name_key, d->owner,
 		    strlen(d->owner));
-		opart = "";
-		olen = 0;
+		p->olen = 0;
 	}
+	p->h.domain = (uint16_t)dom;
 	if (dom == -1) {
-		s->domain = DEVCACHE_DOMAIN_NONE;
-		opart = d->owner;
-		olen = strlen(d->owner);
-	} else
-		s->domain = (uint16_t)dom;
-	tlen = strlen(d->token);
-	thex = is_lower_hex(d->token, tlen);
-	tstored = thex ? tlen / 2 : tlen;
+		p->h.domain = DEVCACHE_DOMAIN_NONE;
+		p->olen = strlen(d->owner);
+	}
+	tok_plan(d->token, &p->tok);
+	p->h.flags |= (uint8_t)(p->tok.kind << R_TOKEN_SHIFT);
+	p->size = REC_HEADER + len_size(p->olen) + p->olen + tok_size(&p->tok);
 	if (d->voip_token != NULL) {
-		vlen = strlen(d->voip_token);
-		vhex = is_lower_hex(d->voip_token, vlen);
-		vstored = vhex ? vlen / 2 : vlen;
-		s->flags |= CS_VOIP | (vhex ? CS_VOIP_HEX : 0);
+		tok_plan(d->voip_token, &p->voip);
+		p->h.flags |= (uint8_t)(R_VOIP | p->voip.kind << R_VOIP_SHIFT);
+		p->size += tok_size(&p->voip);
 	}
-	if (thex)
-		s->flags |= CS_TOKEN_HEX;
 	if (d->secret != NULL) {
-		s->flags |= CS_SECRET;
+		p->h.flags |= R_SECRET;
 		h = siphash64(&dc->secret_key, d->secret, strlen(d->secret));
-		memcpy(s->secret, &h, sizeof(h));
+		memcpy(p->h.secret, &h, sizeof(h));
 	}
-	s->last_push = d->last_push > 0 && d->last_push <= UINT32_MAX ?
+	p->h.last_push = d->last_push > 0 && d->last_push <= UINT32_MAX ?
 	    (uint32_t)d->last_push : 0;
-
-	if (d->voip_token == NULL && s->domain != DEVCACHE_DOMAIN_NONE &&
-	    tstored + olen <= DEVCACHE_INLINE) {
-		s->token_len = (uint8_t)tstored;
-		s->local_len = (uint8_t)olen;
-		token_pack(s->data, d->token, tlen, thex);
-		memcpy(s->data + tstored, opart, olen);
-		return true;
-	}
-	if (olen > DEVCACHE_PART_MAX || tstored > DEVCACHE_PART_MAX ||
-	    vstored > DEVCACHE_PART_MAX)
-		return false;
-	b = xmalloc(BLOB_HEADER + olen + tstored + vstored);
-	put16(b, olen);
-	put16(b + 2, tstored);
-	put16(b + 4, vstored);
-	p = b + BLOB_HEADER;
-	memcpy(p, opart, olen);
-	p += olen;
-	p += token_pack(p, d->token, tlen, thex);
-	if (d->voip_token != NULL)
-		token_pack(p, d->voip_token, vlen, vhex);
-	s->flags |= CS_BLOB;
-	memcpy(s->data, &b, sizeof(b));
-	dc->blobs++;
-	dc->blob_bytes += BLOB_HEADER + olen + tstored + vstored;
-	return true;
+	return p->olen <= LEN_MAX && p->tok.n <= LEN_MAX &&
+	    p->voip.n <= LEN_MAX && p->size <= DEVCACHE_REC_MAX;
 }
 
-/* Where the parts of an entry are in the slot or its blob. */
-struct parts {
-	const unsigned char	*opart, *tok, *voip;
-	size_t			 olen, tlen, vlen, dlen, plen;
-	const char		*dom, *prov;
-};
-
 static void
-slot_parts(const struct devcache *dc, const struct cslot *s, struct parts *p)
+rec_write(struct devcache_item *r, const struct plan *p)
 {
-	p->voip = NULL;
-	p->vlen = 0;
-	if (s->flags & CS_BLOB) {
-		p->opart = slot_blob(s);
-		p->olen = get16(p->opart);
-		p->tlen = get16(p->opart + 2);
-		p->vlen = get16(p->opart + 4);
-		p->opart += BLOB_HEADER;
-		p->tok = p->opart + p->olen;
-		p->voip = p->tok + p->tlen;
-	} else {
-		p->olen = s->local_len;
-		p->tlen = s->token_len;
-		p->tok = s->data;
-		p->opart = s->data + p->tlen;
-	}
-	p->dom = "";
-	p->dlen = 0;
-	if (s->domain != DEVCACHE_DOMAIN_NONE) {
-		p->dom = dc->domains.names[s->domain];
-		p->dlen = strlen(p->dom);
-	}
-	p->prov = dc->providers.names[s->provider];
-	p->plen = strlen(p->prov);
+	unsigned char *d = rec_data(r);
+
+	*r = p->h;
+	d += len_put(d, p->olen);
+	memcpy(d, p->opart, p->olen);
+	d += p->olen;
+	d += tok_write(d, &p->tok);
+	if (r->flags & R_VOIP)
+		tok_write(d, &p->voip);
 }
 
 /* Bytes the decoded strings take: owner, provider, token, VoIP token. */
 static size_t
 parts_size(const struct parts *p)
 {
-	return p->olen + 1 + p->dlen + 1 + p->plen + 1 + 2 * p->tlen + 1 +
-	    2 * p->vlen + 1;
+	return p->olen + 1 + p->dlen + 1 + p->plen + 1 + p->tok.n + 1 +
+	    p->voip.n + 1;
 }
 
 static void
-slot_decode(const struct cslot *s, const struct parts *pt,
+rec_decode(const struct devcache_item *r, const struct parts *pt,
     struct devcache_entry *d, char *p)
 {
 	memset(d, 0, sizeof(*d));
 	d->owner = p;
 	memcpy(p, pt->opart, pt->olen);
 	p += pt->olen;
-	if (s->domain != DEVCACHE_DOMAIN_NONE) {
-		if (s->flags & CS_AT)
+	if (r->domain != DEVCACHE_DOMAIN_NONE) {
+		if (r->flags & R_AT)
 			*p++ = '@';
 		memcpy(p, pt->dom, pt->dlen);
 		p += pt->dlen;
@@ -632,12 +893,12 @@ slot_decode(const struct cslot *s, const struct parts *pt,
 	memcpy(p, pt->prov, pt->plen + 1);
 	p += pt->plen + 1;
 	d->token = p;
-	p += token_unpack(p, pt->tok, pt->tlen, s->flags & CS_TOKEN_HEX);
-	if (s->flags & CS_VOIP) {
+	p += tok_unpack(p, &pt->tok);
+	if (r->flags & R_VOIP) {
 		d->voip_token = p;
-		token_unpack(p, pt->voip, pt->vlen, s->flags & CS_VOIP_HEX);
+		tok_unpack(p, &pt->voip);
 	}
-	d->last_push = s->last_push;
+	d->last_push = r->last_push;
 }
 
 /*
@@ -658,8 +919,8 @@ devcache_new(size_t max)
 	siphash_key_set(&dc->secret_key, key + SIPHASH_KEY_BYTES);
 	siphash_key_set(&dc->name_key, key + 2 * SIPHASH_KEY_BYTES);
 	dc->max = (uint32_t)max;
-	dc->npages = (max + DEVCACHE_PAGE_SLOTS - 1) / DEVCACHE_PAGE_SLOTS;
-	dc->pages = xcalloc(dc->npages, sizeof(*dc->pages));
+	dc->pages = xcalloc(DEVCACHE_PAGES_MAX, sizeof(*dc->pages));
+	dc->npages = 1;
 	/* Load at most 2/3; multiply-shift homes need no power of two. */
 	dc->tab_size = max + max / 2 + 16;
 	dc->tab = map_zero(dc->tab_size * sizeof(*dc->tab));
@@ -671,21 +932,21 @@ devcache_new(size_t max)
 void
 devcache_flush(struct devcache *dc)
 {
-	size_t i;
-	uint32_t n;
+	uint32_t i;
 
-	for (n = 0; n < dc->nslots; n++)
-		if (slot_at(dc, n)->flags & CS_BLOB)
-			slot_clear(dc, slot_at(dc, n));
-	for (i = 0; i < dc->npages; i++) {
-		unmap(dc->pages[i], DEVCACHE_PAGE_SLOTS * sizeof(struct cslot));
+	for (i = 1; i < dc->npages; i++) {
+		unmap(dc->pages[i], DEVCACHE_PAGE_BYTES);
 		dc->pages[i] = NULL;
 	}
+	dc->npages = 1;
+	memset(dc->classes, 0, sizeof(dc->classes));
 	/* Fresh zero pages: the old ones go back to the kernel. */
 	unmap(dc->tab, dc->tab_size * sizeof(*dc->tab));
 	dc->tab = map_zero(dc->tab_size * sizeof(*dc->tab));
-	dc->nslots = dc->entries = dc->free_head = dc->hand = 0;
-	dc->mapped = 0;
+	dc->entries = 0;
+	dc->hand = 0;
+	dc->record_bytes = dc->free_bytes = dc->carved_bytes = 0;
+	dc->raw_tokens = 0;
 	intern_reset(&dc->domains);
 	intern_reset(&dc->providers);
 }
@@ -710,39 +971,42 @@ bool
 devcache_put(struct devcache *dc, const char *node,
     const struct devcache_entry *d)
 {
+	struct devcache_item *r;
+	struct plan p;
 	uint64_t tag[2];
-	struct cslot *s;
+	uint32_t ref, units;
 	size_t pos;
-	uint32_t i;
 	bool found;
 
 	node_tag(dc, node, tag);
 	pos = tab_find(dc, tag, &found);
-	if (found) {
-		i = dc->tab[pos] - 1;
-		s = slot_at(dc, i);
-		slot_clear(dc, s);
-	} else {
-		i = slot_get(dc);
-		s = slot_at(dc, i);
-		/* An eviction may have moved entries. */
-		pos = tab_find(dc, tag, &found);
-		dc->tab[pos] = i + 1;
-		dc->entries++;
-	}
-	slot_set_tag(s, tag);
-	s->flags = CS_USED | CS_REF;
-	if (slot_encode(dc, s, d))
-		return true;
-	entry_remove(dc, pos);
-	return false;
+	/* The old record first: its place may suit the new one. */
+	if (found)
+		entry_remove(dc, pos);
+	if (!rec_plan(dc, d, &p))
+		return false;
+	if (dc->entries >= dc->max)
+		evict_one(dc);
+	units = units_of(p.size);
+	if ((ref = chunk_get(dc, units)) == 0)
+		return false;
+	r = rec_at(dc, ref);
+	rec_set_tag(&p.h, tag);
+	rec_write(r, &p);
+	dc->record_bytes += units * DEVCACHE_UNIT;
+	dc->raw_tokens += rec_raw_tokens(r);
+	/* Removals may have moved entries. */
+	pos = tab_find(dc, tag, &found);
+	dc->tab[pos] = ref;
+	dc->entries++;
+	return true;
 }
 
 struct devcache_item *
 devcache_find(struct devcache *dc, const char *node)
 {
+	struct devcache_item *r;
 	uint64_t tag[2];
-	struct cslot *s;
 	size_t pos;
 	bool found;
 
@@ -750,9 +1014,9 @@ devcache_find(struct devcache *dc, const char *node)
 	pos = tab_find(dc, tag, &found);
 	if (!found)
 		return NULL;
-	s = slot_at(dc, dc->tab[pos] - 1);
-	s->flags |= CS_REF;
-	return (struct devcache_item *)s;
+	r = rec_at(dc, dc->tab[pos]);
+	r->flags |= R_REF;
+	return r;
 }
 
 size_t
@@ -763,23 +1027,23 @@ devcache_item_decode(const struct devcache *dc,
 	struct parts p;
 	size_t need;
 
-	slot_parts(dc, &it->s, &p);
+	rec_parts(dc, it, &p);
 	if ((need = parts_size(&p)) <= size)
-		slot_decode(&it->s, &p, e, buf);
+		rec_decode(it, &p, e, buf);
 	return need;
 }
 
 time_t
 devcache_item_last_push(const struct devcache_item *it)
 {
-	return (time_t)it->s.last_push;
+	return (time_t)it->last_push;
 }
 
 void
 devcache_item_set_last_push(struct devcache_item *it, time_t t)
 {
 	if (t > 0 && t <= UINT32_MAX)
-		it->s.last_push = (uint32_t)t;
+		it->last_push = (uint32_t)t;
 }
 
 bool
@@ -788,9 +1052,9 @@ devcache_item_secret_ok(const struct devcache *dc,
 {
 	uint64_t diff, tag;
 
-	if (!(it->s.flags & CS_SECRET) || presented == NULL)
+	if (!(it->flags & R_SECRET) || presented == NULL)
 		return false;
-	memcpy(&tag, it->s.secret, sizeof(tag));
+	memcpy(&tag, it->secret, sizeof(tag));
 	/* A plain comparison of two words does not branch on their bytes. */
 	diff = siphash64(&dc->secret_key, presented, strlen(presented)) ^ tag;
 	return diff == 0;
@@ -816,12 +1080,13 @@ devcache_stats_get(const struct devcache *dc, struct devcache_stats *st)
 	memset(st, 0, sizeof(*st));
 	st->entries = dc->entries;
 	st->max = dc->max;
-	st->blobs = dc->blobs;
-	st->blob_bytes = dc->blob_bytes;
-	st->slot_bytes = dc->mapped * DEVCACHE_PAGE_SLOTS *
-	    sizeof(struct cslot);
+	st->record_bytes = dc->record_bytes;
+	st->free_bytes = dc->free_bytes;
+	st->arena_bytes = dc->carved_bytes;
+	st->mapped_bytes = (size_t)(dc->npages - 1) * DEVCACHE_PAGE_BYTES;
 	st->table_bytes = dc->tab_size * sizeof(*dc->tab);
 	st->domains = dc->domains.n;
 	st->providers = dc->providers.n;
+	st->raw_tokens = dc->raw_tokens;
 	st->evictions = dc->evictions;
 }

@@ -1,7 +1,9 @@
 /*
  * The node -> registration cache that core/registry.c keeps: a plain
- * container, bounded, compact (72 bytes a registration plus the table;
- * see the layout notes in devcache.c), CLOCK eviction.  It knows nothing
+ * container, bounded, compact (a registration costs about its packed
+ * size: 28 bytes, the local part, the tokens as binary or 6 bits a
+ * character, plus 6 bytes of table; see the layout notes in devcache.c),
+ * CLOCK eviction.  It knows nothing
  * of the database or of what a registration means: the registry decides
  * what goes in and when it must leave.
  *
@@ -35,10 +37,15 @@ struct devcache_entry {
 struct devcache_stats {
 	size_t		 entries;
 	size_t		 max;
-	size_t		 blobs;		/* entries that did not fit inline */
-	size_t		 blob_bytes;	/* their malloc'd bytes */
-	size_t		 slot_bytes;	/* slot pages mapped */
+	size_t		 record_bytes;	/* the entries' records */
+	size_t		 free_bytes;	/* freed records kept for reuse */
+	size_t		 arena_bytes;	/* carved from the pages: records,
+					   free ones and the tails of full
+					   pages; what the arena touched */
+	size_t		 mapped_bytes;	/* pages mapped, touched or not */
 	size_t		 table_bytes;	/* the hash table, mapped */
+	size_t		 raw_tokens;	/* tokens kept verbatim (neither hex
+					   nor base64url) */
 	size_t		 domains;	/* interned owner domains */
 	size_t		 providers;	/* interned provider names */
 	uint64_t	 evictions;
@@ -49,8 +56,8 @@ struct devcache	*devcache_new(size_t max);
 void		 devcache_free(struct devcache **);
 /*
  * Caches e under node, replacing what was cached for it.  An entry that
- * cannot be cached (a field too long, too many providers) leaves nothing
- * behind for its node and returns false.
+ * cannot be cached (a record over 1 KB, too many providers, the arena's
+ * 16 GB full) leaves nothing behind for its node and returns false.
  */
 bool		 devcache_put(struct devcache *, const char *node,
 		    const struct devcache_entry *);

@@ -19,6 +19,16 @@
 #   soak          5,000 publishes/s for 10 minutes, RSS sampled every 10 s
 #   fcm-full      50,000 publishes at full speed through the FCM mock
 #   fcm-rate      5,000 publishes/s for 60 s through the FCM mock
+#   memory-real   issue 21's real-sized registrations (loadgen --mix real:
+#                 local parts of 8-30 bytes, 3,000 domains, half FCM with
+#                 140-165 character tokens, half APNs, a third of those
+#                 with a VoIP token): 1M of them, each published once to a
+#                 fresh xpushd after a 2,000-device warm-up; RSS at the end
+#                 and at rest, and a memory-real-bytes line with the bytes
+#                 each cached registration added at rest
+#   soak-real     5,000 publishes/s for SOAK_S over the same devices, RSS
+#                 sampled; a soak-real-rss line with the first, last and
+#                 largest sample and the least-squares slope
 #   prosody       through Debian's real Prosody: 20,000 publishes over
 #                 10,000 devices sent by a component (loadgen --connect)
 #                 to push.localhost, answered by a null component
@@ -53,7 +63,7 @@ BUILD=${XPUSHD_BENCH_BUILD:-$top/build-bench}
 quick=0
 keep=0
 profile=0
-runs=apns-cold,memory,apns-warm,apns-rate,soak,fcm-full,fcm-rate,prosody
+runs=apns-cold,memory,apns-warm,apns-rate,soak,fcm-full,fcm-rate,memory-real,soak-real,prosody
 callgrind=1
 
 while [ $# -gt 0 ]; do
@@ -73,7 +83,7 @@ done
 
 if [ $profile = 1 ]; then
 	DEVICES=10000 COLD=10000 WARM=10000 RATE=5000 RATE_S=5 SETTLE=0
-	FCM_DEVICES=0 FCM_FULL=0 SOAK_S=20 SOAK_EVERY=1
+	FCM_DEVICES=0 FCM_FULL=0 SOAK_S=20 SOAK_EVERY=1 REAL_DEVICES=0
 	runs=apns-cold,apns-warm
 	callgrind=0
 	command -v valgrind >/dev/null && command -v callgrind_control \
@@ -81,11 +91,14 @@ if [ $profile = 1 ]; then
 elif [ $quick = 1 ]; then
 	DEVICES=20000 COLD=5000 WARM=10000 RATE=5000 RATE_S=5 SETTLE=2
 	FCM_DEVICES=5000 FCM_FULL=5000 SOAK_S=20 SOAK_EVERY=1
+	REAL_DEVICES=20000
 	PROSODY_DEVICES=1000 PROSODY_COUNT=2000 PROSODY_ROUNDS=1
 else
 	DEVICES=1000000 COLD=200000 WARM=200000 RATE=5000 RATE_S=60 SETTLE=12
 	FCM_DEVICES=50000 FCM_FULL=50000 SOAK_S=600 SOAK_EVERY=10
+	REAL_DEVICES=1000000
 fi
+SOAK_S=${XPUSHD_BENCH_SOAK_S:-$SOAK_S}
 PROSODY_DEVICES=${PROSODY_DEVICES:-10000}
 PROSODY_COUNT=${PROSODY_COUNT:-20000}
 PROSODY_ROUNDS=${XPUSHD_BENCH_ROUNDS:-${PROSODY_ROUNDS:-3}}
@@ -101,7 +114,8 @@ fi
 # Room for every device, 10 % to spare: the cache's hash table is sized
 # from cache-size, so a larger one would only cost memory.
 CACHE=$((DEVICES + DEVICES / 10 + FCM_DEVICES))
-# Overrides, for trying things: window, rate and warm-run size.
+# Overrides, for trying things: window, rate, warm-run size and the soaks'
+# length (XPUSHD_BENCH_SOAK_S).
 # XPUSHD_BENCH_SMAPS=FILE appends xpushd's resident kB by mapping after
 # every run.
 WINDOW=${XPUSHD_BENCH_WINDOW:-2000}
@@ -109,6 +123,8 @@ RATE=${XPUSHD_BENCH_RATE:-$RATE}
 WARM=${XPUSHD_BENCH_WARM:-$WARM}
 SECRET=bench-component-secret
 FCM_BASE=10000000		# FCM devices are numbered from here
+REAL_BASE=30000000		# the real-mix devices
+REAL_WARMUP=2000		# memory-real: cached before the baseline
 
 COMMIT=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git -C "$top" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
@@ -272,7 +288,11 @@ wait_file "$tmp/apns.port" || die "the APNs mock did not start"
 APNS_PORT=$(cat "$tmp/apns.port")
 
 fcm=0
-if want fcm-full || want fcm-rate; then
+real=0
+if want memory-real || want soak-real; then
+	[ $profile = 0 ] && real=1
+fi
+if want fcm-full || want fcm-rate || [ $real = 1 ]; then
 	fcm=1
 fi
 if [ $fcm = 1 ]; then
@@ -365,6 +385,18 @@ t0=$(date +%s.%N)
 load_devices bench 0 "$DEVICES" || die "loading devices failed"
 [ $fcm = 1 ] && [ "$FCM_DEVICES" -gt 0 ] && { load_devices benchfcm $FCM_BASE $FCM_DEVICES ||
     die "loading FCM devices failed"; }
+# The real mix: APNs devices to the APNs mock, FCM ones to the FCM mock.
+load_real_devices() {	# count
+	"$LOADGEN" --emit-devices "$1" --base $REAL_BASE --mix real \
+	    --provider bench --fcm-provider benchfcm |
+	"$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 \
+	    -c "ALTER TABLE devices DISABLE TRIGGER devices_notify" \
+	    -c "\\copy devices (owner, provider, token, voip_token, node, secret) FROM pstdin" \
+	    -c "ALTER TABLE devices ENABLE TRIGGER devices_notify" \
+	    -c "ANALYZE devices"
+}
+[ $real = 1 ] && { load_real_devices "$REAL_DEVICES" ||
+    die "loading the real-mix devices failed"; }
 t1=$(date +%s.%N)
 log "loaded $DEVICES + $FCM_DEVICES devices in $(awk "BEGIN { printf \"%.1f\", $t1 - $t0 }") s"
 
@@ -487,6 +519,85 @@ if [ $fcm = 1 ]; then
 	    --devices "$FCM_DEVICES" --rate "$RATE" --duration "$RATE_S" \
 	    --drain-timeout 60 \
 	    $fcmc "$fcmcmd"
+fi
+
+# --- real-sized registrations (issue 21) ------------------------------------
+# A fresh xpushd, so that its cache holds the real mix only.  A warm-up
+# (REAL_WARMUP devices, not a run of its own) opens its connections and
+# pools first; its RSS at rest is the baseline, and what the memory-real
+# run adds at rest, over the registrations it added, is a cached
+# registration's cost (the devcache's own figures are not exported).
+# A TERM that reaches a process between fork and exec is lost (the shell's
+# trap takes it): ask again until it has gone.
+stop_pid() {	# pid
+	_n=0
+	while kill -0 "$1" 2>/dev/null; do
+		[ $((_n % 50)) = 0 ] && kill -TERM "$1" 2>/dev/null
+		_n=$((_n + 1))
+		[ $_n -gt 600 ] && kill -KILL "$1" 2>/dev/null
+		sleep 0.1
+	done
+	wait "$1" 2>/dev/null
+}
+if [ $real = 1 ]; then
+	stop_pid "$XPID"
+	"$XPUSHD" -f -c "$tmp/xpushd.conf" 2>"$tmp/xpushd-real.log" &
+	XPID=$!
+	pids="$pids $XPID"
+	RUN_PID=$XPID
+	real_base_kb=null
+	if want memory-real; then
+		# shellcheck disable=SC2086
+		timeout -s INT 300 "$LOADGEN" $LG_TARGET --xpushd-pid "$XPID" \
+		    --label real-warmup --mix real --devices $REAL_WARMUP --base $REAL_BASE \
+		    --count $REAL_WARMUP --window "$WINDOW" --settle "$SETTLE" \
+		    >"$tmp/real-warmup.raw" ||
+		    log "real-warmup: not every publish got one answer"
+		real_base_kb=$(sed -n 's/.*"rss_settled_kb":\([0-9]*\).*/\1/p' \
+		    "$tmp/real-warmup.raw")
+		lg memory-real 900 --mix real --devices "$REAL_DEVICES" --base $REAL_BASE \
+		    --first $REAL_WARMUP --count $((REAL_DEVICES - REAL_WARMUP)) \
+		    --window "$WINDOW" --settle "$SETTLE"
+	fi
+	want soak-real && lg soak-real $((SOAK_S + 120)) --mix real \
+	    --devices "$REAL_DEVICES" --base $REAL_BASE --rate "$RATE" \
+	    --duration "$SOAK_S" --rss-every "$SOAK_EVERY" --drain-timeout 60
+	/usr/bin/python3 - "$tmp" "${real_base_kb:-null}" \
+	    $((REAL_DEVICES - REAL_WARMUP)) "$COMMIT" "$CG_IR" <<'PY' |
+import json, sys
+tmp, base, added, commit, cg = sys.argv[1:6]
+cg = None if cg == "null" else int(cg)
+def load(label):
+    try:
+        with open("%s/%s.json" % (tmp, label)) as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return None
+m = load("memory-real")
+if m is not None and base != "null":
+    x = m.get("xpushd", {})
+    rest = x.get("rss_settled_kb", x.get("rss_kb"))
+    d = {"run": "memory-real-bytes", "registrations": int(added),
+         "rss_baseline_kb": int(base), "rss_kb": x.get("rss_kb"),
+         "rss_settled_kb": rest,
+         "bytes_per_registration": round((rest - int(base)) * 1024 /
+                                         int(added), 1),
+         "commit": commit, "callgrind_ir_per_warm_publish": cg}
+    print(json.dumps(d, separators=(",", ":")))
+s = load("soak-real")
+if s is not None and s.get("rss_samples_kb"):
+    r, every = s["rss_samples_kb"], s.get("rss_every_s", 1)
+    t = [i * every / 60.0 for i in range(len(r))]
+    n, mt, mr = len(r), sum(t) / len(r), sum(r) / len(r)
+    var = sum((a - mt) ** 2 for a in t)
+    slope = sum((a - mt) * (b - mr) for a, b in zip(t, r)) / var if var else 0
+    d = {"run": "soak-real-rss", "samples": n, "every_s": every,
+         "first_kb": r[0], "last_kb": r[-1], "max_kb": max(r),
+         "slope_kb_per_min": round(slope, 1), "commit": commit,
+         "callgrind_ir_per_warm_publish": cg}
+    print(json.dumps(d, separators=(",", ":")))
+PY
+	tee -a "${XPUSHD_BENCH_OUT:-/dev/null}"
 fi
 
 # --- through a real Prosody ------------------------------------------------

@@ -9,7 +9,9 @@
  *	    (--count N | --duration S) [--window N | --rate N]
  *	    [--xpushd-pid PID] [--mock-pid PID --mock-count-file F |
  *	    --mock-count-cmd CMD] [--rss-every S] [--settle S] [--label NAME]
+ *	    [--mix real [--seed S]]
  *	loadgen --emit-devices N [--base B] [--provider ID] [--domain D]
+ *	    [--mix real [--fcm-provider ID] [--seed S]]
  *	loadgen --connect --port N --secret S --from C [run options as above]
  *	loadgen --connect --null --port N --secret S --jid J
  *
@@ -27,7 +29,11 @@
  * devices base to base + N - 1.  Device k has a node, a
  * secret and a hex token derived from k alone, so --emit-devices (rows
  * for PostgreSQL's COPY: owner, provider, token, node, secret, tab
- * separated) and a later run agree without sharing a file.
+ * separated) and a later run agree without sharing a file.  --mix real
+ * emits issue 21's real-sized registrations instead (see device_real):
+ * owner, provider (--provider for APNs devices, --fcm-provider for FCM
+ * ones), token, VoIP token (\N for none), node, secret; the node and the
+ * secret are the synthetic ones, so the publishes are the same.
  *
  * With --window N at most N publishes are outstanding (full speed); with
  * --rate R publishes go out at R per second from a 1 ms tick.  Latency is
@@ -113,6 +119,8 @@ static struct {
 	double		 connect_timeout;
 	bool		 connect;	/* we are the component */
 	bool		 null;		/* the null component */
+	bool		 real;		/* --mix real */
+	uint64_t	 seed;		/* --mix real: its --seed */
 	uint64_t	 null_answered;
 	char		 cur_from[1024];
 
@@ -165,8 +173,10 @@ usage(void)
 	    "--mock-count-cmd CMD]\n"
 	    "\t[--rss-every S] [--settle S] [--drain-timeout S] [--connect-timeout S] "
 	    "[--label NAME]\n"
+	    "\t[--mix real [--seed S]]\n"
 	    "       loadgen --emit-devices N [--base B] [--provider ID] "
 	    "[--domain D]\n"
+	    "\t[--mix real [--fcm-provider ID] [--seed S]]\n"
 	    "       loadgen --connect [--null] ... (see the header)\n");
 	exit(2);
 }
@@ -237,6 +247,82 @@ device_token(uint64_t k, char out[65])
 	out[1] = 'b';
 }
 
+/*
+ * --mix real: issue 21's registrations.  Device k's node and secret are
+ * those of the synthetic mix (a run with --mix real differs only in
+ * sending from the owner's domain); its owner and tokens come from a
+ * stream of splitmix64 words seeded by k and --seed.  Half the devices are FCM, half APNs: the split of the
+ * XMPP clients that push (Conversations and its forks on Android; Monal
+ * and Siskin on iOS) is not published, and half of each puts the costly
+ * FCM tokens at a realistic share rather than a best case.
+ */
+#define REAL_LOCAL_MIN	8	/* bytes of a local part */
+#define REAL_LOCAL_SPAN	23	/* ... up to 30 */
+#define REAL_DOMAINS	3000	/* servers the owners are on */
+#define REAL_FCM_MIN	140	/* characters of an FCM token */
+#define REAL_FCM_SPAN	26	/* ... up to 165 */
+#define REAL_FCM_ID_MIN	11	/* characters before its ':' */
+#define REAL_FCM_ID_SPAN 12	/* ... up to 22 */
+#define REAL_VOIP_ONE_IN 3	/* APNs devices with a VoIP token */
+
+struct real_dev {
+	char	 owner[64];
+	char	 token[REAL_FCM_MIN + REAL_FCM_SPAN];
+	char	 voip[65];	/* "": none */
+	bool	 fcm;
+};
+
+struct rstream {
+	uint64_t	 state;
+};
+
+static uint64_t
+rs_next(struct rstream *r)
+{
+	return mix(r->state++);
+}
+
+static void
+rs_chars(struct rstream *r, char *out, size_t n, const char *set)
+{
+	size_t i, k = strlen(set);
+
+	for (i = 0; i < n; i++)
+		out[i] = set[rs_next(r) % k];
+	out[n] = '\0';
+}
+
+static void
+device_real(uint64_t k, uint64_t seed, struct real_dev *d)
+{
+	static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	struct rstream r = { mix(k * 16 + 8) ^ mix(seed) };
+	size_t llen, tlen, id;
+
+	llen = REAL_LOCAL_MIN + rs_next(&r) % REAL_LOCAL_SPAN;
+	rs_chars(&r, d->owner, llen, "abcdefghijklmnopqrstuvwxyz0123456789._");
+	snprintf(d->owner + llen, sizeof(d->owner) - llen,
+	    "@xmpp%" PRIu64 ".example.net", rs_next(&r) % REAL_DOMAINS);
+	d->voip[0] = '\0';
+	if ((d->fcm = rs_next(&r) % 2 == 0)) {
+		tlen = REAL_FCM_MIN + rs_next(&r) % REAL_FCM_SPAN;
+		id = REAL_FCM_ID_MIN + rs_next(&r) % REAL_FCM_ID_SPAN;
+		rs_chars(&r, d->token, tlen, b64url);
+		/*
+		 * A lowercase letter, then not one: the FCM mock's error
+		 * prefixes ("slow", "invalid", ...) are lowercase words.
+		 */
+		d->token[0] = b64url[26 + rs_next(&r) % 26];
+		d->token[1] = b64url[rs_next(&r) % 26];
+		memcpy(d->token + id, ":APA91b", 7);
+		return;
+	}
+	device_token(k, d->token);
+	if (rs_next(&r) % REAL_VOIP_ONE_IN == 0)
+		rs_chars(&r, d->voip, 64, "0123456789abcdef");
+}
+
 static int
 emit_devices(uint64_t base, uint64_t n, const char *provider,
     const char *domain)
@@ -250,6 +336,27 @@ emit_devices(uint64_t base, uint64_t n, const char *provider,
 		device_token(k, token);
 		if (printf("u%" PRIu64 "@%s\t%s\t%s\t%s\t%s\n", k, domain,
 		    provider, token, node, secret) < 0)
+			return 1;
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* Rows for COPY devices (owner, provider, token, voip_token, node, secret). */
+static int
+emit_real(uint64_t base, uint64_t n, uint64_t seed, const char *apns,
+    const char *fcm)
+{
+	char node[33], secret[33];
+	struct real_dev d;
+	uint64_t k;
+
+	for (k = base; k < base + n; k++) {
+		device_node(k, node);
+		device_secret(k, secret);
+		device_real(k, seed, &d);
+		if (printf("%s\t%s\t%s\t%s\t%s\t%s\n", d.owner,
+		    d.fcm ? fcm : apns, d.token, d.voip[0] != '\0' ? d.voip :
+		    "\\N", node, secret) < 0)
 			return 1;
 	}
 	return fflush(stdout) == 0 ? 0 : 1;
@@ -402,11 +509,18 @@ send_publish(uint64_t due)
 {
 	char buf[2048], node[33], secret[33];
 	uint64_t k = lg.dbase + (lg.first + lg.nsent) % lg.devices;
+	const char *from = lg.from;
+	struct real_dev d;
 	int len;
 
 	ensure_cap(lg.nsent + 1);
 	device_node(k, node);
 	device_secret(k, secret);
+	/* Only the owner's server may publish to its devices. */
+	if (lg.real) {
+		device_real(k, lg.seed, &d);
+		from = strchr(d.owner, '@') + 1;
+	}
 	len = snprintf(buf, sizeof(buf),
 	    "<iq from='%s' to='%s' id='b%" PRIx64 "' type='set'>"
 	    "<pubsub xmlns='http://jabber.org/protocol/pubsub'>"
@@ -427,7 +541,7 @@ send_publish(uint64_t due)
 	    "http://jabber.org/protocol/pubsub#publish-options</value>"
 	    "</field><field var='secret'><value>%s</value></field>"
 	    "</x></publish-options></pubsub></iq>",
-	    lg.from, lg.jid, lg.nsent, node, secret);
+	    from, lg.jid, lg.nsent, node, secret);
 	lg.last_send_ns = now_ns();
 	lg.t0[lg.nsent] = lg.last_send_ns;
 	lg.lag_us[lg.nsent] = (uint32_t)((lg.last_send_ns - due) / 1000);
@@ -1311,11 +1425,15 @@ main(int argc, char *argv[])
 		{ "emit-devices", required_argument, NULL, 'E' },
 		{ "provider", required_argument, NULL, 'V' },
 		{ "domain", required_argument, NULL, 'o' },
+		{ "mix", required_argument, NULL, 'X' },
+		{ "fcm-provider", required_argument, NULL, 'Y' },
+		{ "seed", required_argument, NULL, 'Z' },
 		{ "connect", no_argument, NULL, 'K' },
 		{ "null", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *provider = "bench", *domain = "localhost";
+	const char *fcm_provider = NULL;
 	struct event_config *ecfg;
 	struct sockaddr_in sin;
 	socklen_t slen = sizeof(sin);
@@ -1329,6 +1447,7 @@ main(int argc, char *argv[])
 	lg.jid = "push.localhost";
 	lg.from = "localhost";
 	lg.label = "bench";
+	lg.seed = 21;
 	lg.window = 1000;
 	lg.drain_timeout = 30;
 	lg.connect_timeout = 30;
@@ -1362,6 +1481,14 @@ main(int argc, char *argv[])
 			break;
 		case 'V': provider = optarg; break;
 		case 'o': domain = optarg; break;
+		case 'X':
+			if (strcmp(optarg, "real") != 0 &&
+			    strcmp(optarg, "synthetic") != 0)
+				usage();
+			lg.real = strcmp(optarg, "real") == 0;
+			break;
+		case 'Y': fcm_provider = optarg; break;
+		case 'Z': lg.seed = (uint64_t)num_arg(optarg, 0); break;
 		case 'K': lg.connect = true; break;
 		case 'N': lg.null = true; break;
 		default: usage();
@@ -1369,6 +1496,9 @@ main(int argc, char *argv[])
 	}
 	if (optind != argc)
 		usage();
+	if (emit_mode && lg.real)
+		return emit_real(lg.dbase, emit, lg.seed, provider,
+		    fcm_provider != NULL ? fcm_provider : provider);
 	if (emit_mode)
 		return emit_devices(lg.dbase, emit, provider, domain);
 	if (lg.null && !lg.connect)

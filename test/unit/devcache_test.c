@@ -18,7 +18,10 @@
 
 #define STRESS_NODES	4000	/* distinct nodes in the model */
 #define STRESS_OPS	200000
-#define MANY		100000	/* APNs registrations for the size check */
+#define MANY		100000	/* registrations for the size checks */
+#define DOMAINS		16384	/* devcache.c DEVCACHE_DOMAINS_MAX */
+#define CHURN_MAX	4000	/* cache-size for the churn test */
+#define CHURN_PUTS	40000
 
 /* A registration as the tests write it: an entry and its node. */
 struct tdev {
@@ -192,44 +195,79 @@ test_encodings(void)
 	    "5mYe2uAiOgS4hKd1WfVx6tLnPj9CbEsRa0oMqZ8yIwUk3DgHlFe7vTn2cXb5"
 	    "JsQ1rYp6KmA4iNo9uGzWd0hLq8eVt3xBfCjR7nMkSa2yPwUo5IgEl1DcHb6T"
 	    "zX4vFr";
-	char local[80], name[64];
+	static const struct {
+		const char	*node, *token, *what;
+	} odd[] = {
+		{ "n-mixedcase", "00aAbBcC", "mixed-case hex" },
+		{ "n-odd", "abc", "odd-length hex" },
+		{ "n-mixed", "00ff0G", "not hex" },
+		{ "n-empty", "", "empty token" },
+		{ "n-c0", ":APA91bxyz", "':' first, then APA91b" },
+		{ "n-cend", "abcdefgh:", "':' last" },
+		{ "n-cmark", "abcdefgh:APA91b", "':' then APA91b, nothing after" },
+		{ "n-cpart", "abcdefgh:APA91", "':' then part of APA91b" },
+		{ "n-cother", "abcdefghij:apa91bXYZ", "':' without APA91b" },
+		{ "n-c2", "abcdefgh:APA91b:xyzxyz", "two colons: verbatim" },
+		{ "n-b64", "ABCDEFGHIJ-_abcdefgh9", "base64url without a colon" },
+		{ "n-plus", "abc+def/ghi=jkl", "standard base64: verbatim" },
+		{ "n-space", "abc def\tghi\xc3\xa9", "spaces, UTF-8: verbatim" },
+		{ "n-1", "Z", "one character" },
+	};
+	char local[300], name[64];
 	int i;
 
 	d = dev("n-apns", "alice@example.com", "apns", apns, NULL, "s3cret");
 	d.last_push = 1700000000;
 	round_trip(dc, &d, "APNs lowercase hex");
 	devcache_stats_get(dc, &st);
-	is_int(st.blobs, 0, "... inline: no blob");
+	is_int(st.record_bytes, 28 + 1 + 5 + 1 + 32 + 1,
+	    "... header, local part and 32 bytes of token, rounded to 4");
+	is_int(st.raw_tokens, 0, "... no token kept verbatim");
 
-	d = dev("n-10", "abcdefghij@example.com", "apns", apns, NULL, "s");
-	round_trip(dc, &d, "APNs, 10-byte local part");
-	devcache_stats_get(dc, &st);
-	is_int(st.blobs, 0, "... still inline");
-	d = dev("n-11", "abcdefghijk@example.com", "apns", apns, NULL, "s");
-	round_trip(dc, &d, "APNs, 11-byte local part");
-	devcache_stats_get(dc, &st);
-	is_int(st.blobs, 1, "... in a blob: 32 + 11 bytes do not fit inline");
-
-	d = dev("n-upper", "bob@example.com", "apns", upper, NULL, "s");
-	round_trip(dc, &d, "uppercase hex stays uppercase");
-	d = dev("n-odd", "bob@example.com", "apns", "abc", NULL, "s");
-	round_trip(dc, &d, "odd-length hex");
-	d = dev("n-mixed", "bob@example.com", "apns", "00ff0G", NULL, "s");
-	round_trip(dc, &d, "not hex");
-	d = dev("n-empty", "bob@example.com", "apns", "", NULL, "s");
-	round_trip(dc, &d, "empty token");
 	d = dev("n-fcm", "carol@example.org", "fcm-http-v1", fcm, NULL, "s");
 	round_trip(dc, &d, "FCM token");
+	devcache_stats_get(dc, &st);
+	/* 169 characters, 162 packed. */
+	is_int(st.record_bytes - 68, (28 + 1 + 5 + 1 + 1 + (6 * 162 + 7) / 8 +
+	    3) / 4 * 4, "... 6 bits a character, the colon and APA91b set "
+	    "apart");
+	is_int(st.raw_tokens, 0, "... still none verbatim");
+	devcache_drop(dc, "n-apns");
+	devcache_drop(dc, "n-fcm");
+
+	for (i = 0; i < (int)(sizeof(odd) / sizeof(odd[0])); i++) {
+		d = dev(odd[i].node, "bob@example.com", "fcm", odd[i].token,
+		    NULL, "s");
+		round_trip(dc, &d, odd[i].what);
+	}
+	d = dev("n-upper", "bob@example.com", "apns", upper, NULL, "s");
+	round_trip(dc, &d, "uppercase hex stays uppercase");
+	devcache_stats_get(dc, &st);
+	is_int(st.raw_tokens, 7, "verbatim where packing would not be "
+	    "shorter or not exact: odd length, not hex, empty, two colons, "
+	    "'+/=', spaces, one character");
+
 	d = dev("n-voip", "dave@example.com", "apns", apns, "fedcba9876543210"
 	    "fedcba9876543210fedcba9876543210fedcba9876543210", "s");
 	round_trip(dc, &d, "VoIP token");
 	d = dev("n-voip-up", "dave@example.com", "apns", upper, "ABCDEF", "s");
 	round_trip(dc, &d, "uppercase VoIP token");
+	d = dev("n-voip-empty", "dave@example.com", "apns", apns, "", "s");
+	round_trip(dc, &d, "empty VoIP token (not the same as none)");
+	d = dev("n-voip-fcm", "dave@example.com", "apns", fcm, fcm, "s");
+	round_trip(dc, &d, "base64url VoIP token");
 	memset(local, 'l', sizeof(local) - 1);
 	local[sizeof(local) - 1] = '\0';
 	memcpy(local + 60, "@long.example", 14);
 	d = dev("n-long", local, "apns", apns, NULL, "s");
 	round_trip(dc, &d, "60-byte local part");
+	memset(local, 'l', sizeof(local) - 1);
+	memcpy(local + 280, "@long.example", 14);
+	d = dev("n-longer", local, "apns", apns, NULL, "s");
+	round_trip(dc, &d, "280-byte local part (a three-byte length)");
+	memset(local, 'T', sizeof(local) - 1);
+	d = dev("n-longtok", "bob@example.com", "fcm", local, NULL, "s");
+	round_trip(dc, &d, "299-character token");
 	d = dev("n-domain", "example.net", "apns", apns, NULL, "s");
 	round_trip(dc, &d, "owner without a local part");
 	d = dev("n-nosecret", "erin@example.com", "apns", apns, NULL, NULL);
@@ -239,7 +277,24 @@ test_encodings(void)
 	round_trip(dc, &d, "UTF-8 owner");
 	devcache_stats_get(dc, &st);
 	is_int(st.domains, 5, "domains interned once each");
-	is_int(st.providers, 2, "providers interned once each");
+	is_int(st.providers, 3, "providers interned once each");
+
+	/* A record over 1 KB is not cached, and takes the old one along. */
+	d = dev("n-big", "bob@example.com", "apns", apns, NULL, "s");
+	put(dc, &d);
+	d = dev("n-big", "bob@example.com", "fcm", local, local, "s");
+	d.owner = "bob@example.com";
+	ok(put(dc, &d), "two 299-byte tokens fit");
+	{
+		char *huge = xmalloc(2001);
+
+		memset(huge, 'h', 2000);
+		huge[2000] = '\0';
+		d.token = huge;
+		ok(!put(dc, &d) && get(dc, "n-big") == NULL,
+		    "a 2000-byte token does not, and leaves nothing behind");
+		free(huge);
+	}
 
 	/* Providers beyond the interned table are not cached at all. */
 	for (i = 0; i < 260; i++) {
@@ -248,7 +303,7 @@ test_encodings(void)
 		if (!put(dc, &d))
 			break;
 	}
-	ok(i == 253, "provider table full after 255 (%d more)", i);
+	ok(i == 252, "provider table full after 255 (%d more)", i);
 	ok(get(dc, "n-prov") == NULL, "... the refused one left "
 	    "nothing behind, not even the earlier entry for its node");
 	devcache_flush(dc);
@@ -256,18 +311,59 @@ test_encodings(void)
 	ok(dc == NULL, "devcache_free clears the pointer");
 
 	/* Domains beyond the interned table: the owner is kept whole. */
-	dc = devcache_new(8192);
-	for (i = 0; i < 4200; i++) {
+	dc = devcache_new(DOMAINS + 200);
+	for (i = 0; i < DOMAINS + 104; i++) {
 		snprintf(name, sizeof(name), "u@d%d.example", i);
 		snprintf(local, sizeof(local), "n%d", i);
 		d = dev(local, name, "apns", apns, NULL, "s");
 		put(dc, &d);
 	}
 	devcache_stats_get(dc, &st);
-	is_int(st.domains, 4096, "domain table bounded");
-	is_int(st.blobs, 4200 - 4096, "the rest in blobs");
-	d = dev("n4199", "u@d4199.example", "apns", apns, NULL, "s");
+	is_int(st.domains, DOMAINS, "domain table bounded");
+	is_int(st.entries, DOMAINS + 104, "... the rest cached all the same");
+	snprintf(name, sizeof(name), "u@d%d.example", DOMAINS + 103);
+	snprintf(local, sizeof(local), "n%d", DOMAINS + 103);
+	d = dev(local, name, "apns", apns, NULL, "s");
 	round_trip(dc, &d, "owner of an uninterned domain");
+	devcache_free(&dc);
+}
+
+/*
+ * A record replaced by a larger, then a smaller one: each read back
+ * whole, the old record's bytes freed for the next of its size.
+ */
+static void
+test_replace(void)
+{
+	struct devcache *dc = devcache_new(16);
+	struct devcache_stats st, st0;
+	struct tdev d;
+	const char *apns = "00112233445566778899aabbccddeeff"
+	    "00112233445566778899aabbccddeeff";
+	char fcm[160];
+	int i;
+
+	for (i = 0; i < 152; i++)
+		fcm[i] = "abcXYZ09-_"[i % 10];
+	fcm[152] = '\0';
+	fcm[16] = ':';
+	d = dev("r", "small@example.com", "apns", apns, NULL, "s");
+	round_trip(dc, &d, "small");
+	devcache_stats_get(dc, &st0);
+	d = dev("r", "a-much-longer-local-part@example.com", "fcm", fcm, apns,
+	    "s2");
+	round_trip(dc, &d, "replaced by a larger one");
+	devcache_stats_get(dc, &st);
+	ok(st.entries == 1 && st.record_bytes > st0.record_bytes &&
+	    st.free_bytes == st0.record_bytes, "one entry; the small record "
+	    "free (%zu bytes), the larger one in use (%zu)", st.free_bytes,
+	    st.record_bytes);
+	d = dev("r", "small@example.com", "apns", apns, NULL, NULL);
+	round_trip(dc, &d, "replaced by a smaller one again");
+	devcache_stats_get(dc, &st);
+	ok(st.record_bytes == st0.record_bytes && st.arena_bytes ==
+	    st0.record_bytes + st.free_bytes, "the small record's place "
+	    "taken again: nothing new carved");
 	devcache_free(&dc);
 }
 
@@ -316,7 +412,7 @@ test_eviction(void)
 	struct devcache_stats st;
 	struct tdev d;
 	char node[16];
-	int i, n;
+	int i, n, v;
 
 	for (i = 0; i < 8; i++) {
 		snprintf(node, sizeof(node), "e%d", i);
@@ -325,23 +421,53 @@ test_eviction(void)
 	}
 	devcache_stats_get(dc, &st);
 	is_int(st.entries, 8, "eight entries at cache-size 8");
+	/*
+	 * All eight were used (put) since the hand started: it clears them
+	 * all, then evicts the first it meets again (in table order, which
+	 * the cache's key decides).
+	 */
 	d = dev("e8", "a@example.com", "apns", "00", NULL, "s");
 	put(dc, &d);
 	devcache_stats_get(dc, &st);
 	is_int(st.entries, 8, "a ninth evicts one");
 	is_int(st.evictions, 1, "... counted");
-	ok(!present(dc, "e0") && present(dc, "e8"), "... the oldest, none "
-	    "used since");
-	/* The hand is past e0's slot; e1 was just used, e2 was not. */
-	for (i = 3; i < 8; i++) {
+	for (v = -1, n = 0, i = 0; i < 8; i++) {
 		snprintf(node, sizeof(node), "e%d", i);
-		present(dc, node);
+		if (!present(dc, node)) {
+			v = i;
+			n++;
+		}
 	}
-	present(dc, "e1");
+	ok(n == 1 && present(dc, "e8"), "... one of the first eight (e%d), "
+	    "not the new one", v);
+	/*
+	 * The hand cleared every bit on its way and the checks above set
+	 * them again.  Start over the same way, but then use e0-e5 only:
+	 * the next eviction must take e6 or e7 (whichever of them is still
+	 * there and met first), never a used one.
+	 */
+	devcache_flush(dc);
+	for (i = 0; i < 9; i++) {
+		snprintf(node, sizeof(node), "e%d", i);
+		d = dev(node, "a@example.com", "apns", "00", NULL, "s");
+		put(dc, &d);
+	}
+	for (i = 0; i < 6; i++) {
+		snprintf(node, sizeof(node), "e%d", i);
+		devcache_find(dc, node);
+	}
 	d = dev("e9", "a@example.com", "apns", "00", NULL, "s");
 	put(dc, &d);
-	ok(present(dc, "e1") && !present(dc, "e2") && present(dc, "e9"),
-	    "CLOCK spares the entries used since the hand passed");
+	for (v = 0, n = 0, i = 0; i < 8; i++) {
+		snprintf(node, sizeof(node), "e%d", i);
+		if (present(dc, node))
+			n++;
+		else if (i < 6)
+			v++;
+	}
+	ok(n == 6 && v <= 1 && present(dc, "e8") && present(dc, "e9"),
+	    "CLOCK spares the entries used since the hand passed (%d of "
+	    "e0-e7 left, %d used ones gone: the first eviction's)", n, v);
 	for (i = 10; i < 1000; i++) {
 		snprintf(node, sizeof(node), "e%d", i);
 		d = dev(node, "a@example.com", "apns", "00", NULL, "s");
@@ -376,7 +502,7 @@ test_eviction(void)
 	ok(devcache_find(dc, "nope") == NULL, "devcache_find: not cached");
 	devcache_flush(dc);
 	devcache_stats_get(dc, &st);
-	ok(st.entries == 0 && st.slot_bytes == 0 && !present(dc, "e1"),
+	ok(st.entries == 0 && st.mapped_bytes == 0 && !present(dc, "e1"),
 	    "flush: empty, pages unmapped");
 	d = dev("e1", "a@example.com", "apns", "00", NULL, "s");
 	ok(put(dc, &d) && present(dc, "e1"), "usable after a flush");
@@ -479,13 +605,135 @@ stress(size_t max, const char *what)
 	free(m);
 }
 
+/* xorshift64: the same registrations on every run. */
+static uint64_t
+rnd(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+static void
+rnd_chars(uint64_t *x, char *out, size_t n, const char *set)
+{
+	size_t i, k = strlen(set);
+
+	for (i = 0; i < n; i++)
+		out[i] = set[rnd(x) % k];
+	out[n] = '\0';
+}
+
+/*
+ * Registration i of issue 21's mix: local parts of 8-30 bytes, 3,000
+ * domains, half FCM (140-165 characters, ':' after 11-22, then APA91b),
+ * half APNs (64 hex) with a VoIP token for a third of them.
+ */
+static void
+real_dev(uint64_t *x, int i, struct tdev *d, char *node, char *owner,
+    char *token, char *voip)
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t llen = 8 + rnd(x) % 23, tlen, c;
+
+	sprintf(node, "real-%d", i);
+	rnd_chars(x, owner, llen, "abcdefghijklmnopqrstuvwxyz0123456789.");
+	sprintf(owner + llen, "@server%u.example", (unsigned)(rnd(x) % 3000));
+	if (rnd(x) % 2 == 0) {
+		tlen = 140 + rnd(x) % 26;
+		c = 11 + rnd(x) % 12;
+		rnd_chars(x, token, tlen, b64);
+		memcpy(token + c, ":APA91b", 7);
+		*d = dev(node, owner, "fcm", token, NULL, "secret");
+		return;
+	}
+	rnd_chars(x, token, 64, "0123456789abcdef");
+	*d = dev(node, owner, "apns", token, NULL, "secret");
+	if (rnd(x) % 3 == 0) {
+		rnd_chars(x, voip, 64, "0123456789abcdef");
+		d->voip_token = voip;
+	}
+}
+
+/*
+ * Replaces and evictions at cache-size CHURN_MAX over CHURN_PUTS puts of
+ * the real mix: every hit is exact, and the arena stops growing once
+ * each size has seen its peak (what is left of the growth is each size's
+ * peak creeping up: a few per cent here, less with more entries a size).
+ */
+static void
+test_churn(void)
+{
+	struct devcache *dc = devcache_new(CHURN_MAX);
+	struct devcache_stats st;
+	const struct tdev *g;
+	struct tdev d;
+	char node[32], owner[64], token[200], voip[80];
+	size_t warm = 0;
+	uint64_t x = 99;
+	int i, bad = 0;
+
+	for (i = 0; i < CHURN_PUTS; i++) {
+		real_dev(&x, i % (3 * CHURN_MAX), &d, node, owner, token, voip);
+		if (!put(dc, &d) || (g = get(dc, node)) == NULL ||
+		    !same_str(g->token, d.token) ||
+		    !same_str(g->owner, d.owner) ||
+		    !same_str(g->voip_token, d.voip_token))
+			bad++;
+		if (i == CHURN_PUTS / 2) {
+			devcache_stats_get(dc, &st);
+			warm = st.arena_bytes;
+		}
+	}
+	devcache_stats_get(dc, &st);
+	is_int(bad, 0, "%d puts of the real mix, each read back exact",
+	    CHURN_PUTS);
+	ok(st.entries == CHURN_MAX && st.evictions > 0, "full, evicting (%"
+	    PRIu64 " evictions)", st.evictions);
+	ok(st.arena_bytes <= warm + warm / 20, "arena flat under churn: "
+	    "%zu bytes half-way, %zu at the end", warm, st.arena_bytes);
+	ok(st.free_bytes <= st.record_bytes / 4, "freed records kept for "
+	    "reuse: %zu bytes beside %zu in use", st.free_bytes,
+	    st.record_bytes);
+	ok(st.record_bytes + st.free_bytes <= st.arena_bytes,
+	    "records and free ones within what was carved");
+	devcache_flush(dc);
+	devcache_stats_get(dc, &st);
+	ok(st.entries == 0 && st.arena_bytes == 0 && st.mapped_bytes == 0 &&
+	    st.record_bytes == 0 && st.free_bytes == 0,
+	    "flush: empty, pages unmapped, counters back to 0");
+	real_dev(&x, 1, &d, node, owner, token, voip);
+	round_trip(dc, &d, "after a flush");
+	devcache_free(&dc);
+}
+
+/* MANY cached, none verbatim, at most limit bytes each, table included. */
+static void
+size_check(struct devcache **dcp, const char *what, size_t limit)
+{
+	struct devcache_stats st;
+	size_t each;
+
+	devcache_stats_get(*dcp, &st);
+	each = (st.arena_bytes + st.table_bytes) / MANY;
+	ok(st.entries == MANY && st.raw_tokens == 0, "%s: %d registrations, "
+	    "no token verbatim", what, MANY);
+	ok(each <= limit, "%s: %zu bytes each, table included", what, each);
+	diag("%d %s: records %zu + table %zu bytes = %.1f bytes each", MANY,
+	    what, st.arena_bytes, st.table_bytes,
+	    (double)(st.arena_bytes + st.table_bytes) / MANY);
+	devcache_free(dcp);
+}
+
 static void
 test_size(void)
 {
 	struct devcache *dc = devcache_new(MANY);
-	struct devcache_stats st;
 	struct tdev d;
-	char node[40], owner[32], token[72];
+	char node[40], owner[64], token[200], voip[80];
+	uint64_t x = 21;
 	int i;
 
 	for (i = 0; i < MANY; i++) {
@@ -495,15 +743,14 @@ test_size(void)
 		d = dev(node, owner, "bench", token, NULL, "secret");
 		put(dc, &d);
 	}
-	devcache_stats_get(dc, &st);
-	ok(st.entries == MANY && st.blobs == 0, "%d APNs registrations, all "
-	    "inline", MANY);
-	ok(st.slot_bytes / MANY <= 82, "%zu slot bytes each",
-	    st.slot_bytes / MANY);
-	diag("%d cached: slots %zu + table %zu bytes = %.1f bytes each",
-	    MANY, st.slot_bytes, st.table_bytes,
-	    (double)(st.slot_bytes + st.table_bytes) / MANY);
-	devcache_free(&dc);
+	size_check(&dc, "synthetic APNs", 80);
+
+	dc = devcache_new(MANY);
+	for (i = 0; i < MANY; i++) {
+		real_dev(&x, i, &d, node, owner, token, voip);
+		put(dc, &d);
+	}
+	size_check(&dc, "real mix (issue 21: 150)", 150);
 }
 
 int
@@ -513,6 +760,8 @@ main(void)
 	test_encodings();
 	test_secret();
 	test_eviction();
+	test_replace();
+	test_churn();
 	stress(STRESS_NODES + 96, "no evictions");
 	stress(STRESS_NODES / 8, "cache-size 500");
 	stress(1, "cache-size 1");
