@@ -476,6 +476,21 @@ row_find(const struct store_device **rows, size_t n, const char *node)
 	return d != NULL ? *d : NULL;
 }
 
+/* Every lookup of b is answered UNAVAILABLE for reason; b is freed. */
+static void
+batch_unavailable(struct batch *b, const char *reason)
+{
+	struct lookup *l;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		l = b->lookups[i];
+		l->cb(l->arg, REGISTRY_UNAVAILABLE, NULL, reason);
+		free(l);
+	}
+	free(b);
+}
+
 /*
  * The rows of a batch came back (st == STORE_OK: one per node that
  * exists): every lookup is answered from them, in the order the lookups
@@ -492,26 +507,15 @@ rows_batch_cb(void *arg, enum store_status st, const struct store_device *v,
 	size_t i;
 
 	if (r == NULL) {
-		for (i = 0; i < b->n; i++) {
-			l = b->lookups[i];
-			l->cb(l->arg, REGISTRY_UNAVAILABLE, NULL,
-			    "the registry is shutting down");
-			free(l);
-		}
-		free(b);
+		batch_unavailable(b, "the registry is shutting down");
 		return;
 	}
 	TAILQ_REMOVE(&r->inflight, b, entry);
 	if (st != STORE_OK) {
 		log_warnx("publish: look-up of %zu node%s failed: %s", b->n,
 		    b->n == 1 ? "" : "s", msg ? msg : store_status_str(st));
-		for (i = 0; i < b->n; i++) {
-			l = b->lookups[i];
-			l->cb(l->arg, REGISTRY_UNAVAILABLE, NULL,
-			    "the registration database cannot be reached now");
-			free(l);
-		}
-		free(b);
+		batch_unavailable(b,
+		    "the registration database cannot be reached now");
 		return;
 	}
 	rows = xcalloc(n > 0 ? n : 1, sizeof(*rows));
