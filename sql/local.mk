@@ -6,5 +6,4 @@ sqlmigrationsdir = $(pkgdatadir)/sql/migrations
 dist_sqlmigrations_DATA = \
 	sql/migrations/001-initial.sql \
 	sql/migrations/002-cert-warnings.sql \
-	sql/migrations/003-p2.sql \
-	sql/migrations/004-devices-fillfactor.sql
+	sql/migrations/003-p2.sql

@@ -1,4 +1,4 @@
--- xpushd database schema, version 4: the result of applying every file in
+-- xpushd database schema, version 3: the result of applying every file in
 -- migrations/ in order.  It is here to be read; deployments create and
 -- upgrade the schema with `xpushd --migrate -c FILE`, which applies the
 -- numbered files in sql/migrations and records each in
@@ -43,7 +43,7 @@ CREATE TABLE devices (
 	    ((p2_device IS NULL AND p2_channel IS NULL AND p2_muc IS NULL) OR
 	     (p2_device IS NOT NULL AND p2_channel IS NOT NULL AND
 	      (p2_channel = '') = (p2_muc IS NULL)))
-) WITH (fillfactor = 90);	-- room for HOT updates of last_push (004)
+);
 CREATE INDEX devices_provider_token_idx ON devices (provider, token);
 -- The Tigase key (owner, provider, token) holds for rows outside p2; a p2
 -- registration is keyed as p2 keys it: (service, device, channel), since
@@ -190,4 +190,3 @@ COMMENT ON COLUMN cert_warnings.sent_at IS 'When the warning was last sent.';
 INSERT INTO xpushd_schema_version (version, name) VALUES (1, '001-initial.sql');
 INSERT INTO xpushd_schema_version (version, name) VALUES (2, '002-cert-warnings.sql');
 INSERT INTO xpushd_schema_version (version, name) VALUES (3, '003-p2.sql');
-INSERT INTO xpushd_schema_version (version, name) VALUES (4, '004-devices-fillfactor.sql');
