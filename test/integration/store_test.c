@@ -147,6 +147,10 @@ test_lists(void)
 			seen++;
 	ok(r.ndevs == 2 && seen == 2, "... one row per node that exists "
 	    "(%zu)", r.ndevs);
+	ok(r.ndevs == 2 && strcmp(r.devs[0].token, "shared") == 0 &&
+	    strcmp(r.devs[0].provider, "apns") == 0 &&
+	    r.devs[0].secret != NULL && r.devs[0].created == 0,
+	    "... with what a push needs, and no more");
 	free(n1);
 	free(n2);
 	CALL(&r, store_device_register(store, "carol@example.com", "fcm",
