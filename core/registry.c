@@ -8,7 +8,12 @@
  * compared with the owner's, the presented secret hashed and compared,
  * and the answer given before registry_lookup() returns.  A miss costs
  * one allocation (the lookup waiting for the database, with its strings)
- * and a prepared statement.
+ * and a share of one statement: the misses of one event-loop turn wait in
+ * a batch that goes out as one SELECT ... WHERE node = ANY($1) when the
+ * turn's I/O callbacks are done (an event made active then runs after
+ * them, in the same turn: no added latency), or at once when it holds
+ * REGISTRY_LOOKUP_BATCH_MAX.  A cold cache used to pay one round trip
+ * per publish; now it pays one per turn.
  *
  * last_push: a device pushed to many times a second would otherwise write
  * its row as often.  The registry writes it at most once every
@@ -43,8 +48,6 @@ struct registry;
 
 /* A lookup of a registered row waiting for the database. */
 struct lookup {
-	TAILQ_ENTRY(lookup)	 entry;
-	struct registry		*r;		/* NULL: the registry is gone */
 	registry_cb		*cb;
 	void			*arg;
 	bool			 cacheable;	/* its result may fill the cache */
@@ -53,7 +56,18 @@ struct lookup {
 	char			*from;
 	char			*secret;	/* NULL if none */
 };
-TAILQ_HEAD(lookupq, lookup);
+
+/*
+ * The lookups of one statement: first filling (the registry's open
+ * batch), then in flight until the store answers.
+ */
+struct batch {
+	TAILQ_ENTRY(batch)	 entry;
+	struct registry		*r;		/* NULL: the registry is gone */
+	size_t			 n;
+	struct lookup		*lookups[REGISTRY_LOOKUP_BATCH_MAX];
+};
+TAILQ_HEAD(batchq, batch);
 
 /*
  * A source of push targets.  claims: whether the query's node is this
@@ -89,7 +103,9 @@ struct registry {
 	struct devcache			*cache;		/* NULL: cache-size 0 */
 	bool				 require_secret;
 	time_t				(*now)(void);
-	struct lookupq			 inflight;
+	struct batch			*open;		/* filling; NULL: none */
+	struct event			*ev_batch;	/* sends it */
+	struct batchq			 inflight;
 	char				**marks;	/* nodes to mark */
 	size_t				 nmarks;
 	struct event			*ev_marks;
@@ -291,13 +307,24 @@ cache_put(struct registry *r, const struct store_device *d)
  * an invalidation that just arrived: its result must not fill the cache.
  */
 static void
+batch_uncache(struct batch *b, const char *node)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (node == NULL || strcmp(b->lookups[i]->node, node) == 0)
+			b->lookups[i]->cacheable = false;
+}
+
+static void
 uncache_inflight(struct registry *r, const char *node)
 {
-	struct lookup *l;
+	struct batch *b;
 
-	TAILQ_FOREACH(l, &r->inflight, entry)
-		if (node == NULL || strcmp(l->node, node) == 0)
-			l->cacheable = false;
+	if (r->open != NULL)
+		batch_uncache(r->open, node);
+	TAILQ_FOREACH(b, &r->inflight, entry)
+		batch_uncache(b, node);
 }
 
 static void
@@ -384,70 +411,185 @@ rows_answer_cached(struct registry *r, const struct registry_query *q,
 		free(buf);
 }
 
+/* Answers l from its row d, or UNKNOWN when d is NULL. */
 static void
-rows_result_cb(void *arg, enum store_status st, const struct store_device *d,
-    const char *msg)
+rows_answer(struct registry *r, struct lookup *l,
+    const struct store_device *d)
 {
-	struct lookup *l = arg;
-	struct registry *r = l->r;
 	struct push_target t;
 	const char *why;
 
-	if (r == NULL) {
-		l->cb(l->arg, REGISTRY_UNAVAILABLE, NULL,
-		    "the registry is shutting down");
-		free(l);
-		return;
-	}
-	TAILQ_REMOVE(&r->inflight, l, entry);
-	switch (st) {
-	case STORE_OK:
-		if (l->cacheable && r->cache != NULL &&
-		    store_listening(r->store))
-			cache_put(r, d);
-		if (l->p2 != (d->p2_device != NULL)) {
-			/* A node of one source in the other's rows. */
-			l->cb(l->arg, REGISTRY_UNKNOWN, NULL, "no such node");
-			break;
-		}
-		if (l->p2)
-			why = p2_refusal(l->node, l->from, d->owner, d->p2_muc,
-			    l->secret, secret_equal(d->secret, l->secret));
-		else
-			why = rows_refusal(r, l->node, l->from, d->owner,
-			    l->secret, secret_equal(d->secret, l->secret));
-		if (why != NULL) {
-			l->cb(l->arg, REGISTRY_FORBIDDEN, NULL, why);
-			break;
-		}
-		memset(&t, 0, sizeof(t));
-		t.node = d->node;
-		t.owner = d->owner;
-		t.provider = d->provider;
-		t.token = d->token;
-		t.voip_token = d->voip_token;
-		t.stored = true;
-		t.profile = XP_PROFILE_TIGASE;
-		if (l->p2) {
-			t.profile = XP_PROFILE_P2;
-			t.p2_account = d->p2_device;
-			t.p2_channel = d->p2_channel != NULL &&
-			    *d->p2_channel != '\0' ? d->p2_channel : NULL;
-		}
-		l->cb(l->arg, REGISTRY_FOUND, &t, NULL);
-		break;
-	case STORE_NOTFOUND:
+	if (d == NULL) {
 		log_debug("publish: unknown node %s from %s", l->node, l->from);
 		l->cb(l->arg, REGISTRY_UNKNOWN, NULL, "no such node");
-		break;
-	default:
-		log_warnx("publish: node look-up failed: %s",
-		    msg ? msg : store_status_str(st));
-		l->cb(l->arg, REGISTRY_UNAVAILABLE, NULL,
-		    "the registration database cannot be reached now");
-		break;
+		return;
 	}
-	free(l);
+	if (l->p2 != (d->p2_device != NULL)) {
+		/* A node of one source in the other's rows. */
+		l->cb(l->arg, REGISTRY_UNKNOWN, NULL, "no such node");
+		return;
+	}
+	if (l->p2)
+		why = p2_refusal(l->node, l->from, d->owner, d->p2_muc,
+		    l->secret, secret_equal(d->secret, l->secret));
+	else
+		why = rows_refusal(r, l->node, l->from, d->owner, l->secret,
+		    secret_equal(d->secret, l->secret));
+	if (why != NULL) {
+		l->cb(l->arg, REGISTRY_FORBIDDEN, NULL, why);
+		return;
+	}
+	memset(&t, 0, sizeof(t));
+	t.node = d->node;
+	t.owner = d->owner;
+	t.provider = d->provider;
+	t.token = d->token;
+	t.voip_token = d->voip_token;
+	t.stored = true;
+	t.profile = XP_PROFILE_TIGASE;
+	if (l->p2) {
+		t.profile = XP_PROFILE_P2;
+		t.p2_account = d->p2_device;
+		t.p2_channel = d->p2_channel != NULL &&
+		    *d->p2_channel != '\0' ? d->p2_channel : NULL;
+	}
+	l->cb(l->arg, REGISTRY_FOUND, &t, NULL);
+}
+
+static int
+device_cmp(const void *a, const void *b)
+{
+	const struct store_device *const *da = a, *const *db = b;
+
+	return strcmp((*da)->node, (*db)->node);
+}
+
+/* The row of node among rows[0..n), sorted by node, or NULL. */
+static const struct store_device *
+row_find(const struct store_device **rows, size_t n, const char *node)
+{
+	struct store_device key, *kp = &key;
+	const struct store_device **d;
+
+	key.node = (char *)node;
+	d = bsearch(&kp, rows, n, sizeof(*rows), device_cmp);
+	return d != NULL ? *d : NULL;
+}
+
+/* Every lookup of b is answered UNAVAILABLE for reason; b is freed. */
+static void
+batch_unavailable(struct batch *b, const char *reason)
+{
+	struct lookup *l;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		l = b->lookups[i];
+		l->cb(l->arg, REGISTRY_UNAVAILABLE, NULL, reason);
+		free(l);
+	}
+	free(b);
+}
+
+/*
+ * The rows of a batch came back (st == STORE_OK: one per node that
+ * exists): every lookup is answered from them, in the order the lookups
+ * came, several lookups of one node from its one row.
+ */
+static void
+rows_batch_cb(void *arg, enum store_status st, const struct store_device *v,
+    size_t n, const char *msg)
+{
+	struct batch *b = arg;
+	struct registry *r = b->r;
+	const struct store_device **rows = NULL, *d;
+	struct lookup *l;
+	size_t i;
+
+	if (r == NULL) {
+		batch_unavailable(b, "the registry is shutting down");
+		return;
+	}
+	TAILQ_REMOVE(&r->inflight, b, entry);
+	if (st != STORE_OK) {
+		log_warnx("publish: look-up of %zu node%s failed: %s", b->n,
+		    b->n == 1 ? "" : "s", msg ? msg : store_status_str(st));
+		batch_unavailable(b,
+		    "the registration database cannot be reached now");
+		return;
+	}
+	rows = xcalloc(n > 0 ? n : 1, sizeof(*rows));
+	for (i = 0; i < n; i++)
+		rows[i] = &v[i];
+	qsort(rows, n, sizeof(*rows), device_cmp);
+	/* Cached before anyone is answered: a callback may look up again. */
+	for (i = 0; i < b->n; i++) {
+		l = b->lookups[i];
+		if (l->cacheable && r->cache != NULL &&
+		    store_listening(r->store) &&
+		    (d = row_find(rows, n, l->node)) != NULL)
+			cache_put(r, d);
+	}
+	for (i = 0; i < b->n; i++) {
+		l = b->lookups[i];
+		rows_answer(r, l, row_find(rows, n, l->node));
+		free(l);
+	}
+	free(rows);
+	free(b);
+}
+
+static int
+node_cmp(const void *a, const void *b)
+{
+	const char *const *na = a, *const *nb = b;
+
+	return strcmp(*na, *nb);
+}
+
+/* Sends the open batch: its nodes, each once. */
+static void
+batch_send(struct registry *r)
+{
+	struct batch *b = r->open;
+	const char **nodes;
+	size_t i, n = 0;
+
+	if (b == NULL)
+		return;
+	r->open = NULL;
+	event_del(r->ev_batch);
+	nodes = xcalloc(b->n, sizeof(*nodes));
+	for (i = 0; i < b->n; i++)
+		nodes[i] = b->lookups[i]->node;
+	qsort(nodes, b->n, sizeof(*nodes), node_cmp);
+	for (i = 0; i < b->n; i++)
+		if (n == 0 || strcmp(nodes[n - 1], nodes[i]) != 0)
+			nodes[n++] = nodes[i];
+	TAILQ_INSERT_TAIL(&r->inflight, b, entry);
+	r->stats.lookup_batches++;
+	store_device_lookup_many(r->store, nodes, n, rows_batch_cb, b);
+	free(nodes);
+}
+
+static void
+registry_batch_cb(evutil_socket_t fd, short events, void *arg)
+{
+	batch_send(arg);
+}
+
+/* l waits in the open batch, which goes out at the end of this turn. */
+static void
+batch_add(struct registry *r, struct lookup *l)
+{
+	if (r->open == NULL) {
+		r->open = xcalloc(1, sizeof(*r->open));
+		r->open->r = r;
+		event_active(r->ev_batch, EV_TIMEOUT, 1);
+	}
+	r->open->lookups[r->open->n++] = l;
+	if (r->open->n == REGISTRY_LOOKUP_BATCH_MAX)
+		batch_send(r);
 }
 
 /* The lookup and its strings in one allocation. */
@@ -467,7 +609,6 @@ lookup_new(struct registry *r, const struct registry_query *q,
 	l->from = memcpy(p + nlen, from, flen);
 	if (q->secret != NULL)
 		l->secret = memcpy(p + nlen + flen, q->secret, slen);
-	l->r = r;
 	l->cb = cb;
 	l->arg = arg;
 	return l;
@@ -492,8 +633,7 @@ rows_lookup_in(struct registry *r, const struct registry_query *q, bool p2,
 	l->p2 = p2;
 	/* A lookup sent while changes go unheard must not fill the cache. */
 	l->cacheable = store_listening(r->store);
-	TAILQ_INSERT_TAIL(&r->inflight, l, entry);
-	store_device_lookup(r->store, q->node, rows_result_cb, l);
+	batch_add(r, l);
 }
 
 static void
@@ -621,6 +761,9 @@ registry_new(struct event_base *base, struct store *store,
 	r->require_secret = conf->require_secret;
 	r->now = conf->now != NULL ? conf->now : clock_now;
 	TAILQ_INIT(&r->inflight);
+	if ((r->ev_batch = event_new(base, -1, 0, registry_batch_cb, r)) ==
+	    NULL)
+		fatalx("registry: event_new");
 	r->marks = xcalloc(REGISTRY_MARK_BATCH_MAX, sizeof(*r->marks));
 	if ((r->ev_marks = evtimer_new(base, registry_marks_cb, r)) == NULL)
 		fatalx("registry: evtimer_new");
@@ -632,17 +775,22 @@ void
 registry_free(struct registry **rp)
 {
 	struct registry *r = *rp;
-	struct lookup *l;
+	struct batch *b;
 	size_t i;
 
 	if (r == NULL)
 		return;
 	*rp = NULL;
-	/* Lookups still in flight are answered by the store, without us. */
-	while ((l = TAILQ_FIRST(&r->inflight)) != NULL) {
-		TAILQ_REMOVE(&r->inflight, l, entry);
-		l->r = NULL;
+	/*
+	 * Lookups still waiting are answered by the store, without us: the
+	 * open batch goes out now so that they are among them.
+	 */
+	batch_send(r);
+	while ((b = TAILQ_FIRST(&r->inflight)) != NULL) {
+		TAILQ_REMOVE(&r->inflight, b, entry);
+		b->r = NULL;
 	}
+	event_free(r->ev_batch);
 	store_on_device_change(r->store, NULL, NULL);
 	for (i = 0; i < r->nmarks; i++)
 		free(r->marks[i]);

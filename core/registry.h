@@ -47,8 +47,9 @@
  * Callbacks: registry_lookup() answers through its callback exactly once.
  * On a cache hit it answers before returning, so that the warm hot path
  * pays for no deferral; on a miss it answers from the event loop once the
- * database has.  The target passed to a callback is valid only during the
- * call: copy what you keep.
+ * database has (the misses of one loop turn share one query).  The
+ * target passed to a callback is valid only during the call: copy what
+ * you keep.
  */
 #ifndef XP_REGISTRY_H
 #define XP_REGISTRY_H
@@ -66,6 +67,8 @@ struct registry;
 struct xml_node;
 
 #define REGISTRY_MARK_EVERY	300	/* seconds between last_push writes */
+/* Cache misses looked up in one statement, at most. */
+#define REGISTRY_LOOKUP_BATCH_MAX	512
 
 struct push_target {
 	const char	*node;
@@ -112,6 +115,7 @@ struct registry_conf {
 
 struct registry_stats {
 	uint64_t	 lookups;	/* registry_lookup calls */
+	uint64_t	 lookup_batches;	/* statements sent for misses */
 	uint64_t	 marks;		/* last_push writes queued */
 	uint64_t	 mark_batches;	/* UPDATE statements sent for them */
 	size_t		 marks_pending;	/* queued, not yet sent */

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/buffer.h>
 #include <libpq-fe.h>
 
 #include "core/log.h"
@@ -43,6 +42,7 @@ enum stmt_id {
 	ST_DELETE_NODE,
 	ST_FORGET_VOIP,
 	ST_LOOKUP_NODE,
+	ST_LOOKUP_NODES,
 	ST_LOOKUP_TOKEN,
 	ST_LIST_OWNER,
 	ST_DELETE_OWNER,
@@ -98,6 +98,17 @@ static void		device_changed(struct store *, enum store_change,
 	"floor(extract(epoch FROM last_error))::bigint, " \
 	"last_error_text, p2_device, p2_channel, p2_muc"
 #define DEVICE_NCOLS	14	/* then register's (xmax = 0) */
+/*
+ * DEVICE_COLS as a push needs them: the columns nobody reads then are
+ * NULL, in their places.  The time conversions and the wider rows were
+ * half of what the batched lookup cost the server (10.3 against 5.4 ms
+ * for 1,000 nodes of 1M rows).
+ */
+#define DEVICE_PUSH_COLS \
+	"owner, provider, token, voip_token, node, secret, " \
+	"NULL::bigint, NULL::bigint, " \
+	"floor(extract(epoch FROM last_push))::bigint, " \
+	"NULL::bigint, NULL::text, p2_device, p2_channel, p2_muc"
 #define CERT_COLS \
 	"provider, pkcs12, password, cert_pem, key_pem, " \
 	"floor(extract(epoch FROM not_after))::bigint, " \
@@ -129,6 +140,15 @@ static const struct pg_stmt stmts[ST_COUNT] = {
 	    "WHERE node = $1 AND voip_token = $2 RETURNING node", 2 },
 	[ST_LOOKUP_NODE] = { "xp_lookup_node",
 	    "SELECT " DEVICE_COLS " FROM devices WHERE node = $1", 1 },
+	/*
+	 * The registry's misses of one event-loop turn, in one round trip
+	 * (core/registry.c): one row per node that exists, in no order,
+	 * with what a push needs.
+	 */
+	[ST_LOOKUP_NODES] = { "xp_lookup_nodes",
+	    "SELECT " DEVICE_PUSH_COLS " FROM devices "
+	    "WHERE node = ANY($1::text[])",
+	    1 },
 	[ST_LOOKUP_TOKEN] = { "xp_lookup_token",
 	    "SELECT " DEVICE_COLS " FROM devices WHERE provider = $1 AND "
 	    "token = $2 ORDER BY id", 2 },
@@ -194,6 +214,7 @@ static query_finish_fn *const finishers[ST_COUNT] = {
 	[ST_DELETE_NODE] = finish_done,
 	[ST_FORGET_VOIP] = finish_done,
 	[ST_LOOKUP_NODE] = finish_device,
+	[ST_LOOKUP_NODES] = finish_devices,
 	[ST_LOOKUP_TOKEN] = finish_devices,
 	[ST_LIST_OWNER] = finish_devices,
 	[ST_DELETE_OWNER] = finish_count,
@@ -448,6 +469,41 @@ op_new(struct store *s, enum stmt_id id, void *arg, struct pg_query **q_r)
 	o->id = id;
 	o->arg = arg;
 	return o;
+}
+
+/*
+ * nodes[0..n) as one text[] literal: a statement over many nodes takes
+ * one parameter, whatever n is.
+ */
+static void
+param_nodes(struct pg_query *q, const char *const *nodes, size_t n)
+{
+	const char *p;
+	char *lit, *w;
+	size_t i, room = 2;
+
+	if (n == 0)
+		fatalx("%s: no nodes", __func__);
+	/* Each node quoted, every byte possibly escaped, a comma after. */
+	for (i = 0; i < n; i++)
+		room += 2 * strlen(nodes[i]) + 3;
+	w = lit = xmalloc(room);
+	*w++ = '{';
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			*w++ = ',';
+		*w++ = '"';
+		for (p = nodes[i]; *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				*w++ = '\\';
+			*w++ = *p;
+		}
+		*w++ = '"';
+	}
+	*w++ = '}';
+	*w = '\0';
+	pg_query_param(q, lit);
+	free(lit);
 }
 
 /*
@@ -734,6 +790,18 @@ store_device_lookup(struct store *s, const char *node, store_device_cb *cb,
 }
 
 void
+store_device_lookup_many(struct store *s, const char *const *nodes,
+    size_t n, store_devices_cb *cb, void *arg)
+{
+	struct pg_query *q;
+	struct op *o = op_new(s, ST_LOOKUP_NODES, arg, &q);
+
+	o->cb.devices = cb;
+	param_nodes(q, nodes, n);
+	pg_query_submit(q);
+}
+
+void
 store_device_lookup_token(struct store *s, const char *provider,
     const char *token, store_devices_cb *cb, void *arg)
 {
@@ -785,7 +853,7 @@ store_device_count_provider(struct store *s, const char *provider,
 /*
  * One UPDATE for many devices: the registry batches last_push writes, as
  * one statement per push would load PostgreSQL as much as the pushes
- * themselves.  The nodes go as one text[] literal.
+ * themselves.
  */
 void
 store_device_mark_pushed(struct store *s, const char *const *nodes,
@@ -793,32 +861,9 @@ store_device_mark_pushed(struct store *s, const char *const *nodes,
 {
 	struct pg_query *q;
 	struct op *o = op_new(s, ST_MARK_PUSH_MANY, arg, &q);
-	struct evbuffer *b;
-	const char *p;
-	char *lit;
-	size_t i, len;
 
-	if (n == 0)
-		fatalx("%s: no nodes", __func__);
 	o->cb.done = cb;
-	if ((b = evbuffer_new()) == NULL)
-		fatalx("evbuffer_new");
-	for (i = 0; i < n; i++) {
-		evbuffer_add(b, i == 0 ? "{\"" : ",\"", 2);
-		for (p = nodes[i]; *p != '\0'; p++) {
-			if (*p == '"' || *p == '\\')
-				evbuffer_add(b, "\\", 1);
-			evbuffer_add(b, p, 1);
-		}
-		evbuffer_add(b, "\"", 1);
-	}
-	evbuffer_add(b, "}", 2);
-	len = evbuffer_get_length(b);
-	lit = xmalloc(len);
-	evbuffer_remove(b, lit, len);
-	evbuffer_free(b);
-	pg_query_param(q, lit);
-	free(lit);
+	param_nodes(q, nodes, n);
 	pg_query_submit(q);
 }
 

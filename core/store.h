@@ -187,6 +187,14 @@ void	store_device_forget_voip(struct store *, const char *node,
 	    const char *voip_token, store_done_cb *, void *);
 void	store_device_lookup(struct store *, const char *node,
 	    store_device_cb *, void *);
+/*
+ * The rows of nodes[0..n) (n >= 1) in one statement: one device per node
+ * that exists, in no particular order; a node not found has no row.  Only
+ * what a push needs is read: created, updated, last_error and
+ * last_error_text are 0 or NULL.
+ */
+void	store_device_lookup_many(struct store *, const char *const *nodes,
+	    size_t n, store_devices_cb *, void *);
 void	store_device_lookup_token(struct store *, const char *provider,
 	    const char *token, store_devices_cb *, void *);
 void	store_device_list_owner(struct store *, const char *owner,

@@ -226,6 +226,15 @@ cpu_other() {	# BEFORE AFTER EXTRA
 	    END { o = (busy - own) / tck - extra; printf "%.2f", o < 0 ? 0 : o }' "$1" "$2"
 }
 
+# CPU ticks used so far by PostgreSQL: the postmaster and its children
+# (xpushd's backends live as long as xpushd, so a difference of two
+# readings is their CPU in between).
+pg_ticks() {
+	for p in $PG $(ps -o pid= --ppid "$PG"); do
+		sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null
+	done | awk '{ t += $12 + $13 } END { print t + 0 }'
+}
+
 # Waits (at most QUIET_WAIT s) until others use less than QUIET_CORES
 # cores over a second; sets QUIET_WAITED and QUIET_OTHERS.
 wait_quiet() {
@@ -246,14 +255,19 @@ wait_quiet() {
 
 # The loadgen line of a run, with the commit, the date, the machine and
 # the callgrind figure added.
-annotate() {	# RAW OTHER_CPU_S WALL_S
+annotate() {	# RAW OTHER_CPU_S WALL_S PG_TICKS
 	/usr/bin/python3 - "$@" "$COMMIT" "$NCORES" "$QUIET_WAITED" \
-	    "$QUIET_OTHERS" "$CG_IR" <<'PY'
+	    "$QUIET_OTHERS" "$CG_IR" "$CLK_TCK" <<'PY'
 import json, sys, time
-raw, other, wall, commit, cores, waited, before, cg = sys.argv[1:9]
+raw, other, wall, pgt, commit, cores, waited, before, cg, tck = sys.argv[1:11]
 with open(raw) as f:
     d = json.loads(f.read())
 other, wall = float(other), float(wall)
+# PostgreSQL's CPU during the run: what a cache miss costs the database.
+pg_s = int(pgt) / float(tck)
+d["postgres"] = {"cpu_s": round(pg_s, 2),
+                 "cpu_us_per_publish": round(pg_s * 1e6 / d["answered"], 1)
+                 if d.get("answered") else None}
 d["commit"] = commit
 d["date"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 d["machine"] = {"cores": int(cores), "other_cpu_s": other,
@@ -460,6 +474,7 @@ lg() {		# label timeout [loadgen args]
 	kill -0 "$RUN_PID" 2>/dev/null || die "the component is not running: $(tail -n 5 "$tmp/xpushd.log")"
 	wait_quiet
 	cpu_snap "$tmp/s0"
+	pg0=$(pg_ticks)
 	w0=$(date +%s.%N)
 	# shellcheck disable=SC2086
 	timeout -s INT "$limit" "$LOADGEN" $LG_TARGET \
@@ -467,11 +482,13 @@ lg() {		# label timeout [loadgen args]
 	r=$?
 	w1=$(date +%s.%N)
 	cpu_snap "$tmp/s1"
+	pg1=$(pg_ticks)
 	if [ -s "$tmp/$label.raw" ]; then
 		lgcpu=$(sed -n 's/.*"loadgen_cpu_s":\([0-9.]*\).*/\1/p' "$tmp/$label.raw")
 		annotate "$tmp/$label.raw" \
 		    "$(cpu_other "$tmp/s0" "$tmp/s1" "${lgcpu:-0}")" \
-		    "$(awk "BEGIN { print $w1 - $w0 }")" >"$tmp/$label.json" ||
+		    "$(awk "BEGIN { print $w1 - $w0 }")" $((pg1 - pg0)) \
+		    >"$tmp/$label.json" ||
 		    cp "$tmp/$label.raw" "$tmp/$label.json"
 	fi
 	if [ -s "$tmp/$label.json" ]; then

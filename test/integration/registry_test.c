@@ -8,7 +8,9 @@
  * VoIP token cleared alone; the p2 source (its rules, its fingerprints,
  * from the database and from the cache); the fpush sources (core/fpush.c):
  * pushModule before the rows, the default module after them, refusals,
- * mode off.
+ * mode off; the misses of one loop turn batched into one query
+ * (duplicates, hits among them, the batch limit, a NOTIFY while a batch
+ * is in flight, a failed batch).
  */
 #include "config.h"
 
@@ -80,6 +82,37 @@ registered(struct store *s, const char *owner, const char *token,
 		*secret_r = xstrdup(r.st == STORE_OK ? r.dev.secret : "?");
 	res_reset(&r);
 	return node;
+}
+
+/*
+ * Notifications come in commit order on the LISTEN connection: once a
+ * NOTIFY sent now is heard, every change committed before it has reached
+ * the registry (and a lookup sent from now on may fill the cache).  The
+ * marker goes on the certificates channel, which no registry reads.
+ */
+static int drained_seen;
+
+static void
+drained_cb(void *arg, const char *provider)
+{
+	if (provider != NULL && strcmp(provider, arg) == 0)
+		drained_seen = 1;
+}
+
+static void
+notifications_drained(struct store *s)
+{
+	static int seq;
+	char marker[32], *sql;
+
+	snprintf(marker, sizeof(marker), "drained-%d", ++seq);
+	drained_seen = 0;
+	store_on_certificate_change(s, drained_cb, marker);
+	sql = xprintf("NOTIFY xpushd_certificates, '%s'", marker);
+	(void)psql(sql);
+	free(sql);
+	(void)WAIT_FOR(drained_seen, 20000);
+	store_on_certificate_change(s, NULL, NULL);
 }
 
 static void
@@ -995,6 +1028,310 @@ test_fpush(void)
 	conf_free(&nodef);
 }
 
+/*
+ * Batched misses: the misses of one loop turn go to the database as one
+ * statement (registry.c), and every lookup gets the answer it would get
+ * alone.
+ */
+
+static uint64_t
+lookup_batches(struct registry *r0)
+{
+	struct registry_stats rs;
+
+	registry_stats_get(r0, &rs);
+	return rs.lookup_batches;
+}
+
+/* Looks up nodes[0..n) with secrets (or NULL) in one turn: answers in rs. */
+static void
+lookup_all(struct registry *r0, char *const *nodes, const char *const *secrets,
+    size_t n, struct res *rs)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		res_reset(&rs[i]);
+		reg_lookup(r0, nodes[i], "example.com",
+		    secrets != NULL ? secrets[i] : NULL, &rs[i]);
+		rs[i].returned = true;
+	}
+}
+
+static size_t
+answered(const struct res *rs, size_t n)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++)
+		k += rs[i].calls;
+	return k;
+}
+
+/* n new devices, heard of through NOTIFY (so that lookups may cache). */
+static void
+batch_register(const char *name, char **nodes, char **secrets, size_t n)
+{
+	char owner[64], token[32];
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		snprintf(owner, sizeof(owner), "%s%zu@example.com", name, i);
+		snprintf(token, sizeof(token), "%s-%zu", name, i);
+		nodes[i] = registered(store, owner, token,
+		    secrets != NULL ? &secrets[i] : NULL);
+	}
+	notifications_drained(store);
+}
+
+#define BATCH_N		8
+
+static void
+test_batch(void)
+{
+	char *nodes[BATCH_N], *dup[5], *mixed[4], *secrets[2];
+	const char *dupsec[5];
+	struct res rs[BATCH_N];
+	char token[32];
+	uint64_t q, b;
+	size_t i;
+	bool good;
+
+	memset(rs, 0, sizeof(rs));
+	batch_register("batch", nodes, NULL, BATCH_N);
+	q = queries();
+	b = lookup_batches(reg);
+	lookup_all(reg, nodes, NULL, BATCH_N, rs);
+	ok(WAIT_FOR(answered(rs, BATCH_N) == BATCH_N, 20000),
+	    "a batch of %d misses: every lookup answered", BATCH_N);
+	is_int(queries() - q, 1, "... by one query");
+	is_int(lookup_batches(reg) - b, 1, "... counted as one batch");
+	good = true;
+	for (i = 0; i < BATCH_N; i++) {
+		snprintf(token, sizeof(token), "batch-%zu", i);
+		good = good && rs[i].calls == 1 && !rs[i].reentrant &&
+		    rs[i].rst == REGISTRY_FOUND && rs[i].dev.token != NULL &&
+		    strcmp(rs[i].dev.token, token) == 0 &&
+		    strcmp(rs[i].dev.node, nodes[i]) == 0 &&
+		    registry_cached(reg, nodes[i]);
+	}
+	ok(good, "... each once, from the loop, with its own device, cached");
+
+	/* One node three times (no, right and wrong secret), another twice. */
+	{
+		char *two[2];
+
+		batch_register("dup", two, secrets, 2);
+		dup[0] = dup[1] = dup[2] = two[0];
+		dup[3] = dup[4] = two[1];
+		dupsec[0] = NULL;
+		dupsec[1] = secrets[0];
+		dupsec[2] = "wrong";
+		dupsec[3] = NULL;
+		dupsec[4] = secrets[1];
+		q = queries();
+		lookup_all(reg, dup, dupsec, 5, rs);
+		ok(WAIT_FOR(answered(rs, 5) == 5, 20000), "duplicates in a "
+		    "batch: all five lookups answered");
+		is_int(queries() - q, 1, "... by one query");
+		ok(rs[0].rst == REGISTRY_FOUND && rs[1].rst == REGISTRY_FOUND &&
+		    rs[2].rst == REGISTRY_FORBIDDEN &&
+		    rs[3].rst == REGISTRY_FOUND && rs[4].rst == REGISTRY_FOUND,
+		    "... each with its own answer (the wrong secret refused)");
+		ok(strcmp(rs[0].dev.token, "dup-0") == 0 &&
+		    strcmp(rs[4].dev.token, "dup-1") == 0, "... from its "
+		    "node's row");
+		ok(registry_cached(reg, two[0]) && registry_cached(reg, two[1]),
+		    "... both nodes cached");
+		free(two[0]);
+		free(two[1]);
+		free(secrets[0]);
+		free(secrets[1]);
+	}
+
+	/* A hit, two misses and an unknown node in one turn. */
+	batch_register("mixed", &mixed[1], NULL, 2);
+	mixed[0] = nodes[0];
+	mixed[3] = "no-such-batched-node";
+	q = queries();
+	b = lookup_batches(reg);
+	lookup_all(reg, mixed, NULL, 4, rs);
+	ok(rs[0].calls == 1 && rs[0].reentrant && rs[0].rst == REGISTRY_FOUND,
+	    "hits and misses: the hit answered at once");
+	is_int(answered(rs, 4), 1, "... the misses wait for the loop");
+	ok(WAIT_FOR(answered(rs, 4) == 4, 20000), "... then all answered");
+	ok(queries() - q == 1 && lookup_batches(reg) - b == 1, "... the "
+	    "three misses by one query");
+	ok(rs[1].rst == REGISTRY_FOUND && rs[2].rst == REGISTRY_FOUND &&
+	    strcmp(rs[2].dev.token, "mixed-1") == 0 &&
+	    rs[3].rst == REGISTRY_UNKNOWN, "... found, found, unknown");
+	ok(!registry_cached(reg, mixed[3]), "... the unknown node not cached");
+	free(mixed[1]);
+	free(mixed[2]);
+
+	for (i = 0; i < BATCH_N; i++) {
+		store_device_delete(store, nodes[i], NULL, NULL);
+		free(nodes[i]);
+		res_reset(&rs[i]);
+	}
+	spin(100);
+}
+
+/* More misses in one turn than a batch holds: several queries. */
+static void
+test_batch_limit(void)
+{
+	size_t n = 2 * REGISTRY_LOOKUP_BATCH_MAX + 1, i;
+	struct res *rs = xcalloc(n, sizeof(*rs));
+	char **nodes = xcalloc(n, sizeof(*nodes));
+	uint64_t q, b;
+	bool good = true;
+
+	for (i = 0; i < n; i++)
+		nodes[i] = xprintf("unknown-batched-%zu", i);
+	q = queries();
+	b = lookup_batches(reg);
+	lookup_all(reg, nodes, NULL, n, rs);
+	is_int(lookup_batches(reg) - b, 2, "%zu misses: the two full batches "
+	    "of %d went out at once", n, REGISTRY_LOOKUP_BATCH_MAX);
+	ok(WAIT_FOR(answered(rs, n) == n, 30000), "... every lookup "
+	    "answered");
+	ok(queries() - q == 3 && lookup_batches(reg) - b == 3, "... by three "
+	    "queries (%llu)", (unsigned long long)(queries() - q));
+	for (i = 0; i < n; i++) {
+		good = good && rs[i].calls == 1 &&
+		    rs[i].rst == REGISTRY_UNKNOWN;
+		res_reset(&rs[i]);
+		free(nodes[i]);
+	}
+	ok(good, "... each once, unknown");
+	free(rs);
+	free(nodes);
+}
+
+/*
+ * Holds an exclusive lock on devices (every statement on it waits) until
+ * lock_release(); returns the psql holding it once the lock is granted.
+ */
+static pid_t
+lock_devices(void)
+{
+	pid_t pid;
+
+	pid = spawn_sh("PGAPPNAME=xp_locker psql -X -q -c "
+	    "\"BEGIN; LOCK TABLE devices IN ACCESS EXCLUSIVE MODE; "
+	    "SELECT pg_sleep(120)\" >/dev/null 2>&1");
+	ok(pid > 0 && WAIT_FOR(psql("DO \\$\\$ BEGIN IF NOT EXISTS (SELECT "
+	    "1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE "
+	    "c.relname = 'devices' AND l.mode = 'AccessExclusiveLock' AND "
+	    "l.granted) THEN RAISE 'not yet'; END IF; END \\$\\$") == 0,
+	    20000), "devices locked by another session");
+	return pid;
+}
+
+static void
+lock_release(pid_t pid)
+{
+	psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+	    "WHERE application_name = 'xp_locker'");
+	spawn_wait(pid, 20000);
+}
+
+/*
+ * A NOTIFY for a node whose lookup is in flight: the answer still comes,
+ * but may be older than the change, so it must not fill the cache; the
+ * other node of the batch is cached.
+ */
+static void
+test_batch_notify(void)
+{
+	char *nodes[2];
+	struct res rs[2];
+	struct store_stats st;
+	uint64_t notes, b;
+	char *sql;
+	pid_t locker;
+
+	memset(rs, 0, sizeof(rs));
+	batch_register("notify", nodes, NULL, 2);
+	locker = lock_devices();
+	b = lookup_batches(reg);
+	lookup_all(reg, nodes, NULL, 2, rs);
+	/*
+	 * A quick statement in flight on the LISTEN connection (the first
+	 * of two idle ones) sends the batch to the other: a backend waiting
+	 * on a lock would deliver no NOTIFY.
+	 */
+	store_cert_list(store, NULL, NULL);
+	ok(WAIT_FOR(lookup_batches(reg) - b == 1, WITHIN_MS),
+	    "NOTIFY during a batch: the batch went out");
+	store_stats_get(store, &st);
+	notes = st.notifications;
+	sql = xprintf("NOTIFY xpushd_devices, '%s'", nodes[0]);
+	is_int(psql(sql), 0, "... a change of its first node is notified");
+	free(sql);
+	ok(WAIT_FOR((store_stats_get(store, &st), st.notifications > notes),
+	    WITHIN_MS), "... and heard while the batch waits on the lock");
+	is_int(answered(rs, 2), 0, "... the batch is still in flight");
+	lock_release(locker);
+	ok(WAIT_FOR(answered(rs, 2) == 2, 20000) &&
+	    rs[0].rst == REGISTRY_FOUND && rs[1].rst == REGISTRY_FOUND,
+	    "... both answered once the lock is gone");
+	ok(!registry_cached(reg, nodes[0]), "... the notified node is not "
+	    "cached from a result that may predate the change");
+	ok(registry_cached(reg, nodes[1]), "... the other one is");
+	store_device_delete(store, nodes[0], NULL, NULL);
+	store_device_delete(store, nodes[1], NULL, NULL);
+	free(nodes[0]);
+	free(nodes[1]);
+	res_reset(&rs[0]);
+	res_reset(&rs[1]);
+	spin(100);
+}
+
+/* The batch's statement fails: every lookup in it is unavailable. */
+static void
+test_batch_failure(const char *uri)
+{
+	char *nodes[3];
+	struct res rs[3];
+	struct registry *r0;
+	struct store *s;
+	pid_t locker;
+	size_t i;
+
+	memset(rs, 0, sizeof(rs));
+	/* The server cancels a statement after 900 ms of this store's 1 s. */
+	s = test_store(uri, 2, 1000);
+	r0 = test_registry(s, 100, false, NULL);
+	batch_register("failure", nodes, NULL, 2);
+	nodes[2] = "no-such-failed-node";
+	locker = lock_devices();
+	lookup_all(r0, nodes, NULL, 3, rs);
+	ok(WAIT_FOR(answered(rs, 3) == 3, 20000), "a batch whose query "
+	    "fails: every lookup answered");
+	ok(rs[0].rst == REGISTRY_UNAVAILABLE &&
+	    rs[1].rst == REGISTRY_UNAVAILABLE &&
+	    rs[2].rst == REGISTRY_UNAVAILABLE && rs[0].err != NULL &&
+	    strcmp(rs[0].err, "the registration database cannot be reached "
+	    "now") == 0, "... unavailable, as a single failed look-up is");
+	ok(!registry_cached(r0, nodes[0]) && !registry_cached(r0, nodes[1]),
+	    "... nothing cached");
+	lock_release(locker);
+	lookup_all(r0, nodes, NULL, 1, rs);
+	ok(WAIT_FOR(rs[0].calls == 1, 20000) && rs[0].rst == REGISTRY_FOUND,
+	    "... and the next look-up finds its node");
+	for (i = 0; i < 3; i++)
+		res_reset(&rs[i]);
+	store_device_delete(store, nodes[0], NULL, NULL);
+	store_device_delete(store, nodes[1], NULL, NULL);
+	free(nodes[0]);
+	free(nodes[1]);
+	spin(100);
+	registry_free(&r0);
+	store_free(&s);
+}
+
 int
 main(void)
 {
@@ -1012,6 +1349,10 @@ main(void)
 	test_two_registries(uri);
 	test_race();
 	test_many();
+	test_batch();
+	test_batch_limit();
+	test_batch_notify();
+	test_batch_failure(uri);
 	test_marks(uri);
 	test_failed();
 	test_forget_voip(uri);

@@ -80,17 +80,6 @@ peer(const char *op, const char *a1, const char *a2, const char *a3,
 	return spawn_wait(pid, 20000);
 }
 
-static int
-psql(const char *sql)
-{
-	char *cmd = xprintf("psql -X -q -v ON_ERROR_STOP=1 -c \"%s\"", sql);
-	int rc;
-
-	rc = spawn_wait(spawn_sh(cmd), 20000);
-	free(cmd);
-	return rc;
-}
-
 static char *
 registered(const char *owner, const char *token)
 {

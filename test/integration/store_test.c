@@ -121,10 +121,38 @@ test_lists(void)
 {
 	struct res r = { 0 };
 
+	const char *nodes[5];
+	char *n1, *n2;
+	size_t i, seen = 0;
+
 	CALL(&r, store_device_register(store, "carol@example.com", "apns",
 	    "shared", NULL, res_device_cb, &r));
+	n1 = xstrdup(r.dev.node);
 	CALL(&r, store_device_register(store, "dave@example.org", "apns",
 	    "shared", NULL, res_device_cb, &r));
+	n2 = xstrdup(r.dev.node);
+	/* Nodes that need quoting in a text[] literal, and n1 twice. */
+	nodes[0] = "no\"such\\node,{}";
+	nodes[1] = n2;
+	nodes[2] = n1;
+	nodes[3] = "NULL";
+	nodes[4] = n1;
+	CALL(&r, store_device_lookup_many(store, nodes, 5, res_devices_cb,
+	    &r));
+	is_int(r.st, STORE_OK, "lookup of many nodes (%s)", r.err ? r.err :
+	    "ok");
+	for (i = 0; i < r.ndevs; i++)
+		if (strcmp(r.devs[i].node, n1) == 0 ||
+		    strcmp(r.devs[i].node, n2) == 0)
+			seen++;
+	ok(r.ndevs == 2 && seen == 2, "... one row per node that exists "
+	    "(%zu)", r.ndevs);
+	ok(r.ndevs == 2 && strcmp(r.devs[0].token, "shared") == 0 &&
+	    strcmp(r.devs[0].provider, "apns") == 0 &&
+	    r.devs[0].secret != NULL && r.devs[0].created == 0,
+	    "... with what a push needs, and no more");
+	free(n1);
+	free(n2);
 	CALL(&r, store_device_register(store, "carol@example.com", "fcm",
 	    "shared", NULL, res_device_cb, &r));
 	CALL(&r, store_device_register(store, "carol@example.com", "apns",

@@ -327,6 +327,18 @@ spawn_wait(pid_t pid, int ms)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+/* Runs sql (no double quotes) through psql; its exit status or -1. */
+__attribute__((unused)) static int
+psql(const char *sql)
+{
+	char *cmd = xprintf("psql -X -q -v ON_ERROR_STOP=1 -c \"%s\"", sql);
+	int rc;
+
+	rc = spawn_wait(spawn_sh(cmd), 20000);
+	free(cmd);
+	return rc;
+}
+
 /* The test database, or skip the whole program. */
 __attribute__((unused)) static const char *
 test_db_uri(void)
