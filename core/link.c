@@ -16,13 +16,15 @@
  * link_dispatch() hands each event on (stanzas to the router) once the
  * parser has returned, so nothing of the pipeline runs inside expat.
  *
- * Writing (plain TCP): what a loop turn queues goes out at the end of
- * that turn in one direct writev (link_flush_cb, activated by the first
- * write of the turn), with no write event: waiting for EPOLLOUT cost an
- * epoll_ctl to add it, a wake-up and an epoll_ctl to remove it for every
- * turn that answered something, which at a few publishes per turn was a
- * good part of the cost of each.  Only what the socket refuses waits for
- * the write event.  Over TLS bufferevent_openssl owns the writes.
+ * Writing: what a loop turn queues goes out at the end of that turn
+ * (link_flush_cb, activated by the first write of the turn), not when
+ * the socket next reports writable: waiting for EPOLLOUT cost an
+ * epoll_ctl to add the write event, a wake-up and an epoll_ctl to remove
+ * it for every turn that answered something, which at a few publishes
+ * per turn was a good part of the cost of each.  Over plain TCP the
+ * flush is one direct writev and only what the socket refuses waits for
+ * the write event; over TLS bufferevent_openssl owns the writes and has
+ * no flush, so its write event is run at once (as plugins/h2/h2.c does).
  *
  * Liveness: every byte from the server counts.  After `keepalive` seconds
  * of silence we send an XEP-0199 ping to the server's domain and a single
@@ -46,6 +48,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>	/* ev_write: link_flush_cb() */
 #include <event2/dns.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -312,7 +315,7 @@ link_fail(struct link *l, const char *fmt, ...)
 	link_schedule_reconnect(l);
 }
 
-/* Plain TCP: writes are ours, at the end of the turn (see the top). */
+/* Plain TCP: writes are ours (see the top). */
 static bool
 link_direct(const struct link *l)
 {
@@ -325,20 +328,17 @@ link_write(struct link *l, const char *s, size_t len)
 	if (l->bev == NULL)
 		return;
 	bufferevent_write(l->bev, s, len);
-	/*
-	 * While the write event is on (a backlog, a flush before closing)
-	 * libevent writes, in order, when the socket takes more.
-	 */
-	if (link_direct(l) && !(bufferevent_get_enabled(l->bev) & EV_WRITE) &&
-	    !event_pending(l->flush, EV_TIMEOUT, NULL))
+	if (!event_pending(l->flush, EV_TIMEOUT, NULL))
 		event_active(l->flush, EV_TIMEOUT, 0);
 }
 
 /*
- * Runs after the callbacks of the turn that queued output: one writev
- * for all of it.  What the socket does not take, and any error, is left
- * to the bufferevent's write event, which writes the rest (or reports
- * the error to link_event_cb) and hands back to link_write_cb.
+ * Runs after the callbacks of the turn that queued output: one write for
+ * all of it.  Over plain TCP, what the socket does not take, and any
+ * error, is left to the bufferevent's write event, which writes the rest
+ * (or reports the error to link_event_cb) and hands back to
+ * link_write_cb; while that event is on (a backlog, a flush before
+ * closing) libevent writes, in order, when the socket takes more.
  */
 static void
 link_flush_cb(evutil_socket_t fd, short events, void *arg)
@@ -346,10 +346,16 @@ link_flush_cb(evutil_socket_t fd, short events, void *arg)
 	struct link *l = arg;
 	struct evbuffer *out;
 
-	if (l->bev == NULL || (bufferevent_get_enabled(l->bev) & EV_WRITE))
+	if (l->bev == NULL)
 		return;
 	out = bufferevent_get_output(l->bev);
 	if (evbuffer_get_length(out) == 0)
+		return;
+	if (!link_direct(l)) {
+		event_active(&l->bev->ev_write, EV_WRITE, 1);
+		return;
+	}
+	if (bufferevent_get_enabled(l->bev) & EV_WRITE)
 		return;
 	if (evbuffer_write(out, bufferevent_getfd(l->bev)) == -1 ||
 	    evbuffer_get_length(out) > 0)
