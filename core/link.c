@@ -16,16 +16,30 @@
  * link_dispatch() hands each event on (stanzas to the router) once the
  * parser has returned, so nothing of the pipeline runs inside expat.
  *
+ * Writing: what a loop turn queues goes out at the end of that turn
+ * (link_flush_cb, activated by the first write of the turn), not when
+ * the socket next reports writable: waiting for EPOLLOUT cost an
+ * epoll_ctl to add the write event, a wake-up and an epoll_ctl to remove
+ * it for every turn that answered something, which at a few publishes
+ * per turn was a good part of the cost of each.  Over plain TCP the
+ * flush is one direct writev and only what the socket refuses waits for
+ * the write event; over TLS bufferevent_openssl owns the writes and has
+ * no flush, so its write event is run at once (as plugins/h2/h2.c does).
+ *
  * Liveness: every byte from the server counts.  After `keepalive` seconds
  * of silence we send an XEP-0199 ping to the server's domain and a single
  * space (whitespace keepalive); if nothing at all arrives within
- * `read-timeout` more seconds the peer is taken for dead.
+ * `read-timeout` more seconds the peer is taken for dead.  A read only
+ * notes the time; the idle timer, when it fires, works out how long the
+ * silence really was and sleeps again for the rest (a timer re-armed at
+ * every read cost a heap operation per loop turn).
  */
 #include "config.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -34,6 +48,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>	/* ev_write: link_flush_cb() */
 #include <event2/dns.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -55,6 +70,13 @@
  * HTTP/2 frames, and fewer wake-ups.
  */
 #define LINK_READ_CHUNK		(64 * 1024)
+/*
+ * What libevent 2.1's evbuffer_read() takes at most per call
+ * (EVBUFFER_MAX_READ in its buffer.c): it asks the socket how much is
+ * there (FIONREAD) and reads that, up to this.  A read that got less
+ * found the socket drained, so reading on would only return EAGAIN.
+ */
+#define LINK_EVBUFFER_READ_MAX	4096
 
 struct link {
 	struct event_base	*base;
@@ -72,6 +94,8 @@ struct link {
 
 	struct event		*timer;		/* connect, backoff, close */
 	struct event		*idle;		/* keepalive and read timeout */
+	struct event		*flush;		/* the turn's write (plain TCP) */
+	struct timespec		 last_read;	/* CLOCK_MONOTONIC */
 	bool			 ping_sent;
 	int			 backoff;	/* seconds, next wait */
 	bool			 auth_failed;	/* retry at the cap */
@@ -99,6 +123,7 @@ static void	link_fail(struct link *, const char *, ...)
 static void	link_arm_idle(struct link *);
 static void	link_parser_new(struct link *);
 static void	link_event_cb(struct bufferevent *, short, void *);
+static void	link_write_cb(struct bufferevent *, void *);
 
 const char *
 link_state_name(enum link_state s)
@@ -208,6 +233,7 @@ link_close_connection(struct link *l)
 		bufferevent_free(l->bev);
 		l->bev = NULL;
 	}
+	event_del(l->flush);
 	evtimer_del(l->timer);
 	evtimer_del(l->idle);
 	l->ping_sent = false;
@@ -289,11 +315,61 @@ link_fail(struct link *l, const char *fmt, ...)
 	link_schedule_reconnect(l);
 }
 
+/* Plain TCP: writes are ours (see the top). */
+static bool
+link_direct(const struct link *l)
+{
+	return !l->set.tls;
+}
+
 static void
 link_write(struct link *l, const char *s, size_t len)
 {
-	if (l->bev != NULL)
-		bufferevent_write(l->bev, s, len);
+	if (l->bev == NULL)
+		return;
+	bufferevent_write(l->bev, s, len);
+	if (!event_pending(l->flush, EV_TIMEOUT, NULL))
+		event_active(l->flush, EV_TIMEOUT, 0);
+}
+
+/*
+ * Runs after the callbacks of the turn that queued output: one write for
+ * all of it.  Over plain TCP, what the socket does not take, and any
+ * error, is left to the bufferevent's write event, which writes the rest
+ * (or reports the error to link_event_cb) and hands back to
+ * link_write_cb; while that event is on (a backlog, a flush before
+ * closing) libevent writes, in order, when the socket takes more.
+ */
+static void
+link_flush_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct link *l = arg;
+	struct evbuffer *out;
+
+	if (l->bev == NULL)
+		return;
+	out = bufferevent_get_output(l->bev);
+	if (evbuffer_get_length(out) == 0)
+		return;
+	if (!link_direct(l)) {
+		event_active(&l->bev->ev_write, EV_WRITE, 1);
+		return;
+	}
+	if (bufferevent_get_enabled(l->bev) & EV_WRITE)
+		return;
+	if (evbuffer_write(out, bufferevent_getfd(l->bev)) == -1 ||
+	    evbuffer_get_length(out) > 0)
+		bufferevent_enable(l->bev, EV_WRITE);
+}
+
+/* The write event emptied the output: writes are ours again. */
+static void
+link_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct link *l = arg;
+
+	if (link_direct(l))
+		bufferevent_disable(bev, EV_WRITE);
 }
 
 static void
@@ -333,6 +409,8 @@ link_fail_after_flush(struct link *l, const char *fmt, ...)
 	bufferevent_setcb(l->bev, NULL, link_write_drained_cb, link_event_cb,
 	    l);
 	bufferevent_setwatermark(l->bev, EV_WRITE, 0, 0);
+	/* The write callback is now what ends the connection. */
+	bufferevent_enable(l->bev, EV_WRITE);
 	evtimer_del(l->idle);
 	evtimer_del(l->timer);
 	link_timer_add(l, LINK_CLOSE_GRACE, 0);
@@ -564,21 +642,28 @@ link_read_more(struct bufferevent *bev, size_t budget)
 	return n;
 }
 
+/*
+ * The input is empty when a read callback starts to parse (each parse
+ * takes everything), so its length is what the bufferevent just read.
+ */
 static void
 link_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct link *l = arg;
 	size_t budget = LINK_READ_CHUNK;
+	size_t got = evbuffer_get_length(bufferevent_get_input(bev));
 	int n;
 
 	l->ping_sent = false;
-	link_arm_idle(l);
+	clock_gettime(CLOCK_MONOTONIC, &l->last_read);
 	for (;;) {
-		if (!link_parse_input(l, bev) || l->set.tls || budget == 0)
+		if (!link_parse_input(l, bev) || l->set.tls || budget == 0 ||
+		    got < LINK_EVBUFFER_READ_MAX)
 			return;
 		if ((n = link_read_more(bev, budget)) <= 0)
 			return;
-		budget -= (size_t)n > budget ? budget : (size_t)n;
+		got = (size_t)n;
+		budget -= got > budget ? budget : got;
 	}
 }
 
@@ -618,6 +703,9 @@ link_event_cb(struct bufferevent *bev, short what, void *arg)
 		 */
 		setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
 		    &one, sizeof(one));
+		/* The write event was on for the connect only. */
+		if (link_direct(l))
+			bufferevent_disable(bev, EV_WRITE);
 		log_debug("link: TCP%s connected to %s:%d", l->set.tls ?
 		    "+TLS" : "", l->set.host, l->set.port);
 		link_set_state(l, LINK_STREAM_OPENING);
@@ -626,6 +714,7 @@ link_event_cb(struct bufferevent *bev, short what, void *arg)
 		    "'http://etherx.jabber.org/streams' to='%s'>", l->set.jid);
 		link_write_str(l, hdr);
 		free(hdr);
+		clock_gettime(CLOCK_MONOTONIC, &l->last_read);
 		link_arm_idle(l);
 		return;
 	}
@@ -686,12 +775,35 @@ link_timer_cb(evutil_socket_t fd, short events, void *arg)
 	}
 }
 
+/* Milliseconds of silence after which the idle timer acts. */
+static long long
+link_idle_limit_ms(const struct link *l)
+{
+	return 1000LL * (l->set.keepalive +
+	    (l->ping_sent ? l->set.read_timeout : 0));
+}
+
+static long long
+link_silence_ms(const struct link *l)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - l->last_read.tv_sec) * 1000LL +
+	    (now.tv_nsec - l->last_read.tv_nsec) / 1000000;
+}
+
+/* Sleeps until the silence since the last read reaches the limit. */
 static void
 link_arm_idle(struct link *l)
 {
-	struct timeval tv = { l->ping_sent ? l->set.read_timeout :
-	    l->set.keepalive, 0 };
+	long long ms = link_idle_limit_ms(l) - link_silence_ms(l);
+	struct timeval tv;
 
+	if (ms < 0)
+		ms = 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evtimer_add(l->idle, &tv);
 }
 
@@ -702,8 +814,18 @@ link_idle_cb(evutil_socket_t fd, short events, void *arg)
 	const char *dot;
 	char *s;
 
-	if (l->state != LINK_READY)
+	if (l->state != LINK_READY) {
+		/* The connect timer watches the handshake; look again later. */
+		struct timeval tv = { l->set.keepalive, 0 };
+
+		evtimer_add(l->idle, &tv);
 		return;
+	}
+	if (link_silence_ms(l) < link_idle_limit_ms(l)) {
+		/* Reads came meanwhile: sleep for the rest. */
+		link_arm_idle(l);
+		return;
+	}
 	if (l->ping_sent) {
 		link_fail(l, "no data from the server for %d s after a ping: "
 		    "taking the connection for dead",
@@ -796,7 +918,7 @@ link_connect(struct link *l)
 		fatalx("link: cannot allocate a bufferevent");
 	l->bev = bev;
 	bufferevent_set_max_single_read(bev, LINK_READ_CHUNK);
-	bufferevent_setcb(bev, link_read_cb, NULL, link_event_cb, l);
+	bufferevent_setcb(bev, link_read_cb, link_write_cb, link_event_cb, l);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	link_timer_add(l, l->set.connect_timeout, 0);
 	log_debug("link: connecting to %s:%d", l->set.host, l->set.port);
@@ -841,6 +963,7 @@ link_new(struct event_base *base, const struct link_settings *set,
 		l->dns = evdns_base_new(base, 0);
 	l->timer = evtimer_new(base, link_timer_cb, l);
 	l->idle = evtimer_new(base, link_idle_cb, l);
+	l->flush = event_new(base, -1, 0, link_flush_cb, l);
 	xml_buf_init(&l->out);
 	link_parser_new(l);
 	return l;
@@ -946,6 +1069,7 @@ link_free(struct link **lp)
 	link_close_connection(l);
 	event_free(l->timer);
 	event_free(l->idle);
+	event_free(l->flush);
 	xml_stream_free(&l->parser);
 	xml_buf_free(&l->out);
 	if (l->ssl_ctx != NULL)

@@ -44,6 +44,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>	/* ev_write: conn_write_now() */
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <nghttp2/nghttp2.h>
@@ -536,12 +537,32 @@ oom:
 	    "out of buffer space");
 }
 
+/*
+ * The frames of a turn go out in that turn.  bufferevent_openssl
+ * (libevent 2.1) adds its write event when output arrives and writes once
+ * the socket reports writable, a turn later: an epoll_ctl to add the
+ * event, a wake-up and an epoll_ctl to remove it, for every flush, which
+ * at a few requests per turn cost more than the write.  It has no flush
+ * operation (its flush method is a stub), so its own write event is run
+ * now: it writes, and removes the event it added in this turn, which the
+ * epoll changelist then never applies.  A socket that takes less leaves
+ * the event added, and libevent writes the rest when the socket drains.
+ */
+static void
+conn_write_now(struct h2_conn *conn)
+{
+	if (evbuffer_get_length(bufferevent_get_output(conn->bev)) > 0)
+		event_active(&conn->bev->ev_write, EV_WRITE, 1);
+}
+
 static void
 conn_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct h2_conn *conn = arg;
 
 	conn_flush(conn);
+	if (!conn->dead && conn->sess != NULL)
+		conn_write_now(conn);
 	conn_check(conn);
 }
 

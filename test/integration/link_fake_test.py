@@ -101,7 +101,7 @@ class Server:
 
 
 class Daemon:
-    def __init__(self, port, extra="", reconnect_max=1):
+    def __init__(self, port, extra="", reconnect_max=1, debug=True):
         self.dir = tempfile.mkdtemp(prefix="xpushd-link-")
         self.conf = os.path.join(self.dir, "xpushd.conf")
         with open(self.conf, "w") as f:
@@ -110,7 +110,8 @@ class Daemon:
                     "database () { uri = 'postgresql:///unused'; migrations = '%s' }\n"
                     % (port, SECRET, reconnect_max, extra, MIGRATIONS))
         self.log = open(os.path.join(self.dir, "log"), "w+")
-        self.proc = spawn_daemon([XPUSHD, "-f", "-d", "-c", self.conf], self.log)
+        self.proc = spawn_daemon([XPUSHD, "-f"] + (["-d"] if debug else []) +
+                                 ["-c", self.conf], self.log)
 
     def logtext(self):
         self.log.flush()
@@ -343,6 +344,74 @@ def scenario_batches():
     t.is_(rc, 0, "xpushd exits 0 (LeakSanitizer saw nothing queued left over)")
 
 
+def write_calls(pid):
+    """The write(2)/writev(2) calls the process has made (/proc/PID/io)."""
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("syscw:"):
+                return int(line.split()[1])
+    return -1
+
+
+def scenario_turn_writes():
+    """The answers of a loop turn leave in one write at the end of that
+    turn: a burst of stanzas that arrives in one read is answered in one
+    write, and a lone stanza is answered on its own, at once."""
+    s = Server()
+    # Without -d: debug logging would write a line per stanza.
+    d = Daemon(s.port, debug=False)
+    s.accept()
+    s.handshake()
+    t.ok(s.ping("lone"), "a lone stanza is answered")
+    t.ok(s.ping("lone2"), "and the next one too")
+    writes, got = None, None
+    # A log line of the daemon's own (a database retry) would count as a
+    # write: try again when the log grew meanwhile.
+    for attempt in range(5):
+        logsize = os.path.getsize(d.log.name)
+        before = write_calls(d.proc.pid)
+        ids = ["w%d-%d" % (attempt, i) for i in range(30)]
+        batch = "".join(ping(i) for i in ids)
+        s.send(batch)
+        m = s.read_until(rb"^.*<iq[^>]*id='" + ids[-1].encode() + rb"'[^>]*/>", 10)
+        got = re.findall(rb"<iq[^>]*id='(w\d+-\d+)'", m.group(0) if m else b"")
+        writes = write_calls(d.proc.pid) - before
+        if os.path.getsize(d.log.name) == logsize:
+            break
+    t.ok(len(batch) < 4096, "a burst of %d bytes: one read" % len(batch))
+    t.ok(got == [i.encode() for i in ids], "30 stanzas in one read: 30 answers, in order")
+    if not t.is_(writes, 1, "written in one write"):
+        t.diag(d.logtext()[-2000:])
+    s.close()
+    d.stop()
+
+
+def scenario_idle_rearm():
+    """Reads only note the time, the idle timer works out the silence:
+    traffic from the server keeps xpushd from pinging for as long as it
+    flows, and once it stops the keepalive ping comes."""
+    s = Server()
+    d = Daemon(s.port, "keepalive = 2; 'read-timeout' = 5")
+    s.accept()
+    s.handshake()
+    t.ok(s.ping("idle0"), "the session is up")
+    end = time.monotonic() + 5
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+        s.send(ping("traffic%d" % n))
+        if s.read_until(rb"<iq[^>]*id='traffic%d'[^>]*/>" % n, 5) is None:
+            break
+        time.sleep(0.25)	# pacing the traffic, not waiting for a result
+    t.ok(b"xpushd-keepalive" not in s.buf and
+         "pinging the server" not in d.logtext(),
+         "5 s of traffic every 0.25 s with keepalive = 2: no keepalive ping")
+    m = s.read_until(rb"<iq type='get' id='xpushd-keepalive'[^>]*>", 10)
+    t.ok(m is not None, "2 s of silence after it: the keepalive ping")
+    s.close()
+    d.stop()
+
+
 def scenario_dead_peer():
     s = Server()
     d = Daemon(s.port, "keepalive = 1; 'read-timeout' = 1")
@@ -491,5 +560,7 @@ scenario_handshake_and_routing()
 scenario_stream_errors()
 scenario_bad_input()
 scenario_batches()
+scenario_turn_writes()
+scenario_idle_rearm()
 scenario_dead_peer()
 sys.exit(t.done())
