@@ -63,6 +63,18 @@
  */
 #define H2_ONDEMAND_MIN_MS	1000
 #define H2_STREAM_CAP		1000	/* our own bound per connection */
+/*
+ * Pool sizing (see h2.h): dial one more connection when the demand
+ * (streams in flight plus requests waiting) reaches H2_GROW_SHARE % of
+ * the streams the open connections allow, so the new one is up before
+ * the others are full; shrink to what the period's peak needs at
+ * H2_SHRINK_SHARE %, the gap between the two keeping a steady load from
+ * closing and redialling connections (Apple counts rapid connect and
+ * disconnect as an attack).
+ */
+#define H2_GROW_SHARE		80
+#define H2_SHRINK_SHARE		50
+#define H2_POOL_MIN		1	/* kept open however idle */
 #define H2_OUT_HIGH		(256 * 1024) /* stop framing above this */
 #define H2_WRITE_CHUNK		16384	/* frames coalesced per TLS record */
 
@@ -131,6 +143,8 @@ struct h2_client {
 	size_t		 ninflight;
 	struct event	*dispatch_ev;
 	struct event	*backoff_ev;
+	struct event	*reap_ev;	/* every idle_timeout_ms, or NULL */
+	size_t		 peak_demand;	/* most in flight + queued, this period */
 	int		 backoff_ms;
 	struct event	*ondemand_ev;	/* the next on-demand dial allowed */
 	uint64_t	 ondemand_last;	/* monotonic ms; 0: never */
@@ -142,6 +156,7 @@ struct h2_client {
 
 static void	 h2_log(struct h2_client *, enum h2_log_level, const char *,
 		    ...) __attribute__((format(printf, 3, 4)));
+static void	 client_grow(struct h2_client *);
 static void	 client_maintain(struct h2_client *);
 static void	 client_schedule_dispatch(struct h2_client *);
 static void	 conn_free(struct h2_conn *, enum h2_error, const char *);
@@ -942,15 +957,28 @@ conn_free(struct h2_conn *conn, enum h2_error kind, const char *reason)
 /* Client */
 
 static size_t
-conn_capacity(struct h2_conn *conn)
+conn_max_streams(struct h2_conn *conn)
 {
 	uint32_t max;
 
 	max = nghttp2_session_get_remote_settings(conn->sess,
 	    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-	if (max > H2_STREAM_CAP)
-		max = H2_STREAM_CAP;
+	return max > H2_STREAM_CAP ? H2_STREAM_CAP : max;
+}
+
+static size_t
+conn_capacity(struct h2_conn *conn)
+{
+	size_t max = conn_max_streams(conn);
+
 	return conn->nstreams >= max ? 0 : max - conn->nstreams;
+}
+
+/* Takes new streams: up, not draining, not failed. */
+static bool
+conn_usable(const struct h2_conn *conn)
+{
+	return conn->state == CONN_READY && !conn->dead;
 }
 
 static int
@@ -984,7 +1012,7 @@ client_dispatch(struct h2_client *cl)
 		best = NULL;
 		best_room = 0;
 		TAILQ_FOREACH(conn, &cl->conns, entry) {
-			if (conn->state != CONN_READY || conn->dead)
+			if (!conn_usable(conn))
 				continue;
 			if ((room = conn_capacity(conn)) > best_room) {
 				best = conn;
@@ -1005,12 +1033,106 @@ client_dispatch(struct h2_client *cl)
 		}
 		conn_schedule_flush(best);
 	}
+	if (cl->ninflight + cl->nqueued > cl->peak_demand)
+		cl->peak_demand = cl->ninflight + cl->nqueued;
+	client_grow(cl);
 }
 
 static void
 client_dispatch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	client_dispatch(arg);
+}
+
+/*
+ * One more connection when the demand reaches H2_GROW_SHARE % of the
+ * streams the usable connections allow: one handshake at a time, none
+ * during a reconnect backoff, at most pool_size.
+ */
+static void
+client_grow(struct h2_client *cl)
+{
+	struct h2_conn *conn;
+	size_t cap = 0, busy = 0;
+	int live = 0;
+
+	if (cl->ctx == NULL || event_pending(cl->backoff_ev, EV_TIMEOUT, NULL))
+		return;
+	TAILQ_FOREACH(conn, &cl->conns, entry) {
+		if (conn->dead || conn->state == CONN_DRAINING)
+			continue;
+		if (conn->state == CONN_CONNECTING)
+			return;
+		live++;
+		cap += conn_max_streams(conn);
+		busy += conn->nstreams;
+	}
+	if (live == 0 || live >= cl->cfg.pool_size ||
+	    (busy + cl->nqueued) * 100 < cap * H2_GROW_SHARE)
+		return;
+	h2_log(cl, H2_LOG_DEBUG, "%s: %zu streams wanted of %zu on %d "
+	    "connections: dialling one more", cl->authority,
+	    busy + cl->nqueued, cap, live);
+	conn_open(cl);
+}
+
+/* The usable connection with the fewest streams, or NULL. */
+static struct h2_conn *
+client_least_loaded(struct h2_client *cl)
+{
+	struct h2_conn *conn, *least = NULL;
+
+	TAILQ_FOREACH(conn, &cl->conns, entry)
+		if (conn_usable(conn) && (least == NULL ||
+		    conn->nstreams < least->nstreams))
+			least = conn;
+	return least;
+}
+
+/*
+ * Every idle_timeout_ms: keep the connections that this period's peak
+ * demand needed at H2_SHRINK_SHARE % of their streams, at least
+ * H2_POOL_MIN; the others take no new streams and close once their
+ * streams are answered (conn_check).  Nothing is cut while a handshake
+ * is pending: the period's figures do not count that connection yet.
+ */
+static void
+client_reap(struct h2_client *cl)
+{
+	struct h2_conn *conn;
+	size_t cap = 0, live = 0, needed, peak = cl->peak_demand;
+
+	cl->peak_demand = cl->ninflight + cl->nqueued;
+	TAILQ_FOREACH(conn, &cl->conns, entry) {
+		if (conn->dead || conn->state == CONN_DRAINING)
+			continue;
+		if (conn->state == CONN_CONNECTING)
+			return;
+		live++;
+		cap += conn_max_streams(conn);
+	}
+	if (cap == 0)
+		return;
+	/* cap / live streams a connection: the pool that holds peak. */
+	needed = (peak * live * 100 + cap * H2_SHRINK_SHARE - 1) /
+	    (cap * H2_SHRINK_SHARE);
+	if (needed < H2_POOL_MIN)
+		needed = H2_POOL_MIN;
+	while (live > needed && (conn = client_least_loaded(cl)) != NULL) {
+		h2_log(cl, H2_LOG_INFO, "%s: connection %u: not needed for "
+		    "%d ms (peak %zu streams): closing, %zu left",
+		    cl->authority, conn->id, cl->cfg.idle_timeout_ms, peak,
+		    live - 1);
+		conn->state = CONN_DRAINING;
+		conn_schedule_flush(conn);
+		live--;
+	}
+}
+
+static void
+client_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	client_reap(arg);
 }
 
 static void
@@ -1020,7 +1142,10 @@ client_schedule_dispatch(struct h2_client *cl)
 		event_active(cl->dispatch_ev, EV_TIMEOUT, 0);
 }
 
-/* Keeps pool_size connections connecting or ready. */
+/*
+ * Keeps H2_POOL_MIN connections connecting or ready, so that a push after
+ * a quiet spell finds one up; client_grow() adds more under load.
+ */
 static void
 client_maintain(struct h2_client *cl)
 {
@@ -1032,7 +1157,7 @@ client_maintain(struct h2_client *cl)
 	TAILQ_FOREACH(conn, &cl->conns, entry)
 		if (conn->state != CONN_DRAINING && !conn->dead)
 			live++;
-	for (; live < cl->cfg.pool_size; live++)
+	for (; live < H2_POOL_MIN; live++)
 		conn_open(cl);
 }
 
@@ -1141,6 +1266,14 @@ h2_client_new(struct event_base *base, const struct h2_config *cfg,
 	if (cl->dispatch_ev == NULL || cl->backoff_ev == NULL ||
 	    cl->ondemand_ev == NULL)
 		abort();
+	if (cl->cfg.idle_timeout_ms > 0) {
+		tv.tv_sec = cl->cfg.idle_timeout_ms / 1000;
+		tv.tv_usec = (cl->cfg.idle_timeout_ms % 1000) * 1000;
+		if ((cl->reap_ev = event_new(base, -1, EV_PERSIST,
+		    client_reap_cb, cl)) == NULL)
+			abort();
+		event_add(cl->reap_ev, &tv);
+	}
 	if (!cl->host_is_ip && (cl->dns = evdns_base_new(base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL) {
 		*error_r = pu_strdup("h2: cannot set up the DNS resolver");
@@ -1279,9 +1412,12 @@ h2_client_stats(const struct h2_client *cl, struct h2_stats *st)
 	st->queued = cl->nqueued;
 	st->inflight = cl->ninflight;
 	st->ready = 0;
-	TAILQ_FOREACH(conn, &cl->conns, entry)
+	st->open = 0;
+	TAILQ_FOREACH(conn, &cl->conns, entry) {
+		st->open++;
 		if (conn->state == CONN_READY)
 			st->ready++;
+	}
 }
 
 void
@@ -1317,6 +1453,8 @@ h2_client_free(struct h2_client **clp)
 	event_free(cl->dispatch_ev);
 	event_free(cl->backoff_ev);
 	event_free(cl->ondemand_ev);
+	if (cl->reap_ev != NULL)
+		event_free(cl->reap_ev);
 	if (cl->ctx != NULL)
 		SSL_CTX_free(cl->ctx);
 	free(cl->authority);
