@@ -1045,6 +1045,30 @@ client_dispatch_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * The connections that are not draining or failed, the streams they allow
+ * and those open on them; false while one of them is still connecting
+ * (the pool's size is not known until its SETTINGS arrive).
+ */
+static bool
+client_pool(struct h2_client *cl, size_t *live_r, size_t *cap_r,
+    size_t *busy_r)
+{
+	struct h2_conn *conn;
+
+	*live_r = *cap_r = *busy_r = 0;
+	TAILQ_FOREACH(conn, &cl->conns, entry) {
+		if (conn->dead || conn->state == CONN_DRAINING)
+			continue;
+		if (conn->state == CONN_CONNECTING)
+			return false;
+		(*live_r)++;
+		*cap_r += conn_max_streams(conn);
+		*busy_r += conn->nstreams;
+	}
+	return true;
+}
+
+/*
  * One more connection when the demand reaches H2_GROW_SHARE % of the
  * streams the usable connections allow: one handshake at a time, none
  * during a reconnect backoff, at most pool_size.
@@ -1052,25 +1076,15 @@ client_dispatch_cb(evutil_socket_t fd, short what, void *arg)
 static void
 client_grow(struct h2_client *cl)
 {
-	struct h2_conn *conn;
-	size_t cap = 0, busy = 0;
-	int live = 0;
+	size_t live, cap, busy;
 
 	if (cl->ctx == NULL || event_pending(cl->backoff_ev, EV_TIMEOUT, NULL))
 		return;
-	TAILQ_FOREACH(conn, &cl->conns, entry) {
-		if (conn->dead || conn->state == CONN_DRAINING)
-			continue;
-		if (conn->state == CONN_CONNECTING)
-			return;
-		live++;
-		cap += conn_max_streams(conn);
-		busy += conn->nstreams;
-	}
-	if (live == 0 || live >= cl->cfg.pool_size ||
+	if (!client_pool(cl, &live, &cap, &busy) || live == 0 ||
+	    live >= (size_t)cl->cfg.pool_size ||
 	    (busy + cl->nqueued) * 100 < cap * H2_GROW_SHARE)
 		return;
-	h2_log(cl, H2_LOG_DEBUG, "%s: %zu streams wanted of %zu on %d "
+	h2_log(cl, H2_LOG_DEBUG, "%s: %zu streams wanted of %zu on %zu "
 	    "connections: dialling one more", cl->authority,
 	    busy + cl->nqueued, cap, live);
 	conn_open(cl);
@@ -1100,18 +1114,10 @@ static void
 client_reap(struct h2_client *cl)
 {
 	struct h2_conn *conn;
-	size_t cap = 0, live = 0, needed, peak = cl->peak_demand;
+	size_t cap, live, busy, needed, peak = cl->peak_demand;
 
 	cl->peak_demand = cl->ninflight + cl->nqueued;
-	TAILQ_FOREACH(conn, &cl->conns, entry) {
-		if (conn->dead || conn->state == CONN_DRAINING)
-			continue;
-		if (conn->state == CONN_CONNECTING)
-			return;
-		live++;
-		cap += conn_max_streams(conn);
-	}
-	if (cap == 0)
+	if (!client_pool(cl, &live, &cap, &busy) || cap == 0)
 		return;
 	/* cap / live streams a connection: the pool that holds peak. */
 	needed = (peak * live * 100 + cap * H2_SHRINK_SHARE - 1) /
