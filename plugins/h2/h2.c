@@ -1001,31 +1001,45 @@ conn_submit(struct h2_conn *conn, struct h2_req *req)
 	return 0;
 }
 
+/* The usable connection with the most free streams, or NULL: none. */
+static struct h2_conn *
+client_most_room(struct h2_client *cl)
+{
+	struct h2_conn *conn, *best = NULL;
+	size_t room, best_room = 0;
+
+	TAILQ_FOREACH(conn, &cl->conns, entry) {
+		if (conn_usable(conn) &&
+		    (room = conn_capacity(conn)) > best_room) {
+			best = conn;
+			best_room = room;
+		}
+	}
+	return best;
+}
+
+/*
+ * The requests of a loop turn go to the connection with the most free
+ * streams, all of them while it has room: one TLS write for the batch,
+ * where spreading it request by request wrote to every connection of the
+ * pool each turn; the loads still even out from turn to turn.
+ */
 static void
 client_dispatch(struct h2_client *cl)
 {
-	struct h2_conn *conn, *best;
+	struct h2_conn *best = NULL;
 	struct h2_req *req;
-	size_t room, best_room;
 
 	while ((req = TAILQ_FIRST(&cl->queue)) != NULL) {
-		best = NULL;
-		best_room = 0;
-		TAILQ_FOREACH(conn, &cl->conns, entry) {
-			if (!conn_usable(conn))
-				continue;
-			if ((room = conn_capacity(conn)) > best_room) {
-				best = conn;
-				best_room = room;
-			}
-		}
-		if (best == NULL)
+		if ((best == NULL || conn_capacity(best) == 0) &&
+		    (best = client_most_room(cl)) == NULL)
 			break;
 		TAILQ_REMOVE(&cl->queue, req, entry);
 		cl->nqueued--;
 		if (conn_submit(best, req) == -1) {
 			/* Stream ids exhausted: retire this connection. */
 			best->state = CONN_DRAINING;
+			best = NULL;
 			TAILQ_INSERT_HEAD(&cl->queue, req, entry);
 			cl->nqueued++;
 			client_maintain(cl);

@@ -5,7 +5,8 @@
  * One h2_client talks to one origin through a pool of long-lived
  * connections.  Requests are copied, queued (bounded), spread over the
  * ready connections within each server's SETTINGS_MAX_CONCURRENT_STREAMS
- * (each new stream to the least loaded one), and answered exactly once
+ * (a loop turn's requests to the least loaded one, while it has room),
+ * and answered exactly once
  * through their callback, never from inside h2_client_request().
  *
  * The pool follows the demand: one connection is kept open; when the
