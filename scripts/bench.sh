@@ -110,7 +110,9 @@ LAT_DEVICES=${LAT_DEVICES:-100000}
 LAT_COUNT=${LAT_COUNT:-300000}
 LAT_WINDOW=${XPUSHD_BENCH_LAT_WINDOW:-${LAT_WINDOW:-8000}}
 LAT_STREAMS=500			# APNs' SETTINGS_MAX_CONCURRENT_STREAMS
-# XPUSHD_BENCH_LAT_POOL=N sets their pool-size (default: the provider's).
+# XPUSHD_BENCH_LAT_POOL=N sets their pool-size (default: the provider's);
+# XPUSHD_BENCH_LAT_RATE=R sends LAT_COUNT publishes at R/s instead of at
+# full speed: the latency of a rate the machine sustains, not queueing.
 LAT_POOL=${XPUSHD_BENCH_LAT_POOL:+; 'pool-size' = $XPUSHD_BENCH_LAT_POOL}
 CG_DEVICES=10000		# the callgrind run: cold pass, then warm
 QUIET_WAIT=${XPUSHD_BENCH_QUIET_WAIT:-120}
@@ -572,9 +574,14 @@ apns_latency() {	# delay_ms
 	save_target=$LG_TARGET save_pid=$RUN_PID
 	LG_TARGET="--port $lat_xmpp --secret $SECRET" RUN_PID=$lat_x
 	LG_EXTRA=lat_fields
-	lg "apns-latency-$1" 900 --devices "$LAT_DEVICES" --count "$LAT_COUNT" \
-	    --window "$LAT_WINDOW" --mock-pid "$LAT_MOCK" \
-	    --mock-count-file "$LAT_COUNT_FILE"
+	if [ -n "${XPUSHD_BENCH_LAT_RATE:-}" ]; then
+		lat_load="--rate $XPUSHD_BENCH_LAT_RATE --duration $((LAT_COUNT / XPUSHD_BENCH_LAT_RATE))"
+	else
+		lat_load="--count $LAT_COUNT --window $LAT_WINDOW"
+	fi
+	# shellcheck disable=SC2086
+	lg "apns-latency-$1" 900 --devices "$LAT_DEVICES" $lat_load \
+	    --mock-pid "$LAT_MOCK" --mock-count-file "$LAT_COUNT_FILE"
 	LG_TARGET=$save_target RUN_PID=$save_pid LG_EXTRA=
 	kill -TERM "$lat_x" "$LAT_MOCK" 2>/dev/null
 	wait "$lat_x" "$LAT_MOCK"
