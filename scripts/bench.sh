@@ -29,6 +29,16 @@
 #   soak-real     5,000 publishes/s for SOAK_S over the same devices, RSS
 #                 sampled; a soak-real-rss line with the first, last and
 #                 largest sample and the least-squares slope
+#   apns-latency-0, -20, -100, -300
+#                 APNs 0, 20, 100, 300 ms away: a mock of its own that
+#                 holds every answer that long (--delay-ms) and allows
+#                 500 streams a connection, and an xpushd of its own with
+#                 APNs' default pool (it grows with the load): a warm-up
+#                 pass over 100,000 devices, then 300,000 publishes at
+#                 full speed with 8,000 in flight; the line adds the
+#                 delay, the connections the mock accepted and those open
+#                 at the end, and the refused publishes (errors plus
+#                 unanswered)
 #   prosody       through Debian's real Prosody: 20,000 publishes over
 #                 10,000 devices sent by a component (loadgen --connect)
 #                 to push.localhost, answered by a null component
@@ -63,7 +73,10 @@ BUILD=${XPUSHD_BENCH_BUILD:-$top/build-bench}
 quick=0
 keep=0
 profile=0
-runs=apns-cold,memory,apns-warm,apns-rate,soak,fcm-full,fcm-rate,memory-real,soak-real,prosody
+runs=apns-cold,memory,apns-warm,apns-rate,soak,fcm-full,fcm-rate
+runs=$runs,memory-real,soak-real
+runs=$runs,apns-latency-0,apns-latency-20,apns-latency-100,apns-latency-300
+runs=$runs,prosody
 callgrind=1
 
 while [ $# -gt 0 ]; do
@@ -93,6 +106,8 @@ elif [ $quick = 1 ]; then
 	FCM_DEVICES=5000 FCM_FULL=5000 SOAK_S=20 SOAK_EVERY=1
 	REAL_DEVICES=20000
 	PROSODY_DEVICES=1000 PROSODY_COUNT=2000 PROSODY_ROUNDS=1
+	LAT_DEVICES=${LAT_DEVICES:-5000} LAT_COUNT=${LAT_COUNT:-10000}
+	LAT_WINDOW=${LAT_WINDOW:-2000}
 else
 	DEVICES=1000000 COLD=200000 WARM=200000 RATE=5000 RATE_S=60 SETTLE=12
 	FCM_DEVICES=50000 FCM_FULL=50000 SOAK_S=600 SOAK_EVERY=10
@@ -103,6 +118,16 @@ PROSODY_DEVICES=${PROSODY_DEVICES:-10000}
 PROSODY_COUNT=${PROSODY_COUNT:-20000}
 PROSODY_ROUNDS=${XPUSHD_BENCH_ROUNDS:-${PROSODY_ROUNDS:-3}}
 PROSODY_BASE=20000000		# the Prosody run's devices
+# The latency runs: 50,000/s at 100 ms is 5,000 in flight; the window
+# leaves room for the publishes inside xpushd.
+LAT_DEVICES=${LAT_DEVICES:-100000}
+LAT_COUNT=${LAT_COUNT:-300000}
+LAT_WINDOW=${XPUSHD_BENCH_LAT_WINDOW:-${LAT_WINDOW:-8000}}
+LAT_STREAMS=500			# APNs' SETTINGS_MAX_CONCURRENT_STREAMS
+# XPUSHD_BENCH_LAT_POOL=N sets their pool-size (default: the provider's);
+# XPUSHD_BENCH_LAT_RATE=R sends LAT_COUNT publishes at R/s instead of at
+# full speed: the latency of a rate the machine sustains, not queueing.
+LAT_POOL=${XPUSHD_BENCH_LAT_POOL:+; 'pool-size' = $XPUSHD_BENCH_LAT_POOL}
 CG_DEVICES=10000		# the callgrind run: cold pass, then warm
 QUIET_WAIT=${XPUSHD_BENCH_QUIET_WAIT:-120}
 QUIET_CORES=${XPUSHD_BENCH_QUIET_CORES:-0.2}
@@ -490,6 +515,8 @@ lg() {		# label timeout [loadgen args]
 		    "$(awk "BEGIN { print $w1 - $w0 }")" $((pg1 - pg0)) \
 		    >"$tmp/$label.json" ||
 		    cp "$tmp/$label.raw" "$tmp/$label.json"
+		# A run may add fields of its own (the latency runs).
+		[ -n "${LG_EXTRA:-}" ] && $LG_EXTRA "$tmp/$label.json"
 	fi
 	if [ -s "$tmp/$label.json" ]; then
 		cat "$tmp/$label.json"
@@ -617,6 +644,83 @@ PY
 	tee -a "${XPUSHD_BENCH_OUT:-/dev/null}"
 fi
 
+# --- APNs from far away ----------------------------------------------------
+# Each delay gets its own mock (--delay-ms, LAT_STREAMS streams) and its
+# own xpushd on its own component port, with the provider's default pool
+# and idle-timeout: the main xpushd's pool-size 2 would cap the run.
+lat_fields() {	# JSON file: the mock's connections, the refusals
+	seq0=$(awk '{ print $1 }' "$LAT_COUNT_FILE" 2>/dev/null)
+	kill -USR1 "$LAT_MOCK" 2>/dev/null
+	n=0
+	while [ "$(awk '{ print $1 }' "$LAT_COUNT_FILE" 2>/dev/null)" = "${seq0:-}" ] &&
+	    [ $n -lt 300 ]; do
+		sleep 0.01
+		n=$((n + 1))
+	done
+	/usr/bin/python3 - "$1" "$LAT_DELAY" "$LAT_STREAMS" "$LAT_COUNT_FILE" <<'PY'
+import json, sys
+path, delay, streams, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+with open(path) as f:
+    d = json.loads(f.read())
+try:
+    c = [int(x) for x in open(count).read().split()]
+except (OSError, ValueError):
+    c = []
+d["apns_delay_ms"] = delay
+d["apns_max_streams"] = streams
+d["connections_opened"] = c[3] if len(c) >= 5 else None
+d["connections_open_at_end"] = c[4] if len(c) >= 5 else None
+d["refused"] = sum(d.get("errors", {}).values()) + d.get("unanswered", 0)
+with open(path, "w") as f:
+    f.write(json.dumps(d, separators=(",", ":")) + "\n")
+PY
+}
+apns_latency() {	# delay_ms
+	LAT_DELAY=$1
+	LAT_COUNT_FILE=$tmp/lat$1.count
+	"$BUILD/test/mock/apns_mock" --cert "$tmp/certs/server.pem" \
+	    --key "$tmp/certs/server.key" --client-ca "$tmp/certs/ca.pem" \
+	    --topic com.example.bench --port-file "$tmp/lat$1.port" \
+	    --count-file "$LAT_COUNT_FILE" --max-streams "$LAT_STREAMS" \
+	    --delay-ms "$1" --quiet 2>"$tmp/lat$1-mock.log" &
+	LAT_MOCK=$!
+	pids="$pids $LAT_MOCK"
+	wait_file "$tmp/lat$1.port" || die "the delayed APNs mock did not start"
+	lat_xmpp=$(pg_pick_port)
+	sed -e "s/port = $XMPP_PORT/port = $lat_xmpp/" \
+	    -e "s/127.0.0.1:$APNS_PORT'/127.0.0.1:$(cat "$tmp/lat$1.port")'/" \
+	    -e "s|'ca-file' = '$tmp/certs/ca.pem'; 'pool-size' = 2|'ca-file' = '$tmp/certs/ca.pem'$LAT_POOL|" \
+	    "$tmp/xpushd.conf" >"$tmp/xpushd-lat$1.conf"
+	"$XPUSHD" -f -c "$tmp/xpushd-lat$1.conf" 2>"$tmp/xpushd-lat$1.log" &
+	lat_x=$!
+	pids="$pids $lat_x"
+	# The cache warm, so the run measures APNs' distance, not the
+	# database (apns-cold does that).
+	timeout -s INT 600 "$LOADGEN" --port "$lat_xmpp" --secret "$SECRET" \
+	    --label warm --devices "$LAT_DEVICES" --count "$LAT_DEVICES" \
+	    --window "$LAT_WINDOW" >/dev/null ||
+	    log "apns-latency-$1: the warm-up pass failed"
+	save_target=$LG_TARGET save_pid=$RUN_PID
+	LG_TARGET="--port $lat_xmpp --secret $SECRET" RUN_PID=$lat_x
+	LG_EXTRA=lat_fields
+	if [ -n "${XPUSHD_BENCH_LAT_RATE:-}" ]; then
+		lat_load="--rate $XPUSHD_BENCH_LAT_RATE --duration $((LAT_COUNT / XPUSHD_BENCH_LAT_RATE))"
+	else
+		lat_load="--count $LAT_COUNT --window $LAT_WINDOW"
+	fi
+	# shellcheck disable=SC2086
+	lg "apns-latency-$1" 900 --devices "$LAT_DEVICES" $lat_load \
+	    --mock-pid "$LAT_MOCK" --mock-count-file "$LAT_COUNT_FILE"
+	LG_TARGET=$save_target RUN_PID=$save_pid LG_EXTRA=
+	stop_pid "$lat_x"
+	stop_pid "$LAT_MOCK"
+}
+if [ $profile = 0 ]; then
+	for d in 0 20 100 300; do
+		want "apns-latency-$d" && apns_latency "$d"
+	done
+fi
+
 # --- through a real Prosody ------------------------------------------------
 # loadgen --connect is a component (bench.localhost) of Debian's Prosody
 # and sends the publishes to push.localhost through it; push.localhost is
@@ -627,8 +731,7 @@ if want prosody && [ $profile = 0 ]; then
 	prosody_available || die "the prosody run needs Debian's prosody and prosody-modules"
 	# The main xpushd has nothing more to do: keep its timers off the
 	# machine.
-	kill -TERM "$XPID" 2>/dev/null
-	wait "$XPID"
+	stop_pid "$XPID"
 	load_devices bench $PROSODY_BASE "$PROSODY_DEVICES" bench.localhost ||
 	    die "loading the Prosody run's devices failed"
 	PROSODY_SECRET=$SECRET PROSODY_LOG_LEVEL=warn

@@ -64,6 +64,18 @@
  */
 #define H2_ONDEMAND_MIN_MS	1000
 #define H2_STREAM_CAP		1000	/* our own bound per connection */
+/*
+ * Pool sizing (see h2.h): dial one more connection when the demand
+ * (streams in flight plus requests waiting) reaches H2_GROW_SHARE % of
+ * the streams the open connections allow, so the new one is up before
+ * the others are full; shrink to what the period's peak needs at
+ * H2_SHRINK_SHARE %, the gap between the two keeping a steady load from
+ * closing and redialling connections (Apple counts rapid connect and
+ * disconnect as an attack).
+ */
+#define H2_GROW_SHARE		80
+#define H2_SHRINK_SHARE		50
+#define H2_POOL_MIN		1	/* kept open however idle */
 #define H2_OUT_HIGH		(256 * 1024) /* stop framing above this */
 #define H2_WRITE_CHUNK		16384	/* frames coalesced per TLS record */
 
@@ -132,6 +144,8 @@ struct h2_client {
 	size_t		 ninflight;
 	struct event	*dispatch_ev;
 	struct event	*backoff_ev;
+	struct event	*reap_ev;	/* every idle_timeout_ms, or NULL */
+	size_t		 peak_demand;	/* most in flight + queued, this period */
 	int		 backoff_ms;
 	struct event	*ondemand_ev;	/* the next on-demand dial allowed */
 	uint64_t	 ondemand_last;	/* monotonic ms; 0: never */
@@ -143,6 +157,7 @@ struct h2_client {
 
 static void	 h2_log(struct h2_client *, enum h2_log_level, const char *,
 		    ...) __attribute__((format(printf, 3, 4)));
+static void	 client_grow(struct h2_client *);
 static void	 client_maintain(struct h2_client *);
 static void	 client_schedule_dispatch(struct h2_client *);
 static void	 conn_free(struct h2_conn *, enum h2_error, const char *);
@@ -963,15 +978,28 @@ conn_free(struct h2_conn *conn, enum h2_error kind, const char *reason)
 /* Client */
 
 static size_t
-conn_capacity(struct h2_conn *conn)
+conn_max_streams(struct h2_conn *conn)
 {
 	uint32_t max;
 
 	max = nghttp2_session_get_remote_settings(conn->sess,
 	    NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
-	if (max > H2_STREAM_CAP)
-		max = H2_STREAM_CAP;
+	return max > H2_STREAM_CAP ? H2_STREAM_CAP : max;
+}
+
+static size_t
+conn_capacity(struct h2_conn *conn)
+{
+	size_t max = conn_max_streams(conn);
+
 	return conn->nstreams >= max ? 0 : max - conn->nstreams;
+}
+
+/* Takes new streams: up, not draining, not failed. */
+static bool
+conn_usable(const struct h2_conn *conn)
+{
+	return conn->state == CONN_READY && !conn->dead;
 }
 
 static int
@@ -994,31 +1022,45 @@ conn_submit(struct h2_conn *conn, struct h2_req *req)
 	return 0;
 }
 
+/* The usable connection with the most free streams, or NULL: none. */
+static struct h2_conn *
+client_most_room(struct h2_client *cl)
+{
+	struct h2_conn *conn, *best = NULL;
+	size_t room, best_room = 0;
+
+	TAILQ_FOREACH(conn, &cl->conns, entry) {
+		if (conn_usable(conn) &&
+		    (room = conn_capacity(conn)) > best_room) {
+			best = conn;
+			best_room = room;
+		}
+	}
+	return best;
+}
+
+/*
+ * The requests of a loop turn go to the connection with the most free
+ * streams, all of them while it has room: one TLS write for the batch,
+ * where spreading it request by request wrote to every connection of the
+ * pool each turn; the loads still even out from turn to turn.
+ */
 static void
 client_dispatch(struct h2_client *cl)
 {
-	struct h2_conn *conn, *best;
+	struct h2_conn *best = NULL;
 	struct h2_req *req;
-	size_t room, best_room;
 
 	while ((req = TAILQ_FIRST(&cl->queue)) != NULL) {
-		best = NULL;
-		best_room = 0;
-		TAILQ_FOREACH(conn, &cl->conns, entry) {
-			if (conn->state != CONN_READY || conn->dead)
-				continue;
-			if ((room = conn_capacity(conn)) > best_room) {
-				best = conn;
-				best_room = room;
-			}
-		}
-		if (best == NULL)
+		if ((best == NULL || conn_capacity(best) == 0) &&
+		    (best = client_most_room(cl)) == NULL)
 			break;
 		TAILQ_REMOVE(&cl->queue, req, entry);
 		cl->nqueued--;
 		if (conn_submit(best, req) == -1) {
 			/* Stream ids exhausted: retire this connection. */
 			best->state = CONN_DRAINING;
+			best = NULL;
 			TAILQ_INSERT_HEAD(&cl->queue, req, entry);
 			cl->nqueued++;
 			client_maintain(cl);
@@ -1026,12 +1068,112 @@ client_dispatch(struct h2_client *cl)
 		}
 		conn_schedule_flush(best);
 	}
+	if (cl->ninflight + cl->nqueued > cl->peak_demand)
+		cl->peak_demand = cl->ninflight + cl->nqueued;
+	client_grow(cl);
 }
 
 static void
 client_dispatch_cb(evutil_socket_t fd, short what, void *arg)
 {
 	client_dispatch(arg);
+}
+
+/*
+ * The connections that are not draining or failed, the streams they allow
+ * and those open on them; false while one of them is still connecting
+ * (the pool's size is not known until its SETTINGS arrive).
+ */
+static bool
+client_pool(struct h2_client *cl, size_t *live_r, size_t *cap_r,
+    size_t *busy_r)
+{
+	struct h2_conn *conn;
+
+	*live_r = *cap_r = *busy_r = 0;
+	TAILQ_FOREACH(conn, &cl->conns, entry) {
+		if (conn->dead || conn->state == CONN_DRAINING)
+			continue;
+		if (conn->state == CONN_CONNECTING)
+			return false;
+		(*live_r)++;
+		*cap_r += conn_max_streams(conn);
+		*busy_r += conn->nstreams;
+	}
+	return true;
+}
+
+/*
+ * One more connection when the demand reaches H2_GROW_SHARE % of the
+ * streams the usable connections allow: one handshake at a time, none
+ * during a reconnect backoff, at most pool_size.
+ */
+static void
+client_grow(struct h2_client *cl)
+{
+	size_t live, cap, busy;
+
+	if (cl->ctx == NULL || event_pending(cl->backoff_ev, EV_TIMEOUT, NULL))
+		return;
+	if (!client_pool(cl, &live, &cap, &busy) || live == 0 ||
+	    live >= (size_t)cl->cfg.pool_size ||
+	    (busy + cl->nqueued) * 100 < cap * H2_GROW_SHARE)
+		return;
+	h2_log(cl, H2_LOG_DEBUG, "%s: %zu streams wanted of %zu on %zu "
+	    "connections: dialling one more", cl->authority,
+	    busy + cl->nqueued, cap, live);
+	conn_open(cl);
+}
+
+/* The usable connection with the fewest streams, or NULL. */
+static struct h2_conn *
+client_least_loaded(struct h2_client *cl)
+{
+	struct h2_conn *conn, *least = NULL;
+
+	TAILQ_FOREACH(conn, &cl->conns, entry)
+		if (conn_usable(conn) && (least == NULL ||
+		    conn->nstreams < least->nstreams))
+			least = conn;
+	return least;
+}
+
+/*
+ * Every idle_timeout_ms: keep the connections that this period's peak
+ * demand needed at H2_SHRINK_SHARE % of their streams, at least
+ * H2_POOL_MIN; the others take no new streams and close once their
+ * streams are answered (conn_check).  Nothing is cut while a handshake
+ * is pending: the period's figures do not count that connection yet.
+ */
+static void
+client_reap(struct h2_client *cl)
+{
+	struct h2_conn *conn;
+	size_t cap, live, busy, needed, peak = cl->peak_demand;
+
+	cl->peak_demand = cl->ninflight + cl->nqueued;
+	if (!client_pool(cl, &live, &cap, &busy) || cap == 0)
+		return;
+	/* cap / live streams a connection: the pool that holds peak. */
+	needed = (peak * live * 100 + cap * H2_SHRINK_SHARE - 1) /
+	    (cap * H2_SHRINK_SHARE);
+	if (needed < H2_POOL_MIN)
+		needed = H2_POOL_MIN;
+	while (live > needed && (conn = client_least_loaded(cl)) != NULL) {
+		h2_log(cl, H2_LOG_INFO, "%s: connection %u: not needed for "
+		    "%d ms (peak %zu streams): closing, %zu left",
+		    cl->authority, conn->id, cl->cfg.idle_timeout_ms, peak,
+		    live - 1);
+		conn->state = CONN_DRAINING;
+		conn_schedule_flush(conn);
+		live--;
+	}
+}
+
+static void
+client_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	client_reap(arg);
 }
 
 static void
@@ -1041,7 +1183,10 @@ client_schedule_dispatch(struct h2_client *cl)
 		event_active(cl->dispatch_ev, EV_TIMEOUT, 0);
 }
 
-/* Keeps pool_size connections connecting or ready. */
+/*
+ * Keeps H2_POOL_MIN connections connecting or ready, so that a push after
+ * a quiet spell finds one up; client_grow() adds more under load.
+ */
 static void
 client_maintain(struct h2_client *cl)
 {
@@ -1053,7 +1198,7 @@ client_maintain(struct h2_client *cl)
 	TAILQ_FOREACH(conn, &cl->conns, entry)
 		if (conn->state != CONN_DRAINING && !conn->dead)
 			live++;
-	for (; live < cl->cfg.pool_size; live++)
+	for (; live < H2_POOL_MIN; live++)
 		conn_open(cl);
 }
 
@@ -1162,6 +1307,14 @@ h2_client_new(struct event_base *base, const struct h2_config *cfg,
 	if (cl->dispatch_ev == NULL || cl->backoff_ev == NULL ||
 	    cl->ondemand_ev == NULL)
 		abort();
+	if (cl->cfg.idle_timeout_ms > 0) {
+		tv.tv_sec = cl->cfg.idle_timeout_ms / 1000;
+		tv.tv_usec = (cl->cfg.idle_timeout_ms % 1000) * 1000;
+		if ((cl->reap_ev = event_new(base, -1, EV_PERSIST,
+		    client_reap_cb, cl)) == NULL)
+			abort();
+		event_add(cl->reap_ev, &tv);
+	}
 	if (!cl->host_is_ip && (cl->dns = evdns_base_new(base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS)) == NULL) {
 		*error_r = pu_strdup("h2: cannot set up the DNS resolver");
@@ -1300,9 +1453,12 @@ h2_client_stats(const struct h2_client *cl, struct h2_stats *st)
 	st->queued = cl->nqueued;
 	st->inflight = cl->ninflight;
 	st->ready = 0;
-	TAILQ_FOREACH(conn, &cl->conns, entry)
+	st->open = 0;
+	TAILQ_FOREACH(conn, &cl->conns, entry) {
+		st->open++;
 		if (conn->state == CONN_READY)
 			st->ready++;
+	}
 }
 
 void
@@ -1338,6 +1494,8 @@ h2_client_free(struct h2_client **clp)
 	event_free(cl->dispatch_ev);
 	event_free(cl->backoff_ev);
 	event_free(cl->ondemand_ev);
+	if (cl->reap_ev != NULL)
+		event_free(cl->reap_ev);
 	if (cl->ctx != NULL)
 		SSL_CTX_free(cl->ctx);
 	free(cl->authority);

@@ -4,9 +4,18 @@
  *
  * One h2_client talks to one origin through a pool of long-lived
  * connections.  Requests are copied, queued (bounded), spread over the
- * ready connections within each server's SETTINGS_MAX_CONCURRENT_STREAMS,
- * and answered exactly once through their callback, never from inside
- * h2_client_request().  A GOAWAY drains its connection: streams the server
+ * ready connections within each server's SETTINGS_MAX_CONCURRENT_STREAMS
+ * (a loop turn's requests to the least loaded one, while it has room),
+ * and answered exactly once
+ * through their callback, never from inside h2_client_request().
+ *
+ * The pool follows the demand: one connection is kept open; when the
+ * requests in flight and waiting reach H2_GROW_SHARE percent of the
+ * streams the open connections allow, one more is dialled (one handshake
+ * at a time), up to pool_size.  Every idle_timeout_ms the pool is cut
+ * back to what the busiest moment of that period needed at
+ * H2_SHRINK_SHARE percent of the streams (never below one connection):
+ * the surplus, least loaded first, drain and close.  A GOAWAY drains its connection: streams the server
  * promised to process (id <= last-stream-id) complete there, the refused
  * ones are retried on another connection.  TLS is 1.2 or later, the server
  * certificate is verified against the name dialled, and ALPN must select
@@ -73,7 +82,8 @@ enum h2_log_level {
 struct h2_config {
 	const char	*host;		/* name dialled, SNI and verified */
 	int		 port;
-	int		 pool_size;	/* connections kept open */
+	int		 pool_size;	/* most connections open at once */
+	int		 idle_timeout_ms; /* pool shrink period (0: never) */
 	size_t		 queue_size;	/* requests waiting for a stream */
 	int		 request_timeout_ms;
 	int		 ping_interval_ms; /* PING after this much silence */
@@ -87,6 +97,7 @@ struct h2_stats {
 	size_t		 queued;	/* waiting for a stream */
 	size_t		 inflight;	/* on a stream */
 	size_t		 ready;		/* connections ready for streams */
+	size_t		 open;		/* connections in any state */
 	unsigned long	 connects;	/* TLS+h2 sessions established */
 	unsigned long	 goaways;	/* GOAWAY frames received */
 	unsigned long	 retried;	/* requests moved to another stream */

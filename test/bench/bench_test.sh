@@ -2,7 +2,10 @@
 # The benchmark harness in miniature, so CI keeps it working: a throwaway
 # PostgreSQL with 1,000 devices loaded by COPY (as scripts/bench.sh does),
 # the APNs mock, xpushd, and test/bench/loadgen sending 2,000 publishes at
-# full speed and then 500 at a fixed rate.  Asserts that every publish got
+# full speed and then 500 at a fixed rate; then, as scripts/bench.sh's
+# apns-latency runs do, a mock that holds every answer 20 ms and allows
+# 50 streams a connection, and 2,000 publishes with 400 in flight, which
+# must make xpushd's pool grow beyond one connection.  Asserts that every publish got
 # exactly one answer, that the mock got every push, and that the JSON line
 # is well-formed.  No timing is asserted: see scripts/bench.sh for numbers.
 top_srcdir=${top_srcdir:-.}
@@ -39,7 +42,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-echo "1..9"
+echo "1..12"
 n=0
 ok() {	# condition-status description
 	n=$((n + 1))
@@ -160,3 +163,29 @@ ok $? "a rate run reports its send lag and RSS samples"
 kill -TERM "$XPID"
 wait "$XPID"
 ok $? "xpushd stops cleanly"
+
+"$top_builddir/test/mock/apns_mock" --cert "$tmp/certs/server.pem" \
+    --key "$tmp/certs/server.key" --client-ca "$tmp/certs/ca.pem" \
+    --port-file "$tmp/lat.port" --count-file "$tmp/lat.count" \
+    --delay-ms 20 --max-streams 50 --quiet 2>"$tmp/lat_mock.log" &
+LAT_PID=$!
+pids="$pids $LAT_PID"
+wait_file "$tmp/lat.port" || bail "the delayed APNs mock did not start"
+sed "s/127.0.0.1:$(cat "$tmp/apns.port")'/127.0.0.1:$(cat "$tmp/lat.port")'/" \
+    "$tmp/xpushd.conf" >"$tmp/xpushd-lat.conf"
+"$top_builddir/xpushd" -f -c "$tmp/xpushd-lat.conf" 2>"$tmp/xpushd-lat.log" &
+XPID=$!
+pids="$pids $XPID"
+timeout 120 "$LOADGEN" --port "$XMPP_PORT" --secret bench --devices 1000 \
+    --count 2000 --window 400 --xpushd-pid "$XPID" --label ci-latency \
+    --mock-pid "$LAT_PID" --mock-count-file "$tmp/lat.count" \
+    >"$tmp/lat.json" 2>>"$tmp/loadgen.log"
+ok $? "2000 publishes, APNs 20 ms away: loadgen reports success"
+sed 's/^/# /' "$tmp/lat.json"
+check "$tmp/lat.json" 2000 2>"$tmp/check.log"
+ok $? "every publish got exactly one result and made one push"
+sed 's/^/# /' "$tmp/check.log"
+# The count file's fourth field: connections the mock accepted.
+conns=$(awk '{ print $4 }' "$tmp/lat.count")
+[ "${conns:-0}" -ge 2 ]
+ok $? "400 in flight over 50 streams a connection: the pool grew (${conns:-?} connections)"

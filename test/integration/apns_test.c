@@ -35,7 +35,8 @@ struct mock {
 	pid_t	 pid;
 	int	 port;
 	char	 record[512];
-	char	 received[512];	/* slow requests, as they arrive */
+	char	 received[512];	/* held requests, as they arrive */
+	char	 count[512];	/* --count-file */
 };
 
 static char *
@@ -65,6 +66,8 @@ mock_start(struct mock *m, int port, const char *extra[])
 	snprintf(m->record, sizeof(m->record), "%s/record.%d", tmpdir, seq);
 	snprintf(m->received, sizeof(m->received), "%s/received.%d", tmpdir,
 	    seq);
+	snprintf(m->count, sizeof(m->count), "%s/count.%d", tmpdir, seq);
+	unlink(m->count);
 	snprintf(portarg, sizeof(portarg), "%d", port);
 	unlink(portfile);
 	argv[argc++] = bin;
@@ -80,6 +83,8 @@ mock_start(struct mock *m, int port, const char *extra[])
 	argv[argc++] = m->record;
 	argv[argc++] = "--received";
 	argv[argc++] = m->received;
+	argv[argc++] = "--count-file";
+	argv[argc++] = m->count;
 	argv[argc++] = "--quiet";
 	for (i = 0; extra != NULL && extra[i] != NULL && argc < 46; i++)
 		argv[argc++] = extra[i];
@@ -127,6 +132,41 @@ mock_received(const struct mock *m)
 		n += c == '\n';
 	fclose(f);
 	return n;
+}
+
+/*
+ * The mock's connections: accepted so far and open now, from its count
+ * file, which it rewrites on SIGUSR1 (the first field counts the
+ * writes).  False when it does not answer within WAIT_DEADLINE.
+ */
+#define MOCK_COUNT_POLL_MS	5
+static bool
+mock_conns(const struct mock *m, unsigned long *accepted_r,
+    unsigned long *open_r)
+{
+	struct timespec ts = { 0, MOCK_COUNT_POLL_MS * 1000 * 1000 };
+	unsigned long seq0 = 0, seq, req, ok;
+	FILE *f;
+	int i, got;
+
+	if ((f = fopen(m->count, "r")) != NULL) {
+		if (fscanf(f, "%lu", &seq0) != 1)
+			seq0 = 0;
+		fclose(f);
+	}
+	if (kill(m->pid, SIGUSR1) == -1)
+		return false;
+	for (i = 0; i < 30 * 1000 / MOCK_COUNT_POLL_MS; i++) {
+		if ((f = fopen(m->count, "r")) != NULL) {
+			got = fscanf(f, "%lu %lu %lu %lu %lu", &seq, &req, &ok,
+			    accepted_r, open_r);
+			fclose(f);
+			if (got == 5 && seq != seq0)
+				return true;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return false;
 }
 
 /* The recorded requests, one JSON object per line. */
@@ -1833,6 +1873,221 @@ test_queue_and_destroy(void)
 	ph_free(&ph);
 }
 
+/* Conditions on the mock's connections, for run_until(). */
+struct conns_want {
+	const struct mock	*m;
+	unsigned long		 accepted;	/* at least this many */
+	long			 open;		/* exactly (-1: any) */
+	unsigned long		 got_accepted, got_open;
+};
+
+static bool
+conns_done(void *arg)
+{
+	struct conns_want *w = arg;
+
+	if (!mock_conns(w->m, &w->got_accepted, &w->got_open))
+		return false;
+	return w->got_accepted >= w->accepted && (w->open < 0 ||
+	    w->got_open == (unsigned long)w->open);
+}
+
+/* Sends n pushes to token, each answer into a[i]; returns the refusals. */
+static int
+send_n(const struct xp_provider *prov, void *inst, const char *token,
+    struct answer *a, int n)
+{
+	struct xp_push p;
+	int i, refused = 0;
+
+	push_init(&p, token);
+	for (i = 0; i < n; i++) {
+		memset(&a[i], 0, sizeof(a[i]));
+		answers_pending++;
+		if (prov->send(inst, &p, sent_cb, &a[i]) != 0) {
+			answers_pending--;
+			refused++;
+		}
+	}
+	return refused;
+}
+
+/*
+ * The pool grows with the streams in flight: the mock allows 10 streams
+ * a connection and holds the slow pushes 60 s, so they stay in flight.
+ * Seven (below 80 % of 10) keep one connection; the eighth dials a
+ * second; 38 want four connections but pool-size is 3.
+ */
+static void
+test_pool_growth(void)
+{
+	const char *args[] = { "--max-streams", "10", "--slow-ms", "60000",
+	    NULL };
+	struct ph *ph = harness("apns.so");
+	const struct xp_provider *prov = ph_provider(ph);
+	struct answer a[38];
+	struct received_want rw;
+	struct conns_want cw;
+	struct mock m;
+	void *inst;
+	int refused;
+
+	if (mock_start(&m, 0, args) == -1)
+		exit(1);
+	set_endpoint(ph, &m);
+	ph_set(ph, "cert-file", fxp("client-combined.pem"));
+	ph_set(ph, "pool-size", "3");
+	ph_set(ph, "idle-timeout", "0");
+	ph_set(ph, "request-timeout", "120");
+	if ((inst = create_ok(ph, "pool-size 3")) == NULL)
+		return;
+	refused = send_n(prov, inst, "5104" TOKEN_OK, a, 7);
+	rw.m = &m;
+	rw.n = 7;
+	ok(run_until(received_done, &rw, WAIT_DEADLINE),
+	    "7 slow pushes in flight at the mock");
+	/* A negative check: a wrong second dial would show by now. */
+	memset(&cw, 0, sizeof(cw));
+	cw.m = &m;
+	cw.open = -1;
+	ok(mock_conns(&m, &cw.got_accepted, &cw.got_open) &&
+	    cw.got_accepted == 1, "7 of 10 streams (below 80 %%): one "
+	    "connection (%lu)", cw.got_accepted);
+	refused += send_n(prov, inst, "5104" TOKEN_OK, a + 7, 1);
+	cw.accepted = 2;
+	ok(run_until(conns_done, &cw, WAIT_DEADLINE) && cw.got_accepted == 2,
+	    "the 8th stream (80 %% of 10) dials a second connection (%lu)",
+	    cw.got_accepted);
+	refused += send_n(prov, inst, "5104" TOKEN_OK, a + 8, 30);
+	rw.n = 30;
+	ok(run_until(received_done, &rw, WAIT_DEADLINE),
+	    "30 slow pushes in flight: 3 connections of 10 streams");
+	ok(mock_conns(&m, &cw.got_accepted, &cw.got_open) &&
+	    cw.got_accepted == 3 && cw.got_open == 3, "38 wanted, 30 "
+	    "allowed: still pool-size 3 connections (accepted %lu, open "
+	    "%lu)", cw.got_accepted, cw.got_open);
+	is_int(refused, 0, "no push refused");
+	prov->destroy(inst);
+	answers_pending = 0;
+	mock_stop(&m);
+	ph_free(&ph);
+}
+
+/*
+ * With idle-timeout 1 s, the connections a burst opened close once it is
+ * over, except the last, which the next push finds up.
+ */
+static void
+test_pool_idle(void)
+{
+	const char *args[] = { "--max-streams", "10", "--slow-ms", "1000",
+	    NULL };
+	struct ph *ph = harness("apns.so");
+	const struct xp_provider *prov = ph_provider(ph);
+	struct answer a[25], b;
+	struct conns_want cw;
+	struct xp_push p;
+	struct mock m;
+	unsigned long grown;
+	void *inst;
+	int i, sent = 0;
+
+	if (mock_start(&m, 0, args) == -1)
+		exit(1);
+	set_endpoint(ph, &m);
+	ph_set(ph, "cert-file", fxp("client-combined.pem"));
+	ph_set(ph, "pool-size", "3");
+	ph_set(ph, "idle-timeout", "1");
+	ph_set(ph, "request-timeout", "120");
+	if ((inst = create_ok(ph, "idle-timeout 1")) == NULL)
+		return;
+	is_int(send_n(prov, inst, "5104" TOKEN_OK, a, 25), 0,
+	    "25 slow pushes taken");
+	run_until_answered(WAIT_DEADLINE * 4);
+	for (i = 0; i < 25; i++)
+		sent += a[i].calls == 1 && a[i].outcome == XP_SENT;
+	is_int(sent, 25, "all 25 sent");
+	memset(&cw, 0, sizeof(cw));
+	cw.m = &m;
+	cw.open = 1;
+	ok(run_until(conns_done, &cw, WAIT_DEADLINE) && cw.got_accepted >= 2,
+	    "the burst opened %lu connections; idle, all but one closed",
+	    cw.got_accepted);
+	grown = cw.got_accepted;
+	/* A negative check: the last one must outlive several periods. */
+	run_for(2.5);
+	ok(mock_conns(&m, &cw.got_accepted, &cw.got_open) &&
+	    cw.got_open == 1, "the last connection stays open (%lu open)",
+	    cw.got_open);
+	push_init(&p, TOKEN_OK);
+	is_int(send_one(prov, inst, &p, &b, WAIT_DEADLINE), XP_SENT,
+	    "a push after the quiet spell is sent (%s)", b.reason);
+	ok(mock_conns(&m, &cw.got_accepted, &cw.got_open) &&
+	    cw.got_accepted == grown, "on the connection kept: no new "
+	    "handshake (%lu accepted)", cw.got_accepted);
+	prov->destroy(inst);
+	mock_stop(&m);
+	ph_free(&ph);
+}
+
+/* Every answer held: within request-timeout it arrives, beyond it not. */
+static void
+test_delay(void)
+{
+	const char *fast[] = { "--delay-ms", "300", NULL };
+	const char *slow[] = { "--delay-ms", "6000", NULL };
+	struct ph *ph = harness("apns.so");
+	const struct xp_provider *prov = ph_provider(ph);
+	struct received_want rw;
+	struct timespec t0, t1;
+	struct answer a;
+	struct xp_push p;
+	struct mock m;
+	void *inst;
+	double dt;
+
+	if (mock_start(&m, 0, fast) == -1)
+		exit(1);
+	set_endpoint(ph, &m);
+	ph_set(ph, "cert-file", fxp("client-combined.pem"));
+	ph_set(ph, "request-timeout", "30");
+	if ((inst = create_ok(ph, "delayed answers")) == NULL)
+		return;
+	push_init(&p, TOKEN_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	is_int(send_one(prov, inst, &p, &a, WAIT_DEADLINE), XP_SENT,
+	    "an answer held 300 ms, within request-timeout: sent (%s)",
+	    a.reason);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	dt = (double)(t1.tv_sec - t0.tv_sec) +
+	    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ok(dt >= 0.3, "it took at least the 300 ms (%.3f s)", dt);
+	prov->destroy(inst);
+	mock_stop(&m);
+
+	if (mock_start(&m, 0, slow) == -1)
+		exit(1);
+	set_endpoint(ph, &m);
+	ph_set(ph, "request-timeout", "2");
+	if ((inst = create_ok(ph, "answers beyond request-timeout")) == NULL)
+		return;
+	memset(&a, 0, sizeof(a));
+	answers_pending++;
+	prov->send(inst, &p, sent_cb, &a);
+	rw.m = &m;
+	rw.n = 1;
+	ok(run_until(received_done, &rw, WAIT_DEADLINE),
+	    "the push reached the mock");
+	run_until_answered(WAIT_DEADLINE);
+	ok(a.calls == 1 && a.outcome == XP_TEMPORARY &&
+	    strstr(a.reason, "waiting for the response") != NULL,
+	    "an answer held 6 s, beyond request-timeout 2 s: XP_TEMPORARY "
+	    "(%s)", a.reason);
+	prov->destroy(inst);
+	mock_stop(&m);
+	ph_free(&ph);
+}
+
 int
 main(void)
 {
@@ -1871,6 +2126,9 @@ main(void)
 	RUN("fpush", test_fpush_profile());
 	RUN("db", test_db_cert());
 	RUN("queue", test_queue_and_destroy());
+	RUN("growth", test_pool_growth());
+	RUN("idle", test_pool_idle());
+	RUN("delay", test_delay());
 	RUN("throughput", test_throughput(20000));
 
 	event_base_free(base);

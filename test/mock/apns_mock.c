@@ -20,9 +20,13 @@
  *	--max-streams N		SETTINGS_MAX_CONCURRENT_STREAMS (1000)
  *	--goaway-after N	GOAWAY after N requests on a connection
  *	--slow-ms MS		delay of the "slow" tokens (2000)
- *	--received FILE		one line per slow request as it arrives
- *				(the token), for tests that wait until
- *				requests are in flight
+ *	--delay-ms MS		hold every other answer MS ms (0), as
+ *				APNs seen from across the internet does;
+ *				a timer per stream, the loop never waits
+ *	--received FILE		one line per held request (slow, or any
+ *				with --delay-ms) as it arrives (the token),
+ *				for tests that wait until requests are in
+ *				flight
  *	--record FILE		one JSON line per request: conn, path,
  *				headers, body, status, reason
  *	--answers FILE		answers on demand, one a line:
@@ -33,8 +37,10 @@
  *				up before the fixed prefixes, first match wins
  *	--quiet			no per-request logging
  *	--count-file FILE	on SIGUSR1 and at exit also write "SEQ
- *				REQUESTS OK" there (SEQ counts the writes,
- *				OK the 200 answers), replaced atomically
+ *				REQUESTS OK ACCEPTED OPEN" there (SEQ counts
+ *				the writes, OK the 200 answers, ACCEPTED the
+ *				connections so far, OPEN those open now),
+ *				replaced atomically
  *
  * Without --client-ca or --jwt-key no authentication is asked for.
  * Counts go to stderr on SIGUSR1 and at exit (SIGTERM, SIGINT).
@@ -100,6 +106,7 @@ static struct {
 	const char	*topics[MAX_TOPICS];
 	int		 ntopics;
 	int		 slow_ms;
+	const struct timeval *delay;	/* --delay-ms; NULL: answer at once */
 	FILE		*record;
 	FILE		*received;
 	const char	*count_file;
@@ -117,10 +124,12 @@ static struct {
 	int		 nanswers;
 } mock;
 
-struct slow {
+/* An answer decided but not sent yet: a slow token, or --delay-ms. */
+struct held {
 	struct h2srv_req *req;
 	struct event	*ev;
-	char		 apns_id[40];
+	int		 status;
+	const char	*reason;	/* static, or in mock.answers */
 };
 
 static void
@@ -130,7 +139,8 @@ usage(void)
 	    "ADDR] [--port N] [--port-file FILE] [--alpn PROTO]\n"
 	    "\t[--client-ca FILE] [--jwt-key FILE --key-id ID --team-id ID "
 	    "[--jwt-max-age S]]\n\t[--topic T]... [--max-streams N] "
-	    "[--goaway-after N] [--slow-ms MS] [--record FILE] [--received FILE] [--quiet]\n"
+	    "[--goaway-after N] [--slow-ms MS] [--delay-ms MS]\n"
+	    "\t[--record FILE] [--received FILE] [--quiet]\n"
 	    "\t[--count-file FILE] [--answers FILE]\n");
 	exit(2);
 }
@@ -162,8 +172,9 @@ write_count_file(void)
 		perror(tmp);
 		return;
 	}
-	fprintf(f, "%lu %lu %lu\n", ++mock.count_seq, mock.requests,
-	    mock.by_status[200]);
+	fprintf(f, "%lu %lu %lu %lu %zu\n", ++mock.count_seq, mock.requests,
+	    mock.by_status[200], h2srv_connections(mock.srv),
+	    h2srv_open_connections(mock.srv));
 	if (fclose(f) == 0)
 		rename(tmp, mock.count_file);
 }
@@ -224,7 +235,7 @@ record(struct h2srv_req *req, int status, const char *reason)
 }
 
 static void
-answer(struct h2srv_req *req, int status, const char *reason)
+respond(struct h2srv_req *req, int status, const char *reason)
 {
 	struct h2srv_hdr h[1];
 	char body[160], uuid[40];
@@ -396,24 +407,57 @@ topic_allowed(const char *topic)
 }
 
 static void
-slow_cb(evutil_socket_t fd, short what, void *arg)
+held_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct slow *sl = arg;
+	struct held *hd = arg;
 
-	h2srv_req_set_data(sl->req, NULL);
-	answer(sl->req, 200, NULL);
-	event_free(sl->ev);
-	free(sl);
+	h2srv_req_set_data(hd->req, NULL);
+	respond(hd->req, hd->status, hd->reason);
+	event_free(hd->ev);
+	free(hd);
+}
+
+/* Answers after tv; the stream stays open at nghttp2 meanwhile. */
+static void
+hold(struct h2srv_req *req, const struct timeval *tv, int status,
+    const char *reason)
+{
+	struct held *hd = calloc(1, sizeof(*hd));
+	const char *path = h2srv_req_path(req);
+
+	if (hd == NULL)
+		abort();
+	if (mock.received != NULL) {
+		fprintf(mock.received, "%s\n", strncmp(path, "/3/device/",
+		    10) == 0 ? path + 10 : path);
+		fflush(mock.received);
+	}
+	hd->req = req;
+	hd->status = status;
+	hd->reason = reason;
+	if ((hd->ev = evtimer_new(mock.base, held_cb, hd)) == NULL)
+		abort();
+	evtimer_add(hd->ev, tv);
+	h2srv_req_set_data(req, hd);
+}
+
+static void
+answer(struct h2srv_req *req, int status, const char *reason)
+{
+	if (mock.delay != NULL)
+		hold(req, mock.delay, status, reason);
+	else
+		respond(req, status, reason);
 }
 
 static void
 on_abort(void *arg, struct h2srv_req *req)
 {
-	struct slow *sl = h2srv_req_get_data(req);
+	struct held *hd = h2srv_req_get_data(req);
 
-	if (sl != NULL) {
-		event_free(sl->ev);
-		free(sl);
+	if (hd != NULL) {
+		event_free(hd->ev);
+		free(hd);
 	}
 }
 
@@ -613,20 +657,10 @@ on_request(void *arg, struct h2srv_req *req)
 			return;
 		}
 	if (strncmp(token, "5104", 4) == 0) {
-		struct slow *sl = calloc(1, sizeof(*sl));
 		struct timeval tv = { mock.slow_ms / 1000,
 		    (mock.slow_ms % 1000) * 1000 };
 
-		if (sl == NULL)
-			abort();
-		if (mock.received != NULL) {
-			fprintf(mock.received, "%s\n", token);
-			fflush(mock.received);
-		}
-		sl->req = req;
-		sl->ev = evtimer_new(mock.base, slow_cb, sl);
-		evtimer_add(sl->ev, &tv);
-		h2srv_req_set_data(req, sl);
+		hold(req, &tv, 200, NULL);
 		return;
 	}
 	answer(req, 200, NULL);
@@ -669,6 +703,7 @@ main(int argc, char *argv[])
 		{ "max-streams", required_argument, NULL, 'm' },
 		{ "goaway-after", required_argument, NULL, 'g' },
 		{ "slow-ms", required_argument, NULL, 's' },
+		{ "delay-ms", required_argument, NULL, 'D' },
 		{ "record", required_argument, NULL, 'r' },
 		{ "received", required_argument, NULL, 'I' },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -683,7 +718,7 @@ main(int argc, char *argv[])
 	SSL_CTX *ctx;
 	FILE *f;
 	char *err = NULL;
-	int ch, i;
+	int ch, i, delay_ms = 0;
 
 	memset(&cfg, 0, sizeof(cfg));
 	mock.jwt_max_age = 3600;
@@ -709,6 +744,7 @@ main(int argc, char *argv[])
 		case 'm': cfg.max_streams = (unsigned int)atoi(optarg); break;
 		case 'g': cfg.goaway_after = (unsigned int)atoi(optarg); break;
 		case 's': mock.slow_ms = atoi(optarg); break;
+		case 'D': delay_ms = atoi(optarg); break;
 		case 'r':
 			if ((mock.record = fopen(optarg, "w")) == NULL) {
 				perror(optarg);
@@ -772,6 +808,13 @@ main(int argc, char *argv[])
 
 	if ((mock.base = event_base_new()) == NULL)
 		return 1;
+	if (delay_ms > 0) {
+		struct timeval tv = { delay_ms / 1000,
+		    (delay_ms % 1000) * 1000 };
+
+		/* Thousands of equal timers: libevent's O(1) common queue. */
+		mock.delay = event_base_init_common_timeout(mock.base, &tv);
+	}
 	cfg.base = mock.base;
 	cfg.ctx = ctx;
 	cfg.on_request = on_request;

@@ -623,6 +623,18 @@ h2srv_goaways(const struct h2srv *srv)
 	return srv->ngoaways;
 }
 
+size_t
+h2srv_open_connections(const struct h2srv *srv)
+{
+	const struct h2srv_conn *conn;
+	size_t n = 0;
+
+	/* A walk: only the mocks' count requests ask. */
+	TAILQ_FOREACH(conn, &srv->conns, entry)
+		n++;
+	return n;
+}
+
 void
 h2srv_free(struct h2srv **srvp)
 {

@@ -42,8 +42,9 @@ struct h2srv_config {
 struct h2srv	*h2srv_new(const struct h2srv_config *, char **error_r);
 int		 h2srv_port(const struct h2srv *);
 void		 h2srv_free(struct h2srv **);
-/* Connections accepted, GOAWAYs sent. */
+/* Connections accepted, GOAWAYs sent; connections open now. */
 unsigned long	 h2srv_connections(const struct h2srv *);
+size_t		 h2srv_open_connections(const struct h2srv *);
 unsigned long	 h2srv_goaways(const struct h2srv *);
 
 const char	*h2srv_req_method(const struct h2srv_req *);
